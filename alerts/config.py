@@ -1,0 +1,128 @@
+"""The watchers part of the configuration: who is told, through which channels, about what."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipelines.timeutil import parse_duration
+
+_AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def redact(url: str) -> str:
+    """An apprise URL as it may be shown or logged: credentials and tokens hidden."""
+    import apprise
+
+    service = apprise.Apprise.instantiate(url)
+    if service is None:
+        return url.split("://", 1)[0] + "://…"
+    return str(service.url(privacy=True)).split("?", 1)[0]
+
+
+class WatcherConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="A unique name for the watcher (a desk, a person, a channel).")
+    notify: list[str] = Field(
+        min_length=1, description="Apprise URLs: mailto://, slack://, msteams://, tgram://, json://, ntfy://…"
+    )
+    topics: list[str] = Field(default_factory=list, description="Topic ids to follow (empty: all topics).")
+    sources: list[str] | None = Field(None, description="Only items from these sources (default: all).")
+    mode: Literal["immediate", "digest"] = Field(
+        "immediate", description="`immediate`: one message per story; `digest`: one message per window."
+    )
+    every: timedelta | None = Field(None, description="Digest window, e.g. `1h` (digest mode).")
+    at: str | None = Field(None, description='Digest time of day, e.g. "08:00" (digest mode).')
+    timezone: str = Field("UTC", description="Time zone of `at`, e.g. America/Mexico_City.")
+    max_age: timedelta = Field(
+        timedelta(days=7), description="Older items (first pass, backfill) are stored, not alerted."
+    )
+    updates: bool = Field(True, description="Also alert material changes of items already alerted.")
+    admin: bool = Field(False, description="Receives source-health alerts (failing, blocked, quiet sources).")
+
+    @field_validator("every", "max_age", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta | None:
+        if v is None or isinstance(v, timedelta):
+            return v
+        return parse_duration(v)
+
+    @field_validator("notify")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        import apprise
+
+        quiet = logging.getLogger("apprise")
+        level, quiet.level = quiet.level, logging.CRITICAL  # our one-line error says it; apprise's log need not
+        try:
+            bad = [url for url in urls if apprise.Apprise.instantiate(url) is None]
+        finally:
+            quiet.level = level
+        for url in bad:
+            scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+            raise ValueError(f"not an apprise URL apprise can use: {scheme}://…")
+        return urls
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: str | None) -> str | None:
+        if v is not None and not _AT.match(v):
+            raise ValueError(f"{v!r} is not a time of day like \"08:00\"")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _digest(self) -> WatcherConfig:
+        if self.mode == "digest" and self.every is None and self.at is None:
+            raise ValueError("a digest needs `every` (e.g. 1h) or `at` (e.g. \"08:00\")")
+        if self.mode == "immediate" and (self.every is not None or self.at is not None):
+            raise ValueError("`every` and `at` apply to mode: digest only")
+        return self
+
+
+class AlertSettings(BaseModel):
+    """How alerts are delivered (the `alerts:` part of the configuration; every key has a default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(
+        8, ge=1, le=100, description="Failed sends before a delivery is `failed` (shown, never dropped)."
+    )
+    # 30s doubling to a 1h cap: 8 attempts span about an hour, long enough to ride out a mail-server
+    # restart or a chat-service incident without hammering it.
+    backoff: timedelta = Field(
+        timedelta(seconds=30), description="Wait after the first failed send; doubled after each further one."
+    )
+    backoff_cap: timedelta = Field(timedelta(hours=1), description="The longest wait between two sends.")
+    # apprise's own defaults are 4s to connect and up to 60s per service: too long for a crawl to wait on.
+    send_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds one send to one channel may take before it counts as failed."
+    )
+    stale_sending: timedelta = Field(
+        timedelta(minutes=1),
+        description="A delivery left `sending` this long (its sender crashed) goes back to pending.",
+    )
+    templates: str | None = Field(
+        None, description="A folder of Jinja2 templates overriding the shipped ones (same file names)."
+    )
+
+    @field_validator("backoff", "backoff_cap", "stale_sending", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta:
+        if isinstance(v, timedelta):
+            return v
+        return parse_duration(v)

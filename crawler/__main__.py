@@ -1,0 +1,5 @@
+"""``python -m crawler`` is ``borderwatch``."""
+
+from crawler.cli import main
+
+main()

@@ -1,0 +1,290 @@
+"""The validated configuration: one YAML file, composed from the parts each package owns.
+
+Every setting is declared once, with its default and a line of help (``Field(description=...)``);
+``tests/test_config.py`` fails when one is undocumented or missing from the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alerts.config import AlertSettings, WatcherConfig
+from pipelines.timeutil import parse_duration, parse_when
+
+DEFAULT_CONFIG = "config/borderwatch.yaml"
+PACKAGED_CONFIG = Path(__file__).resolve().parent.parent / "config" / "borderwatch.yaml"
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class ConfigError(Exception):
+    """A bad configuration file: the message is one line naming the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    return parse_duration(value)
+
+
+Duration = Annotated[timedelta, Field(json_schema_extra={"format": "duration"})]
+
+
+class CrawlConfig(_Strict):
+    obey_robots: bool = Field(True, description="Obey robots.txt (never turn this off for sites you do not own).")
+    download_delay: float = Field(
+        1.0, ge=0, description="Seconds between two requests to one host (a source's `delay` overrides it)."
+    )
+    user_agent: str = Field(
+        "borderwatch/0.1 (+https://github.com/borderwatch/borderwatch; monitoring of public press releases)",
+        description="The User-Agent sent to every site: name the tool and a way to reach you.",
+    )
+    concurrency: int = Field(16, ge=1, le=256, description="Requests in flight across all hosts.")
+    timeout: float = Field(30.0, gt=0, description="Seconds before a request is abandoned (then retried).")
+    retries: int = Field(3, ge=0, le=10, description="Retries of a request that timed out or answered 5xx/429.")
+    max_page_size: int = Field(
+        8 * 1024 * 1024, ge=64 * 1024, description="Bytes; a larger page is recorded as too large and skipped."
+    )
+    extract_workers: int = Field(
+        0, ge=0, le=64, description="Extraction processes; 0 means one per CPU core."
+    )
+    revisit: Duration = Field(
+        timedelta(days=3),
+        description="Known pages younger than this are revisited (conditional GET) to catch corrections.",
+    )
+
+    _parse_revisit = field_validator("revisit", mode="before")(_duration)
+
+
+class RunConfig(_Strict):
+    """How ``borderwatch run`` (the daemon) schedules and guards passes."""
+
+    pass_timeout: Duration = Field(
+        timedelta(minutes=30), description="A pass running longer is stopped and recorded as timed out."
+    )
+    grace: Duration = Field(
+        timedelta(seconds=60), description="On SIGTERM/SIGINT, how long running passes may take to finish."
+    )
+    parallel: int = Field(2, ge=1, le=32, description="Passes running at once (each in its own process).")
+    dispatch_every: Duration = Field(
+        timedelta(seconds=15), description="How often the daemon delivers pending alerts and digests."
+    )
+    failures_alert: int = Field(
+        3, ge=1, le=100, description="Failed passes in a row before a source raises one health alert."
+    )
+    quiet_factor: float = Field(
+        6.0, gt=1, description="A source with no new item for this many times its usual gap is reported quiet."
+    )
+    log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object per log line.")
+
+    _parse = field_validator("pass_timeout", "grace", "dispatch_every", mode="before")(_duration)
+
+
+class _SourceBase(_Strict):
+    name: str = Field(description="A unique short name: lowercase letters, digits, `-`, `_`, `.`.")
+    url: str = Field(description="The API endpoint, feed, listing page or sitemap to read.")
+    since: datetime = Field(
+        default_factory=lambda: parse_when("30d"),
+        description="How far back the first pass reaches: a date or a duration back from now (`30d`).",
+    )
+    every: Duration = Field(timedelta(hours=1), description="How often `borderwatch run` passes over the source.")
+    content: str | None = Field(None, description="CSS selector of the article's main element on its pages.")
+    delay: float | None = Field(None, ge=0, description="Seconds between requests to this source's host.")
+    enabled: bool = Field(True, description="A disabled source is kept in the file but never crawled.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} is not a valid source name (lowercase letters, digits, '-', '_', '.')")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _since(cls, v: Any) -> datetime:
+        return parse_when(v)
+
+    _parse_every = field_validator("every", mode="before")(_duration)
+
+
+class DojApiSource(_SourceBase):
+    kind: Literal["doj_api"] = Field(description="The source kind.")
+    pagesize: int = Field(50, ge=1, le=50, description="Records per API page (the API allows at most 50).")
+    rate: float = Field(4.0, gt=0, le=4.0, description="API requests per second at most (DOJ asks for ≤ 4).")
+    max_pages: int = Field(200, ge=1, description="Upper bound on API pages read in one pass.")
+
+
+class FeedSource(_SourceBase):
+    kind: Literal["feed"] = Field(description="The source kind.")
+    fetch_pages: bool = Field(True, description="Fetch and extract each entry's page (else keep the feed text).")
+
+
+class ListingSource(_SourceBase):
+    kind: Literal["listing"] = Field(description="The source kind.")
+    links: str = Field(description="CSS selector of the article links on the listing page.")
+    next: str | None = Field(None, description="CSS selector of the link to the next listing page.")
+    max_pages: int = Field(3, ge=1, le=100, description="Listing pages walked at most in one pass.")
+
+
+class SitemapSource(_SourceBase):
+    kind: Literal["sitemap"] = Field(description="The source kind.")
+    max_pages: int = Field(500, ge=1, description="Article pages fetched at most in one pass.")
+
+
+SourceConfig = Annotated[
+    DojApiSource | FeedSource | ListingSource | SitemapSource, Field(discriminator="kind")
+]
+SOURCE_KINDS = ("doj_api", "feed", "listing", "sitemap")
+
+
+class Config(_Strict):
+    database: str = Field(
+        "sqlite:///data/borderwatch.db",
+        description="SQLAlchemy URL: SQLite by default, `postgresql+psycopg://…` for a team.",
+    )
+    crawl: CrawlConfig = Field(default_factory=lambda: CrawlConfig(), description="How pages are fetched.")
+    sources: list[SourceConfig] = Field(default_factory=list, description="What to watch.")
+    watchers: list[WatcherConfig] = Field(default_factory=list, description="Who is told, how and about what.")
+    alerts: AlertSettings = Field(default_factory=lambda: AlertSettings(), description="How alerts are delivered.")
+    run: RunConfig = Field(default_factory=lambda: RunConfig(), description="How the daemon runs.")
+    topics: str | None = Field(
+        None, description="A topics file (YAML); by default the definitions shipped in config/topics.yaml."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for i, s in enumerate(self.sources):
+            if s.name in seen:
+                raise _KeyedError(("sources", i, "name"), f"duplicate source name {s.name!r}")
+            seen.add(s.name)
+        seen = set()
+        for i, w in enumerate(self.watchers):
+            if w.name in seen:
+                raise _KeyedError(("watchers", i, "name"), f"duplicate watcher name {w.name!r}")
+            seen.add(w.name)
+        return self
+
+    def source(self, name: str) -> DojApiSource | FeedSource | ListingSource | SitemapSource:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+class _KeyedError(ValueError):
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _expand(value: Any, loc: tuple[str | int, ...], env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        def repl(m: re.Match[str]) -> str:
+            if m.group(1) not in env:
+                raise _KeyedError(loc, f"environment variable {m.group(1)} is not set")
+            return env[m.group(1)]
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, (*loc, str(k)), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*loc, i), env) for i, v in enumerate(value)]
+    return value
+
+
+def format_loc(loc: tuple[str | int, ...] | list[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _explain(err: ValidationError, raw: Mapping[str, Any]) -> str:
+    e = err.errors()[0]
+    loc = [p for p in e["loc"] if p not in SOURCE_KINDS]  # drop the union tag pydantic inserts
+    # pydantic nests a tagged union's errors under the tag value; keep the user's path.
+    key = format_loc(loc)
+    etype = e["type"]
+    if etype == "extra_forbidden":
+        return f"{key}: unknown key"
+    if etype == "union_tag_invalid":
+        kind = e.get("input", {}).get("kind") if isinstance(e.get("input"), dict) else None
+        return f"{key}.kind: unknown source kind {kind!r} (expected one of {', '.join(SOURCE_KINDS)})"
+    if etype == "union_tag_not_found":
+        return f"{key}.kind: missing (expected one of {', '.join(SOURCE_KINDS)})"
+    if etype == "missing":
+        return f"{key}: required key is missing"
+    msg = str(e["msg"])
+    msg = msg.removeprefix("Value error, ")
+    return f"{key}: {msg}"
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read, expand and validate a config file. Raises ConfigError with a one-line message."""
+    env = os.environ if env is None else env
+    if path is None:
+        path = env.get("BORDERWATCH_CONFIG") or DEFAULT_CONFIG
+        if not Path(path).exists() and path == DEFAULT_CONFIG and PACKAGED_CONFIG.exists():
+            path = PACKAGED_CONFIG
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{p}: {where}not valid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of keys (database, crawl, sources, …)")
+    try:
+        data = _expand(raw, (), env)
+        config = Config.model_validate(data)
+    except _KeyedError as exc:
+        raise ConfigError(f"{p}: {format_loc(exc.loc)}: {exc}") from None
+    except ValidationError as exc:
+        # a model validator's _KeyedError arrives wrapped by pydantic
+        cause = exc.errors()[0].get("ctx", {}).get("error")
+        if isinstance(cause, _KeyedError):
+            raise ConfigError(f"{p}: {format_loc(cause.loc)}: {cause}") from None
+        raise ConfigError(f"{p}: {_explain(exc, data)}") from None
+    return _resolve_paths(config, p)
+
+
+def _resolve_paths(config: Config, path: Path) -> Config:
+    """A relative topics file is taken relative to the config file's folder's parent project."""
+    if config.topics and not Path(config.topics).is_absolute() and not Path(config.topics).exists():
+        candidate = path.resolve().parent.parent / config.topics
+        if candidate.exists():
+            return config.model_copy(update={"topics": str(candidate)})
+    return config

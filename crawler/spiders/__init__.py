@@ -1,0 +1,18 @@
+"""One spider module per source kind: ``doj_api``, ``feed``, ``listing``, ``sitemap``."""
+
+from __future__ import annotations
+
+from crawler.spiders.base import SourceSpider
+from crawler.spiders.doj_api import DojApiSpider
+from crawler.spiders.feed import FeedSpider
+from crawler.spiders.listing import ListingSpider
+from crawler.spiders.sitemap import SitemapSpider
+
+SPIDERS: dict[str, type[SourceSpider]] = {
+    "doj_api": DojApiSpider,
+    "feed": FeedSpider,
+    "listing": ListingSpider,
+    "sitemap": SitemapSpider,
+}
+
+__all__ = ["SPIDERS", "DojApiSpider", "FeedSpider", "ListingSpider", "SitemapSpider", "SourceSpider"]

@@ -1,0 +1,187 @@
+"""What every source spider shares: the seen-check, conditional GETs, bot-wall detection, error records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
+from twisted.python.failure import Failure
+
+from crawler.botwall import detect_bot_wall
+from crawler.context import PassContext
+from pipelines import items as outcome
+from pipelines.canonical import canonical_url
+from pipelines.items import Article, Outcome
+
+try:  # the name changed across Twisted/Scrapy versions
+    from twisted.web._newclient import ResponseNeverReceived
+except ImportError:  # pragma: no cover
+    ResponseNeverReceived = Exception  # type: ignore[misc,assignment]
+
+
+class SourceSpider(scrapy.Spider):
+    """A spider for one configured source. Subclasses implement ``start`` and their parsing."""
+
+    kind = ""
+
+    def __init__(self, source: Any, context: PassContext, **kwargs: Any) -> None:
+        super().__init__(name=source.name, **kwargs)
+        self.source = source
+        self.ctx = context
+
+    async def start(self) -> AsyncIterator[Any]:  # pragma: no cover - every kind overrides it
+        raise NotImplementedError
+        yield
+
+    # -- article pages -------------------------------------------------------------------------------
+    def page_request(self, url: str, meta: dict[str, Any] | None = None) -> scrapy.Request | Outcome:
+        """A request for an article page, or an Outcome when the seen-check says not to fetch it."""
+        key = canonical_url(url)
+        headers: dict[str, str] = {}
+        if key in self.ctx.queued:  # the same article under another link variant (tracking, www…)
+            return Outcome(key, self.source.name, outcome.KNOWN, "already requested in this pass")
+        self.ctx.queued.add(key)
+        if key in self.ctx.known:  # stored under this URL, or redirected from it
+            page = self.ctx.revisit_due(key)
+            if page is None:
+                return Outcome(key, self.source.name, outcome.KNOWN, "stored; outside the revisit window")
+            if page.etag:
+                headers["If-None-Match"] = page.etag
+            if page.last_modified:
+                headers["If-Modified-Since"] = page.last_modified
+        return scrapy.Request(
+            url,
+            callback=self.parse_page,
+            errback=self.on_error,
+            headers=headers,
+            meta={**(meta or {}), "key": key},
+            dont_filter=False,
+        )
+
+    def parse_page(self, response: Response) -> Iterator[Article | Outcome]:
+        key: str = response.meta["key"]
+        self.count_response(response)
+        if response.status == 304:
+            yield Outcome(key, self.source.name, outcome.NOT_MODIFIED, http_status=304)
+            return
+        wall = detect_bot_wall(response.status, response.body)
+        if wall:
+            yield Outcome(key, self.source.name, outcome.BLOCKED, wall, response.status)
+            return
+        if response.status >= 400:
+            yield Outcome(key, self.source.name, outcome.FAILED, f"HTTP {response.status}", response.status)
+            return
+        if not isinstance(response, TextResponse):
+            yield Outcome(key, self.source.name, outcome.NO_TEXT, "not an HTML page", response.status)
+            return
+        hints: dict[str, Any] = response.meta.get("hints", {})
+        final = canonical_url(response.url)
+        yield Article(
+            url=final,
+            link=key if final != key else None,
+            source=self.source.name,
+            html=response.text,
+            final_url=response.url,
+            content=self.source.content,
+            etag=_header(response, b"ETag"),
+            last_modified=_header(response, b"Last-Modified"),
+            **hints,
+        )
+
+    def count_response(self, response: Response) -> None:
+        self.ctx.requests += 1
+        self.ctx.bytes += len(response.body)
+
+    # -- failures -------------------------------------------------------------------------------------
+    def on_error(self, failure: Failure) -> Outcome:
+        request = failure.request  # type: ignore[attr-defined]
+        key = request.meta.get("key") or canonical_url(request.url)
+        status, detail, http = describe_failure(failure)
+        return Outcome(key, self.source.name, status, detail, http)
+
+
+def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
+    """(outcome status, detail, HTTP status) for a failed request."""
+    if failure.check(HttpError):
+        resp = failure.value.response  # type: ignore[union-attr]
+        return outcome.FAILED, f"HTTP {resp.status}", resp.status
+    if failure.check(IgnoreRequest):
+        msg = str(failure.value)
+        if "robots.txt" in msg:
+            return outcome.ROBOTS, "disallowed by robots.txt", None
+        return outcome.FAILED, msg or "ignored", None
+    text = str(failure.value)
+    if "larger than download max size" in text or "max size" in text or failure.check(
+        _cancelled_errors()
+    ):
+        return outcome.TOO_LARGE, "larger than the page size limit (crawl.max_page_size)", None
+    if failure.check(TimeoutError, TCPTimedOutError):
+        return outcome.FAILED, "timed out", None
+    if failure.check(DNSLookupError):
+        return outcome.FAILED, "DNS lookup failed", None
+    if failure.check(ResponseNeverReceived):
+        return outcome.FAILED, "connection lost before a response", None
+    name = failure.type.__name__ if failure.type else "error"
+    return outcome.FAILED, f"{name}: {text}"[:300], None
+
+
+def _cancelled_errors() -> tuple[type[BaseException], ...]:
+    from twisted.internet.defer import CancelledError
+
+    errors: list[type[BaseException]] = [CancelledError]
+    try:
+        from scrapy.exceptions import DownloadCancelledError
+
+        errors.append(DownloadCancelledError)
+    except ImportError:  # pragma: no cover - older Scrapy
+        pass
+    return tuple(errors)
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def source_request(
+    spider: SourceSpider, url: str, callback: Any, *, conditional: bool = False, **meta: Any
+) -> scrapy.Request:
+    """A request for the source's own URL (a feed, an API page, a listing), with start-failure handling."""
+    headers: dict[str, str] = {}
+    if conditional:
+        if spider.ctx.feed_etag:
+            headers["If-None-Match"] = spider.ctx.feed_etag
+        if spider.ctx.feed_last_modified:
+            headers["If-Modified-Since"] = spider.ctx.feed_last_modified
+    return scrapy.Request(
+        url, callback=callback, errback=lambda f: _start_failed(spider, f), headers=headers,
+        meta={"source_url": True, **meta}, dont_filter=True,
+    )
+
+
+def _start_failed(spider: SourceSpider, failure: Failure) -> Outcome:
+    status, detail, http = describe_failure(failure)
+    request = failure.request  # type: ignore[attr-defined]
+    if spider.ctx.start_error is None:
+        spider.ctx.start_error = f"{request.url}: {detail}"
+    return Outcome(canonical_url(request.url), spider.source.name, status, detail, http)
+
+
+def check_source_response(spider: SourceSpider, response: Response) -> Outcome | None:
+    """An Outcome when the source's own URL answered with a bot wall or an error (the pass fails)."""
+    spider.count_response(response)
+    wall = detect_bot_wall(response.status, response.body)
+    key = canonical_url(response.url)
+    if wall:
+        spider.ctx.start_error = f"{response.url}: {wall}"
+        spider.ctx.start_blocked = True
+        return Outcome(key, spider.source.name, outcome.BLOCKED, wall, response.status)
+    if response.status >= 400:
+        spider.ctx.start_error = f"{response.url}: HTTP {response.status}"
+        return Outcome(key, spider.source.name, outcome.FAILED, f"HTTP {response.status}", response.status)
+    return None

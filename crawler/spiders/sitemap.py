@@ -1,0 +1,79 @@
+"""Sitemaps and sitemap indexes (news sitemaps included), bounded by ``since`` and ``max_pages``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from scrapy.utils.gz import gunzip
+from scrapy.utils.sitemap import Sitemap
+
+from crawler.spiders.base import SourceSpider, check_source_response, source_request
+from pipelines import items as outcome
+from pipelines.canonical import canonical_url
+from pipelines.extract import parse_datetime
+from pipelines.items import Outcome
+
+
+def _body(response: Response) -> bytes:
+    body = response.body
+    if body[:2] == b"\x1f\x8b":
+        try:
+            return gunzip(body, max_size=50 * 1024 * 1024)
+        except OSError:
+            return b""
+    return body
+
+
+def entry_date(entry: dict[str, Any]) -> datetime | None:
+    news = entry.get("news")
+    if isinstance(news, dict) and news.get("publication_date"):
+        return parse_datetime(str(news["publication_date"]))
+    return parse_datetime(entry.get("lastmod"))
+
+
+class SitemapSpider(SourceSpider):
+    kind = "sitemap"
+
+    async def start(self) -> AsyncIterator[Any]:
+        self._queued = 0
+        yield source_request(self, self.source.url, self.parse_sitemap, root=True)
+
+    def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request | Outcome]:
+        if response.meta.get("root"):
+            bad = check_source_response(self, response)
+            if bad:
+                yield bad
+                return
+        else:
+            self.count_response(response)
+        try:
+            sitemap = Sitemap(_body(response))
+        except Exception as exc:  # lxml raises several kinds for a broken document
+            if response.meta.get("root"):
+                self.ctx.start_error = f"{response.url}: not a readable sitemap ({exc})"
+            yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED, "not a sitemap")
+            return
+        entries = sorted(sitemap, key=lambda e: str(e.get("lastmod") or ""), reverse=True)
+        for entry in entries:
+            loc = entry.get("loc")
+            if not loc:
+                continue
+            when = entry_date(entry)
+            if when is not None and when < self.ctx.since:
+                continue  # older than `since` (and, for an index, a child sitemap not touched since)
+            if sitemap.type == "sitemapindex":
+                yield scrapy.Request(loc, callback=self.parse_sitemap, errback=self.on_error)
+                continue
+            if self._queued >= self.source.max_pages:
+                self.ctx.counts["max_pages_reached"] = 1
+                return
+            request = self.page_request(loc)
+            if isinstance(request, scrapy.Request):
+                self._queued += 1
+                if when is not None:
+                    request.meta["hints"] = {"published": when}
+            yield request

@@ -1,0 +1,259 @@
+"""The extract stage: HTML in, article text and page metadata out.
+
+``extract(html, url, content=None)`` is pure and runs in worker processes (``ExtractPool``): text
+extraction is CPU work and must never run on the reactor thread. Where a site's main-content element
+is known (justice.gov: ``div.field_body``) only that element reaches trafilatura, so navigation,
+"Related Content" and sidebars never become article text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import lxml.html
+from lxml import etree
+
+from pipelines.canonical import host_of
+
+
+@dataclass(frozen=True)
+class SiteRule:
+    """Selectors for a site whose page structure is known."""
+
+    content: str
+    title: str | None = None
+    date: str | None = None  # an element with a datetime attribute, or a meta tag with content
+    topics: str | None = None
+    components: str | None = None
+    marker: str | None = None  # a selector that identifies the template on any host (mirrors, copies)
+
+
+SITE_RULES: dict[str, SiteRule] = {
+    # Every justice.gov press release (OPA and the 94 US Attorneys' offices) shares one Drupal template.
+    "justice.gov": SiteRule(
+        content="div.field_body",
+        title="h1.page-title",
+        date="div.field_date time",
+        topics="div.node-topics div.field__item",
+        components="div.node-component div.field__item",
+        marker="div.node-press-release div.field_body",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    title: str | None = None
+    published: datetime | None = None
+    author: str | None = None
+    language: str | None = None
+    topics: tuple[str, ...] = field(default_factory=tuple)
+    components: tuple[str, ...] = field(default_factory=tuple)
+    targeted: bool = False  # the text came from a known main-content element
+
+
+_WS = re.compile(r"[ \t\u00a0\u2009\u202f]+")
+_BLANKS = re.compile(r"\n{2,}")
+
+
+def _clean_text(text: str) -> str:
+    lines = (_WS.sub(" ", line).strip() for line in text.splitlines())
+    return _BLANKS.sub("\n", "\n".join(line for line in lines if line)).strip()
+
+
+def _rule_for(url: str, tree: Any) -> SiteRule | None:
+    host = host_of(url)
+    while host:
+        if host in SITE_RULES:
+            return SITE_RULES[host]
+        host = host.partition(".")[2]
+    for rule in SITE_RULES.values():
+        if rule.marker and tree.cssselect(rule.marker):
+            return rule
+    return None
+
+
+def _first_text(tree: Any, selector: str | None) -> str | None:
+    if not selector:
+        return None
+    for el in tree.cssselect(selector):
+        text = _WS.sub(" ", el.text_content()).strip()
+        if text:
+            return text
+    return None
+
+
+def _all_texts(tree: Any, selector: str | None) -> tuple[str, ...]:
+    if not selector:
+        return ()
+    return tuple(t for el in tree.cssselect(selector) if (t := _WS.sub(" ", el.text_content()).strip()))
+
+
+def parse_datetime(value: str | None) -> datetime | None:
+    """ISO 8601 (``Z`` or offset, date only) → aware UTC datetime; None when unreadable."""
+    if not value:
+        return None
+    s = value.strip()
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            from email.utils import parsedate_to_datetime
+
+            dt = parsedate_to_datetime(s)
+        except (TypeError, ValueError, IndexError):
+            return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+_META_DATE = (
+    "meta[property='article:published_time']",
+    "meta[name='article:published_time']",
+    "meta[name='dcterms.date']",
+    "meta[name='DC.date.issued']",
+    "meta[name='date']",
+    "meta[itemprop='datePublished']",
+)
+
+
+def _page_date(tree: Any, rule: SiteRule | None) -> datetime | None:
+    if rule and rule.date:
+        for el in tree.cssselect(rule.date):
+            dt = parse_datetime(el.get("datetime") or el.get("content"))
+            if dt:
+                return dt
+    for sel in _META_DATE:
+        for el in tree.cssselect(sel):
+            dt = parse_datetime(el.get("content"))
+            if dt:
+                return dt
+    for el in tree.cssselect("article time[datetime], main time[datetime], time[datetime]")[:1]:
+        return parse_datetime(el.get("datetime"))
+    return None
+
+
+def _page_title(tree: Any, rule: SiteRule | None) -> str | None:
+    if rule:
+        title = _first_text(tree, rule.title)
+        if title:
+            return title
+    for el in tree.cssselect("meta[property='og:title']"):
+        if (content := (el.get("content") or "").strip()):
+            return content
+    return _first_text(tree, "h1") or _first_text(tree, "title")
+
+
+def _page_author(tree: Any) -> str | None:
+    for el in tree.cssselect("meta[name='author'], meta[property='article:author']"):
+        if (content := (el.get("content") or "").strip()) and "://" not in content:
+            return content
+    return None
+
+
+def _parse(html: str | bytes) -> Any:
+    try:
+        return lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        # lxml refuses str input with an encoding declaration, and empty documents
+        if isinstance(html, str):
+            return lxml.html.fromstring(html.encode("utf-8", "replace"))
+        raise
+
+
+def extract(html: str, url: str, content: str | None = None) -> Document:
+    """Article text and metadata of one page.
+
+    ``content`` is a CSS selector of the main element (a source's ``content`` setting); it wins over
+    the built-in site rules. Without either, trafilatura finds the main text on its own.
+    """
+    import trafilatura
+
+    if not html or not html.strip():
+        return Document(text="")
+    try:
+        tree = _parse(html)
+    except (etree.ParserError, ValueError):
+        return Document(text="")
+    rule = _rule_for(url, tree)
+    title = _page_title(tree, rule)
+    published = _page_date(tree, rule)
+    author = _page_author(tree)
+    language = tree.get("lang") or None
+    topics = _all_texts(tree, rule.topics) if rule else ()
+    components = _all_texts(tree, rule.components) if rule else ()
+
+    selector = content or (rule.content if rule else None)
+    target = tree.cssselect(selector) if selector else []
+    if target:
+        # Hand trafilatura only the main element: it cannot mistake a sidebar for the article.
+        fragment = "".join(etree.tostring(el, encoding="unicode", method="html") for el in target)
+        text = trafilatura.extract(
+            f"<html><body><article>{fragment}</article></body></html>",
+            url=url, deduplicate=False, include_comments=False, include_tables=True, favor_recall=True,
+        ) or html_to_text(fragment)
+    else:
+        # deduplicate=False: trafilatura's process-global LRU cache would drop a page seen twice
+        # (a revisit, a reprint) — exactly the pages change and story detection need.
+        text = trafilatura.extract(
+            tree, url=url, deduplicate=False, include_comments=False, include_tables=True
+        ) or ""
+    return Document(
+        text=_clean_text(text), title=title, published=published, author=author, language=language,
+        topics=topics, components=components, targeted=bool(target),
+    )
+
+
+_BLOCK_TAGS = ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "pre", "table")
+
+
+def html_to_text(fragment: str) -> str:
+    """The text of a clean HTML fragment (an API body): one line per block, entities decoded."""
+    if not fragment or not fragment.strip():
+        return ""
+    try:
+        tree = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return _clean_text(re.sub(r"<[^>]+>", " ", fragment))
+    for el in tree.iter(*_BLOCK_TAGS):
+        el.tail = "\n" + (el.tail or "")
+        if el.tag != "br":
+            el.text = "\n" + (el.text or "")
+    for el in tree.iter("script", "style"):
+        el.drop_tree()
+    return _clean_text(tree.text_content())
+
+
+class ExtractPool:
+    """A pool of ``spawn``-ed worker processes running ``extract``.
+
+    Workers are recycled (``max_tasks_per_child``) so a leak in a parser cannot grow for days.
+    """
+
+    def __init__(self, workers: int = 0, max_tasks_per_child: int = 500) -> None:
+        import os
+
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self._executor = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            max_tasks_per_child=max_tasks_per_child,
+            initializer=_warm_up,
+        )
+
+    async def extract(self, html: str, url: str, content: str | None = None) -> Document:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, extract, html, url, content)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_up() -> None:
+    import trafilatura  # noqa: F401  (import once per worker, not on its first page)

@@ -1,0 +1,68 @@
+"""What a spider hands the pipelines: an article to extract and store, or a page outcome to record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class Article:
+    """A discovered article: its page to extract, or text a feed or API already gave."""
+
+    url: str  # canonical
+    source: str
+    title: str | None = None
+    published: datetime | None = None
+    author: str | None = None
+    html: str | None = None  # the page, to extract
+    text: str | None = None  # text already extracted (API body, feed-only)
+    content: str | None = None  # CSS selector of the main element, if the source sets one
+    final_url: str | None = None
+    link: str | None = None  # the canonical link that was followed, when it redirected elsewhere
+    language: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    doj_uuid: str | None = None
+    doj_number: str | None = None
+    doj_topics: list[str] = field(default_factory=list)
+    doj_components: list[str] = field(default_factory=list)
+    source_changed: str | None = None  # the API's "changed" stamp
+    authority: int = 2  # FEED_TEXT, PAGE_TEXT or API_TEXT: which text wins when sources overlap
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+FEED_TEXT, PAGE_TEXT, API_TEXT = 1, 2, 3
+
+# Outcome statuses: what happened to a URL that did not become a stored article this pass.
+NOT_MODIFIED = "not_modified"  # a conditional GET answered 304
+KNOWN = "known"  # skipped: stored already and outside the revisit window
+BLOCKED = "blocked"  # a bot wall or challenge page
+FAILED = "failed"  # HTTP error or network failure after retries
+TOO_LARGE = "too_large"
+ROBOTS = "robots"  # robots.txt disallows it
+NO_TEXT = "no_text"  # the page held no extractable article text
+NO_LINK = "no_link"  # a feed entry without a link
+OLD = "old"  # older than the source's `since` on a first pass
+
+
+@dataclass
+class Outcome:
+    url: str
+    source: str
+    status: str
+    detail: str = ""
+    http_status: int | None = None
+
+
+@dataclass(frozen=True)
+class KnownPage:
+    """A stored item, as much as the seen-check needs."""
+
+    source: str
+    published: datetime | None
+    first_seen: datetime
+    last_checked: datetime | None
+    etag: str | None
+    last_modified: str | None

@@ -1,0 +1,235 @@
+"""The stored model: items and their revisions, stories, topics, passes, per-URL state and the alert outbox.
+
+Times are stored as UTC. SQLite hands them back naive; ``pipelines.timeutil.as_utc`` puts the zone back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON,
+    }
+
+
+class Story(Base):
+    """Copies of one story across outlets share a story (the DOJ release, the USAO copy, a reprint…)."""
+
+    __tablename__ = "stories"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime]
+    first_item_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class Item(Base):
+    """One article or press release, keyed by its canonical URL."""
+
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    source: Mapped[str] = mapped_column(String(200), index=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    published: Mapped[datetime | None] = mapped_column(index=True)
+    first_seen: Mapped[datetime]
+    updated: Mapped[datetime] = mapped_column(index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
+    author: Mapped[str | None] = mapped_column(String(500))
+    language: Mapped[str | None] = mapped_column(String(16))
+    final_url: Mapped[str | None] = mapped_column(String(2048))  # where the page was, after redirects
+    link: Mapped[str | None] = mapped_column(String(2048), index=True)  # the link found, if it redirected
+    # DOJ metadata as DOJ gives it (API records): release number, uuid, its own topics and components.
+    doj_uuid: Mapped[str | None] = mapped_column(String(64), index=True)
+    doj_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    doj_topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    doj_components: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Conditional GET state, and when the page was last looked at.
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_checked: Mapped[datetime | None]
+    source_changed: Mapped[str | None] = mapped_column(String(64))  # the API's own "changed" stamp
+    revision_count: Mapped[int] = mapped_column(Integer, default=0)
+    # How complete the text is: 1 a feed summary, 2 an extracted page, 3 a full API body.
+    authority: Mapped[int] = mapped_column(Integer, default=2)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)  # MinHash of the text, for stories
+
+
+class Revision(Base):
+    """An earlier text of an item, kept when the item changed."""
+
+    __tablename__ = "revisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    seen_at: Mapped[datetime]
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    material: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ItemTopic(Base):
+    """A topic decision with its score and the evidence behind it."""
+
+    __tablename__ = "item_topics"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    score: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    classified_at: Mapped[datetime]
+
+
+class TopicChange(Base):
+    """What a re-classification changed (``borderwatch reclassify``): an audit trail of topic decisions."""
+
+    __tablename__ = "topic_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    change: Mapped[str] = mapped_column(String(10))  # added|removed
+    old_score: Mapped[float | None] = mapped_column(Float)
+    new_score: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Pass(Base):
+    """One pass over one source, with what it counted."""
+
+    __tablename__ = "passes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200), index=True)
+    started: Mapped[datetime]
+    finished: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running|ok|failed|crashed|timeout
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[int] = mapped_column(Integer, default=0)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # skip reasons, bytes, requests…
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SourceState(Base):
+    """What a source remembers between passes: its watermark and its health."""
+
+    __tablename__ = "source_states"
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    watermark: Mapped[str | None] = mapped_column(String(200))  # e.g. the API's newest "changed"
+    feed_etag: Mapped[str | None] = mapped_column(String(500))
+    feed_last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_pass: Mapped[datetime | None]
+    last_success: Mapped[datetime | None]
+    last_new_item: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    health: Mapped[str] = mapped_column(String(20), default="ok")  # ok|failing|blocked|quiet
+    health_since: Mapped[datetime | None]
+
+
+class UrlState(Base):
+    """A URL that could not be stored: blocked by a bot wall, failed, too large, disallowed by robots."""
+
+    __tablename__ = "url_states"
+    url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    source: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # blocked|failed|too_large|robots|no_text
+    detail: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime]
+    last_attempt: Mapped[datetime]
+
+
+class AlertEvent(Base):
+    """Something worth telling: a new story, a material update, a source-health change.
+
+    Written by the store in the same transaction as the item (an outbox); ``alerts/`` delivers it.
+    """
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)  # new|update|health|recovery
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    story_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    revision_id: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(String(200))
+    created: Mapped[datetime] = mapped_column(index=True)
+    dispatched: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Delivery(Base):
+    """One (watcher, event) to deliver: exactly once per (watcher, dedup key)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("watcher", "dedup_key", name="uq_deliveries_watcher_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watcher: Mapped[str] = mapped_column(String(200), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"), index=True)
+    dedup_key: Mapped[str] = mapped_column(String(300))  # new:story:12 / update:item:7:rev:3 / health:src:…
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending|sending|sent|failed
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[datetime | None]
+    created: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # When a dispatcher marked it `sending` (a lease): a crashed sender's rows go back to pending once stale.
+    claimed: Mapped[datetime | None]
+
+
+class DeliveryAttempt(Base):
+    """Each try at sending, with the channel (credentials hidden) and what came of it."""
+
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(Text)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Lock(Base):
+    """A lease on a source (or the daemon) so two writers never pass over one source at once."""
+
+    __tablename__ = "locks"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    acquired: Mapped[datetime]
+    expires: Mapped[datetime]
+
+
+Index("ix_items_story_published", Item.story_id, Item.published)

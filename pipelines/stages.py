@@ -1,0 +1,98 @@
+"""The Scrapy item pipeline: extract (in worker processes), then store in batches (off the reactor).
+
+Spiders carry the per-pass objects (``spider.pool``, ``spider.store``, ``spider.ctx``); these
+classes only move items between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from scrapy.crawler import Crawler
+
+from pipelines import items as outcome
+from pipelines.items import Article, Outcome
+
+# Rows per write transaction: batches of ~50 cost a fraction of per-item commits on SQLite
+# (measured 2,500 rows/s per-item vs 8,600 rows/s batched) while keeping an item's wait short.
+BATCH_SIZE = 50
+BATCH_SECONDS = 1.0
+
+
+class ExtractStage:
+    """Turns an Article's page into text in the extraction pool, never on the reactor thread."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ExtractStage:
+        return cls(crawler)
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Article) or item.html is None:
+            return item
+        spider: Any = self.crawler.spider
+        html, item.html = item.html, None
+        try:
+            doc = await spider.pool.extract(html, item.final_url or item.url, item.content)
+        except Exception as exc:  # a worker died (a pathological page): record, go on
+            return Outcome(item.url, item.source, outcome.FAILED, f"extraction failed: {exc!r}"[:300])
+        if not doc.text:
+            return Outcome(item.url, item.source, outcome.NO_TEXT, "no article text on the page")
+        item.text = doc.text
+        # The feed's or API's title and date are the publisher's own: the page's are the fallback.
+        item.title = item.title or doc.title
+        item.published = item.published or doc.published
+        item.author = item.author or doc.author
+        item.language = item.language or doc.language
+        if not item.doj_topics and doc.topics:
+            item.doj_topics = list(doc.topics)
+        if not item.doj_components and doc.components:
+            item.doj_components = list(doc.components)
+        return item
+
+
+class StoreStage:
+    """Collects items and outcomes and saves them in batches, in a thread (the reactor keeps fetching)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.batch: list[Article | Outcome] = []
+        self._flushing: asyncio.Lock | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StoreStage:
+        return cls(crawler)
+
+    async def process_item(self, item: Any) -> Any:
+        if isinstance(item, Article | Outcome):
+            self.batch.append(item)
+            if len(self.batch) >= BATCH_SIZE:
+                await self.flush()
+            elif self._timer is None:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(BATCH_SECONDS, lambda: asyncio.ensure_future(self.flush()))
+        return item
+
+    async def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._flushing is None:
+            self._flushing = asyncio.Lock()
+        async with self._flushing:
+            batch, self.batch = self.batch, []
+            if not batch:
+                return
+            spider: Any = self.crawler.spider
+            try:
+                await asyncio.to_thread(spider.store.save, batch, spider.ctx.counts)
+            except Exception as exc:  # the database is gone: the pass fails, loudly
+                spider.ctx.start_error = f"database: {str(exc).splitlines()[0]}"[:500]
+                spider.ctx.counts["unsaved"] += len(batch)
+
+    async def close_spider(self) -> None:
+        await self.flush()

@@ -1,0 +1,445 @@
+"""The store stage: an article becomes a new item, a revision, or nothing; outcomes become records.
+
+Each article is saved in its own savepoint inside a batch transaction, so one bad record is recorded
+as failed and the rest of the batch is kept. Alert events are written in the same transaction as the
+item they are about (the outbox ``alerts/`` reads).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from pipelines import items as outcome
+from pipelines.classify import Classifier, TopicResult
+from pipelines.db import Database
+from pipelines.items import Article, KnownPage, Outcome
+from pipelines.models import (
+    AlertEvent,
+    Item,
+    ItemTopic,
+    Lock,
+    Pass,
+    Revision,
+    SourceState,
+    Story,
+    TopicChange,
+    UrlState,
+)
+from pipelines.revisions import compare, content_hash
+from pipelines.stories import StoryDoc, StoryIndex, fingerprint
+from pipelines.timeutil import as_utc, utcnow
+
+log = logging.getLogger("borderwatch.store")
+
+# Outcomes worth a per-URL record (the others are only counted).
+_RECORDED = {outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT}
+# How far back stored items are loaded into the story index: copies of one story appear within days.
+STORY_WINDOW = timedelta(days=60)
+EVIDENCE_PER_TOPIC = 5
+
+
+def evidence_json(result: TopicResult) -> list[dict[str, Any]]:
+    return [
+        {"phrase": e.phrase, "sentence": e.sentence, "weight": round(e.weight, 3), "where": e.where}
+        for e in result.evidence[:EVIDENCE_PER_TOPIC]
+    ]
+
+
+class Store:
+    """Saves what spiders found. One per process; ``save`` is called with batches."""
+
+    def __init__(
+        self,
+        db: Database,
+        classifier: Classifier,
+        *,
+        stories: StoryIndex | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.classifier = classifier
+        self.stories = stories if stories is not None else StoryIndex()
+        self.now = now
+        self._lock = threading.Lock()  # several sources' crawlers share one store in a process
+
+    # -- loading ---------------------------------------------------------------------------------------
+    def load_stories(self, window: timedelta = STORY_WINDOW) -> int:
+        """Index recent items so a copy arriving today joins its story."""
+        since = self.now() - window
+        with self.db.read() as s:
+            rows = s.execute(
+                select(
+                    Item.id, Item.title, Item.text, Item.published, Item.url, Item.doj_number,
+                    Item.story_id, Item.signature,
+                ).where((Item.first_seen >= since) | (Item.published >= since))
+            ).all()
+        for r in rows:
+            if r.story_id is None:
+                continue
+            doc = StoryDoc(r.id, r.title, r.text, _utc(r.published), r.url, r.doj_number)
+            self.stories.add(doc, r.story_id, r.signature)
+        return len(rows)
+
+    def load_known(self) -> dict[str, KnownPage]:
+        with self.db.read() as s:
+            rows = s.execute(
+                select(Item.url, Item.link, Item.source, Item.published, Item.first_seen, Item.last_checked,
+                       Item.etag, Item.last_modified)
+            ).all()
+        known: dict[str, KnownPage] = {}
+        for r in rows:
+            page = KnownPage(r.source, _utc(r.published), as_utc(r.first_seen), _utc(r.last_checked),
+                             r.etag, r.last_modified)
+            known[r.url] = page
+            if r.link:
+                # A link that redirected: the conditional GET goes to the link, which redirects on.
+                known[r.link] = page
+        return known
+
+    def source_state(self, source: str) -> SourceState:
+        with self.db.read() as s:
+            state = s.get(SourceState, source)
+            return state if state is not None else SourceState(source=source, consecutive_failures=0)
+
+    # -- saving ----------------------------------------------------------------------------------------
+    def save(self, batch: Sequence[Article | Outcome], counts: Counter[str]) -> None:
+        if not batch:
+            return
+        with self._lock:
+            self._save(batch, counts)
+
+    def _save(self, batch: Sequence[Article | Outcome], counts: Counter[str]) -> None:
+        now = self.now()
+        added: list[tuple[StoryDoc, int, bytes]] = []
+        try:
+            with self.db.write() as s:
+                for obj in batch:
+                    if isinstance(obj, Outcome):
+                        self._record_outcome(s, obj, now, counts)
+                        continue
+                    try:
+                        with s.begin_nested():
+                            self._save_article(s, obj, now, counts, added)
+                    except Exception as exc:  # one bad record must not lose the batch
+                        log.warning("%s: could not store %s: %s", obj.source, obj.url, exc)
+                        counts[outcome.FAILED] += 1
+                        self._record_outcome(
+                            s, Outcome(obj.url, obj.source, outcome.FAILED, f"store: {exc}"[:500]), now,
+                            Counter(),
+                        )
+        except Exception:
+            # The batch is gone from the database; the story index must not keep what it added.
+            self.stories = StoryIndex(threshold=self.stories.threshold)
+            self.load_stories()
+            raise
+
+    def _record_outcome(self, s: Session, o: Outcome, now: datetime, counts: Counter[str]) -> None:
+        counts[o.status] += 1
+        if o.status == outcome.NOT_MODIFIED:
+            item = s.scalar(select(Item).where((Item.url == o.url) | (Item.link == o.url)))
+            if item is not None:
+                item.last_checked = now
+            return
+        if o.status not in _RECORDED:
+            return
+        values = {
+            "url": o.url[:2048], "source": o.source, "status": o.status, "detail": o.detail[:2000],
+            "attempts": 1, "first_seen": now, "last_attempt": now,
+        }
+        insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(UrlState).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[UrlState.url],
+            set_={
+                "status": stmt.excluded.status, "detail": stmt.excluded.detail,
+                "last_attempt": stmt.excluded.last_attempt, "attempts": UrlState.attempts + 1,
+                "source": stmt.excluded.source,
+            },
+        )
+        s.execute(stmt)
+
+    def _find(self, s: Session, a: Article) -> Item | None:
+        item = s.scalar(select(Item).where(Item.url == a.url))
+        if item is None and a.link:
+            item = s.scalar(select(Item).where(Item.link == a.link))
+        if item is None and a.doj_uuid:
+            item = s.scalar(select(Item).where(Item.doj_uuid == a.doj_uuid))
+        return item
+
+    def _save_article(
+        self, s: Session, a: Article, now: datetime, counts: Counter[str],
+        added: list[tuple[StoryDoc, int, bytes]],
+    ) -> None:
+        text = (a.text or "").strip()
+        title = (a.title or "").strip()
+        if not text:
+            self._record_outcome(s, Outcome(a.url, a.source, outcome.NO_TEXT, "no article text"), now, counts)
+            return
+        item = self._find(s, a)
+        if item is None:
+            self._insert(s, a, title, text, now, counts, added)
+            return
+        if item.source != a.source:
+            # Another source stored it first (the API and the feed both carry a DOJ release): one
+            # item, whose text is owned by one source, so two extractions of one release never look
+            # like an edit. A fuller text (an API body over a feed summary) takes the item over.
+            if a.authority > (item.authority or 0):
+                self._take_over(s, item, a, title, text, now, added)
+                counts["fuller_text"] += 1
+            else:
+                counts["duplicate"] += 1
+            return
+        item.last_checked = now
+        item.etag = a.etag or item.etag
+        item.last_modified = a.last_modified or item.last_modified
+        item.source_changed = a.source_changed or item.source_changed
+        new_hash = content_hash(title, text)
+        if new_hash == item.content_hash:
+            counts["unchanged"] += 1
+            return
+        verdict = compare(item.title, item.text, title, text)
+        if not verdict.material:
+            counts["trivial_change"] += 1
+            return
+        revision = Revision(
+            item_id=item.id, seen_at=now, title=item.title, text=item.text,
+            content_hash=item.content_hash, material=True, reason=verdict.reason,
+        )
+        s.add(revision)
+        item.title, item.text, item.content_hash = title, text, new_hash
+        item.updated = now
+        item.revision_count = (item.revision_count or 0) + 1
+        if a.doj_topics:
+            item.doj_topics = a.doj_topics
+        if a.doj_components:
+            item.doj_components = a.doj_components
+        item.signature = fingerprint(title, text)
+        s.flush()
+        self._classify(s, item, now)
+        s.add(AlertEvent(
+            kind="update", item_id=item.id, story_id=item.story_id, revision_id=revision.id,
+            source=item.source, created=now, payload={"reason": verdict.reason},
+        ))
+        if item.story_id is not None:
+            added.append((self._doc(item), item.story_id, item.signature))
+            self.stories.add(self._doc(item), item.story_id, item.signature)
+        counts["updated"] += 1
+
+    def _take_over(
+        self, s: Session, item: Item, a: Article, title: str, text: str, now: datetime,
+        added: list[tuple[StoryDoc, int, bytes]],
+    ) -> None:
+        """A fuller text of the same release: no revision, no update alert (nothing changed in it)."""
+        had_topics = {t for (t,) in s.execute(select(ItemTopic.topic).where(ItemTopic.item_id == item.id))}
+        item.source, item.authority = a.source, a.authority
+        item.title, item.text = title or item.title, text
+        item.content_hash = content_hash(item.title, text)
+        item.published = item.published or a.published
+        item.doj_uuid = item.doj_uuid or a.doj_uuid
+        item.doj_number = item.doj_number or a.doj_number
+        item.doj_topics = a.doj_topics or item.doj_topics
+        item.doj_components = a.doj_components or item.doj_components
+        item.source_changed = a.source_changed or item.source_changed
+        item.signature = fingerprint(item.title, text)
+        s.flush()
+        matched = self._classify(s, item, now)
+        if {r.topic for r in matched} - had_topics:
+            # The summary did not show what the full text does: it is news to the watchers now.
+            s.add(AlertEvent(kind="new", item_id=item.id, story_id=item.story_id, source=item.source,
+                             created=now, payload={"topics": [r.topic for r in matched]}))
+        if item.story_id is not None:
+            self.stories.add(self._doc(item), item.story_id, item.signature)
+            added.append((self._doc(item), item.story_id, item.signature))
+
+    def _insert(
+        self, s: Session, a: Article, title: str, text: str, now: datetime, counts: Counter[str],
+        added: list[tuple[StoryDoc, int, bytes]],
+    ) -> None:
+        item = Item(
+            url=a.url, source=a.source, title=title, text=text, published=a.published,
+            first_seen=now, updated=now, content_hash=content_hash(title, text), author=a.author,
+            language=a.language, final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
+            doj_topics=list(a.doj_topics), doj_components=list(a.doj_components), etag=a.etag,
+            last_modified=a.last_modified, last_checked=now, source_changed=a.source_changed,
+            revision_count=0, signature=fingerprint(title, text), authority=a.authority,
+        )
+        s.add(item)
+        s.flush()
+        doc = self._doc(item)
+        match = self.stories.match(doc, item.signature)
+        if match is not None:
+            item.story_id = match.story_id
+            counts["story_copy"] += 1
+        else:
+            story = Story(title=title, created=now, first_item_id=item.id)
+            s.add(story)
+            s.flush()
+            item.story_id = story.id
+        assert item.story_id is not None and item.signature is not None
+        self.stories.add(doc, item.story_id, item.signature)
+        added.append((doc, item.story_id, item.signature))
+        s.execute(delete(UrlState).where(UrlState.url == a.url))
+        matched = self._classify(s, item, now)
+        if matched:
+            s.add(AlertEvent(
+                kind="new", item_id=item.id, story_id=item.story_id, source=item.source, created=now,
+                payload={"topics": [r.topic for r in matched]},
+            ))
+        counts["new"] += 1
+
+    @staticmethod
+    def _doc(item: Item) -> StoryDoc:
+        return StoryDoc(item.id, item.title, item.text, _utc(item.published), item.url, item.doj_number)
+
+    def _classify(self, s: Session, item: Item, now: datetime) -> list[TopicResult]:
+        meta = {
+            "doj_topics": list(item.doj_topics or []),
+            "doj_components": list(item.doj_components or []),
+            "source": [item.source],
+        }
+        matched = self.classifier.matched(item.title, item.text, meta)
+        s.execute(delete(ItemTopic).where(ItemTopic.item_id == item.id))
+        for r in matched:
+            s.add(ItemTopic(item_id=item.id, topic=r.topic, score=round(r.score, 4),
+                            evidence=evidence_json(r), classified_at=now))
+        return matched
+
+    # -- re-classification ----------------------------------------------------------------------------------
+    def reclassify(self, batch: int = 500) -> Counter[str]:
+        """Run the topic rules again over every stored item; record what changed (TopicChange rows).
+
+        A topic an item newly carries is news to its watchers: a ``new`` alert event is written (the
+        dispatcher still sends one alert per story and holds back items older than ``max_age``).
+        """
+        counts: Counter[str] = Counter()
+        last_id = 0
+        while True:
+            with self.db.write() as s:
+                items = list(s.scalars(select(Item).where(Item.id > last_id).order_by(Item.id).limit(batch)))
+                if not items:
+                    break
+                now = self.now()
+                for item in items:
+                    last_id = item.id
+                    old = {t.topic: t.score for t in s.scalars(select(ItemTopic).where(ItemTopic.item_id == item.id))}
+                    new = {r.topic: round(r.score, 4) for r in self._classify(s, item, now)}
+                    counts["items"] += 1
+                    for topic in new.keys() - old.keys():
+                        s.add(TopicChange(item_id=item.id, topic=topic, change="added", old_score=None,
+                                          new_score=new[topic], at=now))
+                        counts[f"+{topic}"] += 1
+                    for topic in old.keys() - new.keys():
+                        s.add(TopicChange(item_id=item.id, topic=topic, change="removed", old_score=old[topic],
+                                          new_score=None, at=now))
+                        counts[f"-{topic}"] += 1
+                    if new.keys() - old.keys():
+                        s.add(AlertEvent(kind="new", item_id=item.id, story_id=item.story_id, source=item.source,
+                                         created=now, payload={"topics": sorted(new), "reclassified": True}))
+                    if new.keys() != old.keys():
+                        counts["changed"] += 1
+        return counts
+
+    # -- passes, source state and locks ------------------------------------------------------------------
+    def begin_pass(self, source: str) -> int:
+        with self.db.write() as s:
+            p = Pass(source=source, started=self.now(), status="running")
+            s.add(p)
+            s.flush()
+            return p.id
+
+    def finish_pass(
+        self, pass_id: int, source: str, counts: Counter[str], *, status: str, error: str | None,
+        stats: dict[str, Any], watermark: str | None = None, feed_etag: str | None = None,
+        feed_last_modified: str | None = None,
+    ) -> Pass:
+        now = self.now()
+        with self.db.write() as s:
+            p = s.get(Pass, pass_id)
+            assert p is not None
+            p.finished = now
+            p.status = status
+            p.error = error
+            p.new = counts["new"]
+            p.updated = counts["updated"]
+            p.unchanged = counts["unchanged"] + counts["trivial_change"] + counts[outcome.NOT_MODIFIED]
+            p.skipped = sum(counts[k] for k in (outcome.KNOWN, outcome.OLD, outcome.NO_LINK, "duplicate",
+                                                 outcome.ROBOTS, outcome.NO_TEXT))
+            p.failed = counts[outcome.FAILED] + counts[outcome.TOO_LARGE]
+            p.blocked = counts[outcome.BLOCKED]
+            p.fetched = int(stats.get("responses", 0))
+            p.stats = {**{k: v for k, v in counts.items() if v}, **stats}
+            state = s.get(SourceState, source)
+            if state is None:
+                state = SourceState(source=source, consecutive_failures=0, health="ok")
+                s.add(state)
+            state.last_pass = now
+            if status == "ok":
+                state.last_success = now
+                state.consecutive_failures = 0
+                if watermark:
+                    state.watermark = watermark
+                if feed_etag is not None or feed_last_modified is not None:
+                    state.feed_etag, state.feed_last_modified = feed_etag, feed_last_modified
+                if p.new:
+                    state.last_new_item = now
+            else:
+                state.consecutive_failures = (state.consecutive_failures or 0) + 1
+            s.flush()
+            s.expunge(p)
+            return p
+
+    def acquire(self, name: str, ttl: timedelta, owner: str | None = None) -> bool:
+        """Take the lease ``name`` (a source, the daemon) unless someone else holds a live one."""
+        owner = owner or lease_owner()
+        now = self.now()
+        with self.db.write() as s:
+            lock = s.get(Lock, name, with_for_update=True)
+            if lock is not None and lock.owner != owner and as_utc(lock.expires) > now:
+                return False
+            if lock is None:
+                s.add(Lock(name=name, owner=owner, acquired=now, expires=now + ttl))
+            else:
+                lock.owner, lock.acquired, lock.expires = owner, now, now + ttl
+        return True
+
+    def release(self, name: str, owner: str | None = None) -> None:
+        owner = owner or lease_owner()
+        with self.db.write() as s:
+            s.execute(delete(Lock).where(Lock.name == name, Lock.owner == owner))
+
+    def lock_holder(self, name: str) -> str | None:
+        with self.db.read() as s:
+            lock = s.get(Lock, name)
+            if lock is None or as_utc(lock.expires) <= self.now():
+                return None
+            return lock.owner
+
+
+def lease_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+def iter_batches(objs: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for obj in objs:
+        batch.append(obj)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,63 @@
+"""Durations and points in time as users write them: ``15m``, ``7d``, ``2026-11-01``, ISO date-times."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """``90s``, ``15m``, ``1h30m``, ``7d``, ``2w`` (or a number of seconds) → timedelta.
+
+    Raises ValueError with a message fit to show a user.
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"not a duration: {text!r}")
+    if isinstance(text, int | float):
+        if text <= 0:
+            raise ValueError(f"a duration must be positive, not {text!r}")
+        return timedelta(seconds=text)
+    s = str(text).strip().lower().replace(" ", "")
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not s or pos != len(s):
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 90s, 15m, 12h, 7d)")
+    if total <= 0:
+        raise ValueError(f"a duration must be positive, not {text!r}")
+    return timedelta(seconds=total)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes (as SQLite hands them back) are taken to be UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_when(text: str | date | datetime, now: datetime | None = None) -> datetime:
+    """A WHEN of the contract: an ISO date, an ISO date-time, or a duration back from now."""
+    if isinstance(text, datetime):
+        return as_utc(text)
+    if isinstance(text, date):
+        return datetime(text.year, text.month, text.day, tzinfo=UTC)
+    s = str(text).strip()
+    try:
+        if len(s) == 10:
+            d = date.fromisoformat(s)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        return as_utc(datetime.fromisoformat(s.replace("Z", "+00:00")))
+    except ValueError:
+        pass
+    try:
+        return (now or utcnow()) - parse_duration(s)
+    except ValueError:
+        raise ValueError(f"not a date, date-time or duration: {text!r} (e.g. 2026-11-01, 7d)") from None
