@@ -1,0 +1,159 @@
+"""``borderwatch alerts …``: the outbox on the command line (list, send, test).
+
+The main command registers ``alerts`` and passes an object with ``.config`` (``.watchers``, and optionally
+``.alerts`` settings) and ``.db`` as ``ctx.obj``; tests build an ``AlertsApp`` directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import click
+from sqlalchemy import select
+
+from alerts.channels import Sender, channels_of
+from alerts.config import AlertSettings, WatcherConfig
+from alerts.dispatch import dispatch, kind_of
+from alerts.render import Renderer, shorten
+from pipelines.db import Database
+from pipelines.models import AlertEvent, Delivery, Item
+from pipelines.timeutil import as_utc
+
+STATES = ("pending", "sending", "sent", "failed")
+ERRORS_SHOWN = 20  # `alerts send` lists at most this many failures on stderr, then a count
+
+
+class WatchersConfig(Protocol):
+    @property
+    def watchers(self) -> Sequence[WatcherConfig]: ...
+
+
+class AlertsContext(Protocol):
+    """What the ``alerts`` commands need from ``ctx.obj``."""
+
+    @property
+    def config(self) -> WatchersConfig: ...
+
+    @property
+    def db(self) -> Database: ...
+
+
+@dataclass
+class AlertsApp:
+    """A ready-made ``AlertsContext`` (tests, scripts)."""
+
+    config: WatchersConfig
+    db: Database
+
+
+def settings_of(config: WatchersConfig) -> AlertSettings:
+    """The ``alerts:`` settings of a configuration that has them, else the defaults."""
+    found = getattr(config, "alerts", None)
+    return found if isinstance(found, AlertSettings) else AlertSettings.model_validate({})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
+
+
+@click.group("alerts")
+def alerts() -> None:
+    """The alert outbox: what was sent to whom, what waits, what failed."""
+
+
+@alerts.command("list")
+@click.option("--state", type=click.Choice(STATES), help="Only deliveries in this state.")
+@click.option("--watcher", help="Only this watcher's deliveries.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Newest N.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="`json`: one JSON object per line.")
+@click.pass_obj
+def list_(obj: AlertsContext, state: str | None, watcher: str | None, limit: int, fmt: str) -> None:
+    """The alert outbox, newest first."""
+    query = (
+        select(Delivery, AlertEvent.source, AlertEvent.payload, Item.title, Item.url, Item.source, Item.story_id)
+        .join(AlertEvent, AlertEvent.id == Delivery.event_id)
+        .outerjoin(Item, Item.id == AlertEvent.item_id)
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    )
+    if state:
+        query = query.where(Delivery.state == state)
+    if watcher:
+        query = query.where(Delivery.watcher == watcher)
+    with obj.db.read() as session:
+        rows = session.execute(query).all()
+    records: list[dict[str, Any]] = []
+    for d, event_source, payload, title, url, item_source, story in rows:
+        kind = kind_of(d.dedup_key)
+        if kind in ("health", "recovery"):
+            title = f"{event_source}: {(payload or {}).get('message', kind)}"
+        records.append({
+            "id": d.id, "watcher": d.watcher, "kind": kind, "state": d.state, "digest": d.digest,
+            "attempts": d.attempts, "created": _iso(d.created), "next_attempt": _iso(d.next_attempt),
+            "sent_at": _iso(d.sent_at), "last_error": d.last_error, "title": title or "",
+            "url": url, "source": item_source or event_source, "story": story, "key": d.dedup_key,
+        })
+    if fmt == "json":
+        for record in records:
+            click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    if not records:
+        click.echo("no alerts" + (f" in state {state}" if state else ""))
+        return
+    click.echo(f"{'ID':>6}  {'STATE':<8} {'WATCHER':<16} {'KIND':<9} {'TRIES':>5}  {'WHEN':<16}  TITLE")
+    for r in records:
+        when = r["sent_at"] or r["next_attempt"] or r["created"] or ""
+        state_shown = r["state"] + ("*" if r["digest"] and r["state"] == "pending" else "")
+        line = (f"{r['id']:>6}  {state_shown:<8} {shorten(r['watcher'], 16):<16} {r['kind']:<9} "
+                f"{r['attempts']:>5}  {when[:16].replace('T', ' '):<16}  {shorten(r['title'], 70)}")
+        click.echo(line)
+        if r["state"] != "sent" and r["last_error"]:
+            click.echo(f"{'':>8}└ {shorten(r['last_error'], 120)}")
+    if any(r["digest"] and r["state"] == "pending" for r in records):
+        click.echo("* waiting for its digest window")
+    click.echo("WHEN: sent at, else next try, else created (UTC)")
+
+
+@alerts.command("send")
+@click.option("--budget", type=click.FloatRange(min=1), help="Stop after this many seconds (the rest waits).")
+@click.pass_obj
+def send(obj: AlertsContext, budget: float | None) -> None:
+    """Deliver every pending and failed alert now (digests too), and say how it went."""
+    settings = settings_of(obj.config)
+    report = dispatch(obj.db, list(obj.config.watchers), settings=settings, budget=budget, force=True)
+    click.echo(report.summary())
+    for error in report.errors[:ERRORS_SHOWN]:
+        click.echo(f"failed: {error}", err=True)
+    if len(report.errors) > ERRORS_SHOWN:
+        click.echo(f"… and {len(report.errors) - ERRORS_SHOWN} more failures", err=True)
+
+
+@alerts.command("test")
+@click.argument("watcher")
+@click.pass_obj
+def test(obj: AlertsContext, watcher: str) -> None:
+    """Send a test message through each of WATCHER's channels and say which worked."""
+    watchers = {w.name: w for w in obj.config.watchers}
+    w = watchers.get(watcher)
+    if w is None:
+        known = ", ".join(sorted(watchers)) or "none configured"
+        click.echo(f"unknown watcher {watcher!r} (known: {known})", err=True)
+        raise SystemExit(2)
+    settings = settings_of(obj.config)
+    renderer = Renderer(settings.templates, timezone=w.timezone, follow=w.topics)
+    sender = Sender(settings.send_timeout)
+    failed = 0
+    for channel in channels_of(w):
+        result = sender.send(channel, renderer.test(w.name, channel.format))
+        if result.ok:
+            click.echo(f"ok      {channel.name}")
+        else:
+            failed += 1
+            click.echo(f"FAILED  {channel.name}: {result.error}")
+    if failed:
+        raise SystemExit(1)
