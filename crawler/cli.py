@@ -86,6 +86,10 @@ def _level(verbose: int) -> str:
 def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """borderwatch: watch press offices and news for transnational organized crime."""
     logging.basicConfig(level=_level(verbose), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The level on the handler too: libraries (Scrapy) set their own loggers to DEBUG, and their
+    # records reach the root handler whatever the root logger's level.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(_level(verbose))
     ctx.obj = App(config_path, verbose)
 
 

@@ -22,9 +22,9 @@ from crawler.context import PassContext
 from crawler.spiders import SPIDERS
 from pipelines.classify import Classifier
 from pipelines.db import Database
-from pipelines.extract import ExtractPool
 from pipelines.store import Store
 from pipelines.timeutil import as_utc, utcnow
+from pipelines.worker import WorkerPool
 
 log = logging.getLogger("borderwatch")
 
@@ -117,7 +117,7 @@ def run_pass(
     process = CrawlerProcess(settings)  # (it sets Scrapy's loggers to DEBUG: quieten them after)
     for name in ("scrapy", "twisted", "py.warnings", "protego", "filelock"):
         logging.getLogger(name).setLevel(log_level if log_level != "WARNING" else "CRITICAL")
-    pool: ExtractPool | None = None
+    pool: WorkerPool | None = None
     started = time.monotonic()
     for source in sources:
         if not store.acquire(f"source:{source.name}", LEASE):
@@ -125,7 +125,7 @@ def run_pass(
             results.append(PassResult(source.name, "locked", error=f"being crawled by {holder}"))
             continue
         if pool is None:
-            pool = ExtractPool(config.crawl.extract_workers)
+            pool = WorkerPool(config.crawl.extract_workers, config.topics)
             store.load_stories()
             known = store.load_known()
         state = store.source_state(source.name)

@@ -1,17 +1,14 @@
 """The extract stage: HTML in, article text and page metadata out.
 
-``extract(html, url, content=None)`` is pure and runs in worker processes (``ExtractPool``): text
-extraction is CPU work and must never run on the reactor thread. Where a site's main-content element
+``extract(html, url, content=None)`` is pure and runs in worker processes (``pipelines.worker``):
+text extraction is CPU work and must never run on the reactor thread. Where a site's main-content element
 is known (justice.gov: ``div.field_body``) only that element reaches trafilatura, so navigation,
 "Related Content" and sidebars never become article text.
 """
 
 from __future__ import annotations
 
-import asyncio
-import multiprocessing
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -228,32 +225,3 @@ def html_to_text(fragment: str) -> str:
     for el in tree.iter("script", "style"):
         el.drop_tree()
     return _clean_text(tree.text_content())
-
-
-class ExtractPool:
-    """A pool of ``spawn``-ed worker processes running ``extract``.
-
-    Workers are recycled (``max_tasks_per_child``) so a leak in a parser cannot grow for days.
-    """
-
-    def __init__(self, workers: int = 0, max_tasks_per_child: int = 500) -> None:
-        import os
-
-        self.workers = workers or max(1, os.cpu_count() or 1)
-        self._executor = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            max_tasks_per_child=max_tasks_per_child,
-            initializer=_warm_up,
-        )
-
-    async def extract(self, html: str, url: str, content: str | None = None) -> Document:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, extract, html, url, content)
-
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _warm_up() -> None:
-    import trafilatura  # noqa: F401  (import once per worker, not on its first page)

@@ -31,6 +31,10 @@ class Article:
     source_changed: str | None = None  # the API's "changed" stamp
     authority: int = 2  # FEED_TEXT, PAGE_TEXT or API_TEXT: which text wins when sources overlap
     extra: dict[str, Any] = field(default_factory=dict)
+    # computed in the extraction worker, so the store does not redo it (None: not computed)
+    topics: list[Any] | None = None
+    signature: bytes | None = None
+    content_hash: str | None = None
 
 
 FEED_TEXT, PAGE_TEXT, API_TEXT = 1, 2, 3

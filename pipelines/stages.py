@@ -36,14 +36,19 @@ class ExtractStage:
         spider: Any = self.crawler.spider
         html, item.html = item.html, None
         try:
-            doc = await spider.pool.extract(html, item.final_url or item.url, item.content)
+            result = await spider.pool.process(
+                html, item.final_url or item.url, item.content, title=item.title, doj_topics=item.doj_topics,
+                doj_components=item.doj_components, source=item.source,
+            )
         except Exception as exc:  # a worker died (a pathological page): record, go on
             return Outcome(item.url, item.source, outcome.FAILED, f"extraction failed: {exc!r}"[:300])
+        doc = result.doc
         if not doc.text:
             return Outcome(item.url, item.source, outcome.NO_TEXT, "no article text on the page")
         item.text = doc.text
+        item.topics, item.signature, item.content_hash = list(result.topics), result.signature, result.content_hash
         # The feed's or API's title and date are the publisher's own: the page's are the fallback.
-        item.title = item.title or doc.title
+        item.title = result.title or None
         item.published = item.published or doc.published
         item.author = item.author or doc.author
         item.language = item.language or doc.language

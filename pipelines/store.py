@@ -39,6 +39,7 @@ from pipelines.models import (
 from pipelines.revisions import compare, content_hash
 from pipelines.stories import StoryDoc, StoryIndex, fingerprint
 from pipelines.timeutil import as_utc, utcnow
+from pipelines.worker import classifier_meta
 
 log = logging.getLogger("borderwatch.store")
 
@@ -72,6 +73,8 @@ class Store:
         self.stories = stories if stories is not None else StoryIndex()
         self.now = now
         self._lock = threading.Lock()  # several sources' crawlers share one store in a process
+        self._known: dict[str, Item] = {}  # the current batch's items by URL and link
+        self._stored_urls: list[str] = []  # the current batch's newly stored URLs
 
     # -- loading ---------------------------------------------------------------------------------------
     def load_stories(self, window: timedelta = STORY_WINDOW) -> int:
@@ -124,6 +127,8 @@ class Store:
         added: list[tuple[StoryDoc, int, bytes]] = []
         try:
             with self.db.write() as s:
+                self._prefetch(s, batch)
+                self._stored_urls = []
                 for obj in batch:
                     if isinstance(obj, Outcome):
                         self._record_outcome(s, obj, now, counts)
@@ -138,6 +143,8 @@ class Store:
                             s, Outcome(obj.url, obj.source, outcome.FAILED, f"store: {exc}"[:500]), now,
                             Counter(),
                         )
+                if self._stored_urls:  # stored now: no longer failed or blocked
+                    s.execute(delete(UrlState).where(UrlState.url.in_(self._stored_urls)))
         except Exception:
             # The batch is gone from the database; the story index must not keep what it added.
             self.stories = StoryIndex(threshold=self.stories.threshold)
@@ -169,10 +176,20 @@ class Store:
         )
         s.execute(stmt)
 
+    def _prefetch(self, s: Session, batch: Sequence[Article | Outcome]) -> None:
+        """Load the batch's known items in one query (a lookup per article cost more than the insert)."""
+        keys = {a.url for a in batch if isinstance(a, Article)} | {
+            a.link for a in batch if isinstance(a, Article) and a.link
+        }
+        self._known: dict[str, Item] = {}
+        if keys:
+            for item in s.scalars(select(Item).where(Item.url.in_(keys) | Item.link.in_(keys))):
+                self._known[item.url] = item
+                if item.link:
+                    self._known[item.link] = item
+
     def _find(self, s: Session, a: Article) -> Item | None:
-        item = s.scalar(select(Item).where(Item.url == a.url))
-        if item is None and a.link:
-            item = s.scalar(select(Item).where(Item.link == a.link))
+        item = self._known.get(a.url) or (self._known.get(a.link) if a.link else None)
         if item is None and a.doj_uuid:
             item = s.scalar(select(Item).where(Item.doj_uuid == a.doj_uuid))
         return item
@@ -204,7 +221,7 @@ class Store:
         item.etag = a.etag or item.etag
         item.last_modified = a.last_modified or item.last_modified
         item.source_changed = a.source_changed or item.source_changed
-        new_hash = content_hash(title, text)
+        new_hash = a.content_hash or content_hash(title, text)
         if new_hash == item.content_hash:
             counts["unchanged"] += 1
             return
@@ -268,14 +285,17 @@ class Store:
     ) -> None:
         item = Item(
             url=a.url, source=a.source, title=title, text=text, published=a.published,
-            first_seen=now, updated=now, content_hash=content_hash(title, text), author=a.author,
+            first_seen=now, updated=now, content_hash=a.content_hash or content_hash(title, text), author=a.author,
             language=a.language, final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
             doj_topics=list(a.doj_topics), doj_components=list(a.doj_components), etag=a.etag,
             last_modified=a.last_modified, last_checked=now, source_changed=a.source_changed,
-            revision_count=0, signature=fingerprint(title, text), authority=a.authority,
+            revision_count=0, signature=a.signature or fingerprint(title, text), authority=a.authority,
         )
         s.add(item)
         s.flush()
+        self._known[item.url] = item
+        if item.link:
+            self._known[item.link] = item
         doc = self._doc(item)
         match = self.stories.match(doc, item.signature)
         if match is not None:
@@ -289,8 +309,8 @@ class Store:
         assert item.story_id is not None and item.signature is not None
         self.stories.add(doc, item.story_id, item.signature)
         added.append((doc, item.story_id, item.signature))
-        s.execute(delete(UrlState).where(UrlState.url == a.url))
-        matched = self._classify(s, item, now)
+        self._stored_urls.append(a.url)
+        matched = self._classify(s, item, now, a.topics, fresh=True)
         if matched:
             s.add(AlertEvent(
                 kind="new", item_id=item.id, story_id=item.story_id, source=item.source, created=now,
@@ -302,14 +322,17 @@ class Store:
     def _doc(item: Item) -> StoryDoc:
         return StoryDoc(item.id, item.title, item.text, _utc(item.published), item.url, item.doj_number)
 
-    def _classify(self, s: Session, item: Item, now: datetime) -> list[TopicResult]:
-        meta = {
-            "doj_topics": list(item.doj_topics or []),
-            "doj_components": list(item.doj_components or []),
-            "source": [item.source],
-        }
-        matched = self.classifier.matched(item.title, item.text, meta)
-        s.execute(delete(ItemTopic).where(ItemTopic.item_id == item.id))
+    def _classify(
+        self, s: Session, item: Item, now: datetime, precomputed: list[TopicResult] | None = None,
+        *, fresh: bool = False,
+    ) -> list[TopicResult]:
+        if precomputed is not None:  # the extraction worker ran the same rules on the same text
+            matched = precomputed
+        else:
+            meta = classifier_meta(item.doj_topics or [], item.doj_components or [], item.source)
+            matched = self.classifier.matched(item.title, item.text, meta)
+        if not fresh:
+            s.execute(delete(ItemTopic).where(ItemTopic.item_id == item.id))
         for r in matched:
             s.add(ItemTopic(item_id=item.id, topic=r.topic, score=round(r.score, 4),
                             evidence=evidence_json(r), classified_at=now))
