@@ -35,6 +35,7 @@ class Article:
     topics: list[Any] | None = None
     signature: bytes | None = None
     content_hash: str | None = None
+    story_features: Any = None  # pipelines.stories.StoryFeatures
 
 
 FEED_TEXT, PAGE_TEXT, API_TEXT = 1, 2, 3

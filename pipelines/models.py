@@ -83,6 +83,7 @@ class Item(Base):
     # How complete the text is: 1 a feed summary, 2 an extracted page, 3 a full API body.
     authority: Mapped[int] = mapped_column(Integer, default=2)
     signature: Mapped[bytes | None] = mapped_column(LargeBinary)  # MinHash of the text, for stories
+    story_features: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # names/numbers, for stories
 
 
 class Revision(Base):

@@ -47,6 +47,7 @@ class ExtractStage:
             return Outcome(item.url, item.source, outcome.NO_TEXT, "no article text on the page")
         item.text = doc.text
         item.topics, item.signature, item.content_hash = list(result.topics), result.signature, result.content_hash
+        item.story_features = result.story_features
         # The feed's or API's title and date are the publisher's own: the page's are the fallback.
         item.title = result.title or None
         item.published = item.published or doc.published

@@ -37,7 +37,15 @@ from pipelines.models import (
     UrlState,
 )
 from pipelines.revisions import compare, content_hash
-from pipelines.stories import StoryDoc, StoryIndex, fingerprint
+from pipelines.stories import (
+    StoryDoc,
+    StoryFeatures,
+    StoryIndex,
+    features_from_json,
+    features_to_json,
+    fingerprint,
+    story_features,
+)
 from pipelines.timeutil import as_utc, utcnow
 from pipelines.worker import classifier_meta
 
@@ -84,13 +92,14 @@ class Store:
             rows = s.execute(
                 select(
                     Item.id, Item.title, Item.text, Item.published, Item.url, Item.doj_number,
-                    Item.story_id, Item.signature,
+                    Item.story_id, Item.signature, Item.story_features,
                 ).where((Item.first_seen >= since) | (Item.published >= since))
             ).all()
         for r in rows:
             if r.story_id is None:
                 continue
-            doc = StoryDoc(r.id, r.title, r.text, _utc(r.published), r.url, r.doj_number)
+            doc = StoryDoc(r.id, r.title, r.text, _utc(r.published), r.url, r.doj_number,
+                           features_from_json(r.story_features))
             self.stories.add(doc, r.story_id, r.signature)
         return len(rows)
 
@@ -124,7 +133,6 @@ class Store:
 
     def _save(self, batch: Sequence[Article | Outcome], counts: Counter[str]) -> None:
         now = self.now()
-        added: list[tuple[StoryDoc, int, bytes]] = []
         try:
             with self.db.write() as s:
                 self._prefetch(s, batch)
@@ -135,7 +143,7 @@ class Store:
                         continue
                     try:
                         with s.begin_nested():
-                            self._save_article(s, obj, now, counts, added)
+                            self._save_article(s, obj, now, counts)
                     except Exception as exc:  # one bad record must not lose the batch
                         log.warning("%s: could not store %s: %s", obj.source, obj.url, exc)
                         counts[outcome.FAILED] += 1
@@ -181,7 +189,7 @@ class Store:
         keys = {a.url for a in batch if isinstance(a, Article)} | {
             a.link for a in batch if isinstance(a, Article) and a.link
         }
-        self._known: dict[str, Item] = {}
+        self._known = {}
         if keys:
             for item in s.scalars(select(Item).where(Item.url.in_(keys) | Item.link.in_(keys))):
                 self._known[item.url] = item
@@ -194,10 +202,7 @@ class Store:
             item = s.scalar(select(Item).where(Item.doj_uuid == a.doj_uuid))
         return item
 
-    def _save_article(
-        self, s: Session, a: Article, now: datetime, counts: Counter[str],
-        added: list[tuple[StoryDoc, int, bytes]],
-    ) -> None:
+    def _save_article(self, s: Session, a: Article, now: datetime, counts: Counter[str]) -> None:
         text = (a.text or "").strip()
         title = (a.title or "").strip()
         if not text:
@@ -205,14 +210,14 @@ class Store:
             return
         item = self._find(s, a)
         if item is None:
-            self._insert(s, a, title, text, now, counts, added)
+            self._insert(s, a, title, text, now, counts)
             return
         if item.source != a.source:
             # Another source stored it first (the API and the feed both carry a DOJ release): one
             # item, whose text is owned by one source, so two extractions of one release never look
             # like an edit. A fuller text (an API body over a feed summary) takes the item over.
             if a.authority > (item.authority or 0):
-                self._take_over(s, item, a, title, text, now, added)
+                self._take_over(s, item, a, title, text, now)
                 counts["fuller_text"] += 1
             else:
                 counts["duplicate"] += 1
@@ -241,22 +246,19 @@ class Store:
             item.doj_topics = a.doj_topics
         if a.doj_components:
             item.doj_components = a.doj_components
-        item.signature = fingerprint(title, text)
+        item.signature = a.signature or fingerprint(title, text)
         s.flush()
-        self._classify(s, item, now)
+        self._classify(s, item, now, a.topics)
         s.add(AlertEvent(
             kind="update", item_id=item.id, story_id=item.story_id, revision_id=revision.id,
             source=item.source, created=now, payload={"reason": verdict.reason},
         ))
         if item.story_id is not None:
-            added.append((self._doc(item), item.story_id, item.signature))
-            self.stories.add(self._doc(item), item.story_id, item.signature)
+            doc = self._doc(item, a.story_features)
+            self.stories.add(doc, item.story_id, item.signature)
         counts["updated"] += 1
 
-    def _take_over(
-        self, s: Session, item: Item, a: Article, title: str, text: str, now: datetime,
-        added: list[tuple[StoryDoc, int, bytes]],
-    ) -> None:
+    def _take_over(self, s: Session, item: Item, a: Article, title: str, text: str, now: datetime) -> None:
         """A fuller text of the same release: no revision, no update alert (nothing changed in it)."""
         had_topics = {t for (t,) in s.execute(select(ItemTopic.topic).where(ItemTopic.item_id == item.id))}
         item.source, item.authority = a.source, a.authority
@@ -268,21 +270,18 @@ class Store:
         item.doj_topics = a.doj_topics or item.doj_topics
         item.doj_components = a.doj_components or item.doj_components
         item.source_changed = a.source_changed or item.source_changed
-        item.signature = fingerprint(item.title, text)
+        item.signature = a.signature if item.title == title else fingerprint(item.title, text)
         s.flush()
-        matched = self._classify(s, item, now)
+        matched = self._classify(s, item, now, a.topics if item.title == title else None)
         if {r.topic for r in matched} - had_topics:
             # The summary did not show what the full text does: it is news to the watchers now.
             s.add(AlertEvent(kind="new", item_id=item.id, story_id=item.story_id, source=item.source,
                              created=now, payload={"topics": [r.topic for r in matched]}))
         if item.story_id is not None:
-            self.stories.add(self._doc(item), item.story_id, item.signature)
-            added.append((self._doc(item), item.story_id, item.signature))
+            doc = self._doc(item, a.story_features if a.text == item.text else None)
+            self.stories.add(doc, item.story_id, item.signature)
 
-    def _insert(
-        self, s: Session, a: Article, title: str, text: str, now: datetime, counts: Counter[str],
-        added: list[tuple[StoryDoc, int, bytes]],
-    ) -> None:
+    def _insert(self, s: Session, a: Article, title: str, text: str, now: datetime, counts: Counter[str]) -> None:
         item = Item(
             url=a.url, source=a.source, title=title, text=text, published=a.published,
             first_seen=now, updated=now, content_hash=a.content_hash or content_hash(title, text), author=a.author,
@@ -296,7 +295,7 @@ class Store:
         self._known[item.url] = item
         if item.link:
             self._known[item.link] = item
-        doc = self._doc(item)
+        doc = self._doc(item, a.story_features)
         match = self.stories.match(doc, item.signature)
         if match is not None:
             item.story_id = match.story_id
@@ -308,7 +307,6 @@ class Store:
             item.story_id = story.id
         assert item.story_id is not None and item.signature is not None
         self.stories.add(doc, item.story_id, item.signature)
-        added.append((doc, item.story_id, item.signature))
         self._stored_urls.append(a.url)
         matched = self._classify(s, item, now, a.topics, fresh=True)
         if matched:
@@ -319,8 +317,11 @@ class Store:
         counts["new"] += 1
 
     @staticmethod
-    def _doc(item: Item) -> StoryDoc:
-        return StoryDoc(item.id, item.title, item.text, _utc(item.published), item.url, item.doj_number)
+    def _doc(item: Item, features: StoryFeatures | None = None) -> StoryDoc:
+        if features is None:
+            features = story_features(item.title, item.text)
+        item.story_features = features_to_json(features)
+        return StoryDoc(item.id, item.title, item.text, _utc(item.published), item.url, item.doj_number, features)
 
     def _classify(
         self, s: Session, item: Item, now: datetime, precomputed: list[TopicResult] | None = None,

@@ -32,7 +32,7 @@ import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,6 +66,9 @@ class StoryDoc:
     published: datetime | None
     url: str  # canonical url
     release_number: str | None = None  # DOJ "number", e.g. "26-149"
+    # What ``story_features`` computed for this title and text (in a worker process, or stored with
+    # the item); None: computed here when needed.
+    features: StoryFeatures | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -476,6 +479,36 @@ class _Features:
     language: str
 
 
+StoryFeatures = _Features
+
+
+def story_features(title: str, text: str) -> StoryFeatures:
+    """The distinctive features of a document (names, numbers, events, language), to compute once
+    where the text is (an extraction worker) and keep with the item."""
+    return _analyse(title, text)[1]
+
+
+def features_to_json(f: StoryFeatures) -> dict[str, Any]:
+    return {
+        "names": sorted(f.names), "principal": sorted(f.principal), "numbers": sorted(f.numbers),
+        "title_numbers": sorted(f.title_numbers), "events": sorted(f.events), "language": f.language,
+    }
+
+
+def features_from_json(data: Any) -> StoryFeatures | None:
+    """Features stored by ``features_to_json``; None when absent or unreadable (they are recomputed)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return _Features(
+            names=frozenset(data["names"]), principal=frozenset(data["principal"]),
+            numbers=frozenset(data["numbers"]), title_numbers=frozenset(data["title_numbers"]),
+            events=frozenset(data["events"]), language=str(data["language"]),
+        )
+    except (KeyError, TypeError):
+        return None
+
+
 @functools.lru_cache(maxsize=64)  # fingerprint() then match() then add() analyse the same text
 def _analyse(title: str, text: str) -> tuple[tuple[str, ...], _Features]:
     """The words to shingle (title and story sentences) and the distinctive features of a document."""
@@ -731,8 +764,11 @@ class StoryIndex:
         if last is not None and last[0] == doc and last[1] == signature:
             entry = last[2]  # match() then add() of one document: analyse it once
         else:
-            words, features = _analyse(doc.title, doc.text)
             parsed = _parse_signature(signature)
+            if parsed is not None and doc.features is not None:
+                features = doc.features  # computed where the text was; the words are not needed
+            else:
+                words, features = _analyse(doc.title, doc.text)
             if parsed is None:  # none given, or a format this version does not read: recompute
                 hashes = _shingle_hashes(words)
                 parsed = (_minhash(hashes), int(hashes.size))

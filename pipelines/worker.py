@@ -17,7 +17,7 @@ from typing import Any
 from pipelines.classify import Classifier, TopicResult
 from pipelines.extract import Document, extract
 from pipelines.revisions import content_hash
-from pipelines.stories import fingerprint
+from pipelines.stories import StoryFeatures, fingerprint, story_features
 
 _classifier: Classifier | None = None
 
@@ -31,6 +31,7 @@ class PageResult:
     topics: tuple[TopicResult, ...] = field(default_factory=tuple)
     signature: bytes | None = None
     content_hash: str | None = None
+    story_features: StoryFeatures | None = None
 
 
 def classifier_meta(doj_topics: list[str], doj_components: list[str], source: str) -> dict[str, list[str]]:
@@ -48,7 +49,8 @@ def process_page(
         return PageResult(doc, title)
     meta = classifier_meta(doj_topics or list(doc.topics), doj_components or list(doc.components), source)
     topics = tuple(_classifier.matched(title, doc.text, meta))
-    return PageResult(doc, title, topics, fingerprint(title, doc.text), content_hash(title, doc.text))
+    return PageResult(doc, title, topics, fingerprint(title, doc.text), content_hash(title, doc.text),
+                      story_features(title, doc.text))
 
 
 def _init_worker(topics_path: str | None) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 18:01:41.534223
+Create Date: 2026-11-23 18:34:30.832224
 
 """
 from typing import Sequence, Union
@@ -107,6 +107,7 @@ def upgrade() -> None:
     sa.Column('revision_count', sa.Integer(), nullable=False),
     sa.Column('authority', sa.Integer(), nullable=False),
     sa.Column('signature', sa.LargeBinary(), nullable=True),
+    sa.Column('story_features', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['story_id'], ['stories.id'], name=op.f('fk_items_story_id_stories')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_items')),
     sa.UniqueConstraint('url', name=op.f('uq_items_url'))
