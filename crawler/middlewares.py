@@ -66,3 +66,4 @@ class RobotsCrawlDelayMiddleware:
             slot = engine.downloader.slots.get(slot_key)
             if slot is not None and float(delay) > slot.delay:
                 slot.delay = min(float(delay), MAX_CRAWL_DELAY)
+                slot.jitter = 0.0  # the site's minimum, never less

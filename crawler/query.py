@@ -53,8 +53,12 @@ def _topics(db: Database, ids: list[int]) -> dict[int, list[str]]:
     return out
 
 
-def _iso(value: datetime | None) -> str | None:
-    return as_utc(value).isoformat() if value else None
+def _utc(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value else None
+
+
+def _human(value: datetime | None) -> str:
+    return as_utc(value).strftime("%Y-%m-%d %H:%M UTC") if value else "unknown"
 
 
 def query_items(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
@@ -67,7 +71,7 @@ def query_items(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
     return [
         {
             "id": r.id, "url": r.url, "source": r.source, "title": r.title,
-            "published": _iso(r.published), "first_seen": _iso(r.first_seen), "updated": _iso(r.updated),
+            "published": _utc(r.published), "first_seen": _utc(r.first_seen), "updated": _utc(r.updated),
             "topics": topics.get(r.id, []), "story": r.story_id, "revisions": r.revision_count,
             "text": r.text, "author": r.author, "final_url": r.final_url, "doj_number": r.doj_number,
             "doj_topics": r.doj_topics or [], "doj_components": r.doj_components or [],
@@ -102,7 +106,7 @@ def query_stories(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
         story_topics = sorted({t for c in copies for t in topics.get(c.id, [])})
         rows.append({
             "story": sid, "title": titles.get(sid) or (copies[0].title if copies else ""),
-            "published": _iso(latest_), "copies": len(copies), "topics": story_topics,
+            "published": _utc(latest_), "copies": len(copies), "topics": story_topics,
             "sources": sorted({c.source for c in copies}),
             "items": [{"id": c.id, "source": c.source, "url": c.url, "title": c.title} for c in copies],
         })
@@ -127,9 +131,9 @@ def render_item(db: Database, item_id: int) -> str | None:
         f"#{item.id}  {item.title}",
         f"url:        {item.url}",
         f"source:     {item.source}",
-        f"published:  {_iso(item.published) or 'unknown'}",
-        f"first seen: {_iso(item.first_seen)}",
-        f"updated:    {_iso(item.updated)}  ({item.revision_count} revision(s))",
+        f"published:  {_human(item.published)}",
+        f"first seen: {_human(item.first_seen)}",
+        f"updated:    {_human(item.updated)}  ({item.revision_count} revision(s))",
     ]
     if item.doj_number:
         lines.append(f"DOJ number: {item.doj_number}")
@@ -157,7 +161,7 @@ def render_item(db: Database, item_id: int) -> str | None:
         for i, (seen, title, text, reason) in enumerate(versions):
             nxt_title, nxt_text = (versions[i + 1][1], versions[i + 1][2]) if i + 1 < len(versions) else (
                 item.title, item.text)
-            lines.append(f"  changed {_iso(seen)}: {reason}")
+            lines.append(f"  changed {_human(seen)}: {reason}")
             if title != nxt_title:
                 lines.append(f"  - title: {title}")
                 lines.append(f"  + title: {nxt_title}")

@@ -20,7 +20,8 @@ CONCURRENT_ITEMS = 4
 # One connection per host: with a download delay, more would only queue at the same slot.
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 1.0
-DOWNLOAD_DELAY_JITTER = 0.25
+# The delay is a minimum a site operator can count on (Scrapy's jitter would go below it).
+DOWNLOAD_DELAY_JITTER = 0.0
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 0  # too-large pages are recorded per URL; no log line per page

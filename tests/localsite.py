@@ -51,6 +51,7 @@ class Site:
     def __init__(self) -> None:
         self.pages: dict[str, Page] = {}
         self.hits: Counter[tuple[str, int]] = Counter()  # (path, status) → count
+        self.log: list[tuple[float, str, int, str]] = []  # (time, path, status, User-Agent)
         self.api_records: list[dict[str, Any]] = []
         self.api_path: str | None = None
         self.lock = threading.Lock()
@@ -83,6 +84,7 @@ class Site:
     def reset_counts(self) -> None:
         with self.lock:
             self.hits.clear()
+            self.log.clear()
 
 
 def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
@@ -95,6 +97,7 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
         def _send(self, status: int, body: bytes, headers: dict[str, str], path: str) -> None:
             with site.lock:
                 site.hits[(path, status)] += 1
+                site.log.append((time.monotonic(), path, status, self.headers.get("User-Agent", "")))
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

@@ -263,3 +263,26 @@ def test_items_filters(site: Site, sqlite_url: str, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "nonsense" in bad.stderr and "Traceback" not in bad.stderr
     bad = bw(config, "items", "--since", "yesterday-ish")
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_politeness_crawl_delay_and_user_agent(tmp_path: Path, sqlite_url: str) -> None:
+    """robots.txt's Crawl-delay is honoured even with no configured delay; the User-Agent names us."""
+    site = Site()
+    with serve(site):
+        site.add("/robots.txt", "User-agent: *\nCrawl-delay: 1.5\nDisallow: /private/\n", content_type="text/plain")
+        paths = [f"/pr/{n}" for n in range(4)]
+        for p in paths:
+            site.add(p, justice_page(f"Release {p}", [f"Text of release {p}, long enough to be an article."]))
+        site.add("/feed", rss([{"title": p, "link": site.url(p), "pubDate": rfc822(NOW - DAY)} for p in paths]),
+                 content_type="application/rss+xml")
+        config = write_config(tmp_path / "c.yaml", {
+            "database": sqlite_url,
+            "crawl": {"download_delay": 0, "user_agent": "borderwatch-test (+mailto:desk@example.org)"},
+            "sources": [{"name": "polite", "kind": "feed", "url": site.url("/feed")}],
+        })
+        assert bw(config, "crawl", "--no-alerts").returncode == 0
+        times = [t for t, p, st, _ in site.log if p.startswith("/pr/") and st == 200]
+        assert len(times) == 4
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert min(gaps) >= 1.5 * 0.95, gaps
+        assert {ua for *_, ua in site.log} == {"borderwatch-test (+mailto:desk@example.org)"}
