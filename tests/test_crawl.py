@@ -8,6 +8,7 @@ a 500 that recovers, a redirect, a windows-1252 page, a robots.txt disallow, a h
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -283,6 +284,6 @@ def test_politeness_crawl_delay_and_user_agent(tmp_path: Path, sqlite_url: str) 
         assert bw(config, "crawl", "--no-alerts").returncode == 0
         times = [t for t, p, st, _ in site.log if p.startswith("/pr/") and st == 200]
         assert len(times) == 4
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in pairwise(times)]
         assert min(gaps) >= 1.5 * 0.95, gaps
         assert {ua for *_, ua in site.log} == {"borderwatch-test (+mailto:desk@example.org)"}
