@@ -8,9 +8,9 @@ a 500 that recovers, a redirect, a windows-1252 page, a robots.txt disallow, a h
 from __future__ import annotations
 
 import time
-from itertools import pairwise
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
