@@ -13,6 +13,7 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -132,32 +133,48 @@ class Store:
             self._save(batch, counts)
 
     def _save(self, batch: Sequence[Article | Outcome], counts: Counter[str]) -> None:
+        """One transaction for the batch. Should a record fail, the batch is written again with a
+        savepoint per record, so the bad one is recorded as failed and the rest kept. (Savepoints on
+        every record cost a flush each: most of the store's time.)"""
         now = self.now()
+        done: Counter[str] = Counter()
         try:
-            with self.db.write() as s:
-                self._prefetch(s, batch)
-                self._stored_urls = []
-                for obj in batch:
-                    if isinstance(obj, Outcome):
-                        self._record_outcome(s, obj, now, counts)
-                        continue
+            self._write(batch, now, done, careful=False)
+        except Exception as exc:
+            log.info("a batch failed (%s); writing it record by record", str(exc).splitlines()[0][:200])
+            self._reload_stories()  # the index must not keep what the rolled-back batch added
+            done = Counter()
+            try:
+                self._write(batch, now, done, careful=True)
+            except Exception:
+                self._reload_stories()
+                raise
+        counts.update(done)
+
+    def _reload_stories(self) -> None:
+        self.stories = StoryIndex(threshold=self.stories.threshold)
+        self.load_stories()
+
+    def _write(self, batch: Sequence[Article | Outcome], now: datetime, counts: Counter[str], *, careful: bool) -> None:
+        with self.db.write() as s:
+            self._prefetch(s, batch)
+            self._stored_urls = []
+            for obj in batch:
+                if isinstance(obj, Outcome):
+                    self._record_outcome(s, obj, now, counts)
+                elif not careful:
+                    self._save_article(s, obj, now, counts)
+                else:
                     try:
                         with s.begin_nested():
                             self._save_article(s, obj, now, counts)
                     except Exception as exc:  # one bad record must not lose the batch
                         log.warning("%s: could not store %s: %s", obj.source, obj.url, exc)
                         counts[outcome.FAILED] += 1
-                        self._record_outcome(
-                            s, Outcome(obj.url, obj.source, outcome.FAILED, f"store: {exc}"[:500]), now,
-                            Counter(),
-                        )
-                if self._stored_urls:  # stored now: no longer failed or blocked
-                    s.execute(delete(UrlState).where(UrlState.url.in_(self._stored_urls)))
-        except Exception:
-            # The batch is gone from the database; the story index must not keep what it added.
-            self.stories = StoryIndex(threshold=self.stories.threshold)
-            self.load_stories()
-            raise
+                        failed = Outcome(obj.url, obj.source, outcome.FAILED, f"store: {exc}"[:500])
+                        self._record_outcome(s, failed, now, Counter())
+            if self._stored_urls:  # stored now: no longer failed or blocked
+                s.execute(delete(UrlState).where(UrlState.url.in_(self._stored_urls)))
 
     def _record_outcome(self, s: Session, o: Outcome, now: datetime, counts: Counter[str]) -> None:
         counts[o.status] += 1
@@ -282,31 +299,37 @@ class Store:
             self.stories.add(doc, item.story_id, item.signature)
 
     def _insert(self, s: Session, a: Article, title: str, text: str, now: datetime, counts: Counter[str]) -> None:
+        features = a.story_features or story_features(title, text)
+        signature = a.signature or fingerprint(title, text)
+        # The story first (item id 0: not stored yet), so the item is written once, with its story.
+        probe = StoryDoc(0, title, text, a.published, a.url, a.doj_number, features)
+        match = self.stories.match(probe, signature)
+        story: Story | None = None
+        if match is not None:
+            story_id = match.story_id
+            counts["story_copy"] += 1
+        else:
+            story = Story(title=title, created=now)
+            s.add(story)
+            s.flush()
+            story_id = story.id
         item = Item(
             url=a.url, source=a.source, title=title, text=text, published=a.published,
             first_seen=now, updated=now, content_hash=a.content_hash or content_hash(title, text), author=a.author,
             language=a.language, final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
             doj_topics=list(a.doj_topics), doj_components=list(a.doj_components), etag=a.etag,
             last_modified=a.last_modified, last_checked=now, source_changed=a.source_changed,
-            revision_count=0, signature=a.signature or fingerprint(title, text), authority=a.authority,
+            revision_count=0, signature=signature, authority=a.authority, story_id=story_id,
+            story_features=features_to_json(features),
         )
         s.add(item)
         s.flush()
+        if story is not None:
+            story.first_item_id = item.id
         self._known[item.url] = item
         if item.link:
             self._known[item.link] = item
-        doc = self._doc(item, a.story_features)
-        match = self.stories.match(doc, item.signature)
-        if match is not None:
-            item.story_id = match.story_id
-            counts["story_copy"] += 1
-        else:
-            story = Story(title=title, created=now, first_item_id=item.id)
-            s.add(story)
-            s.flush()
-            item.story_id = story.id
-        assert item.story_id is not None and item.signature is not None
-        self.stories.add(doc, item.story_id, item.signature)
+        self.stories.add(replace(probe, item_id=item.id), story_id, signature)
         self._stored_urls.append(a.url)
         matched = self._classify(s, item, now, a.topics, fresh=True)
         if matched:

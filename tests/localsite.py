@@ -208,8 +208,26 @@ def justice_page(title: str, paragraphs: Sequence[str], date: str = "2026-11-20T
              .replace("{{DATE}}", date).replace("{{UPDATED}}", updated).replace("{{TOPICS}}", topics_html)
              .replace("{{CHARSET}}", charset))
     if pad_kb:
-        page = page.replace("</head>", _head_weight(pad_kb * 1024) + "</head>")
+        # About a third of a real page's weight is markup a reader sees around the article (mega
+        # menu, footer link farm, related cards), the rest scripts, styles and settings in <head>.
+        page = page.replace("</head>", _head_weight(pad_kb * 1024 * 2 // 3) + "</head>")
+        page = page.replace("</footer>", _footer_weight(pad_kb * 1024 // 3) + "</footer>")
     return page
+
+
+def _footer_weight(size: int) -> str:
+    """Navigation a government page repeats on every page: menus of links with text, in lists."""
+    parts: list[str] = []
+    n = 0
+    while sum(map(len, parts)) < size:
+        links = "".join(
+            f'<li class="usa-footer__secondary-link"><a href="/office/{n}/{i}">Office of Programs {n}-{i}: '
+            f"grants, reports and resources</a></li>" for i in range(12))
+        parts.append(f'<section class="usa-footer__primary-content"><h4 class="usa-footer__primary-link">'
+                     f'Component {n}</h4><ul class="usa-list usa-list--unstyled">{links}</ul>'
+                     f"<p>Contact the component {n} press office for media inquiries.</p></section>")
+        n += 1
+    return "".join(parts)
 
 
 def _head_weight(size: int) -> str:
