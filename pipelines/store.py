@@ -146,9 +146,9 @@ class Store:
             done = Counter()
             try:
                 self._write(batch, now, done, careful=True)
-            except Exception:
+            finally:
+                # What a rolled-back record added to the index must go: the database is the truth.
                 self._reload_stories()
-                raise
         counts.update(done)
 
     def _reload_stories(self) -> None:
@@ -220,8 +220,9 @@ class Store:
         return item
 
     def _save_article(self, s: Session, a: Article, now: datetime, counts: Counter[str]) -> None:
-        text = (a.text or "").strip()
-        title = (a.title or "").strip()
+        # NUL characters occur in broken pages; PostgreSQL refuses them in text columns.
+        text = (a.text or "").replace("\x00", "").strip()
+        title = (a.title or "").replace("\x00", "").strip()
         if not text:
             self._record_outcome(s, Outcome(a.url, a.source, outcome.NO_TEXT, "no article text"), now, counts)
             return
@@ -329,14 +330,14 @@ class Store:
         self._known[item.url] = item
         if item.link:
             self._known[item.link] = item
-        self.stories.add(replace(probe, item_id=item.id), story_id, signature)
-        self._stored_urls.append(a.url)
         matched = self._classify(s, item, now, a.topics, fresh=True)
         if matched:
             s.add(AlertEvent(
                 kind="new", item_id=item.id, story_id=item.story_id, source=item.source, created=now,
                 payload={"topics": [r.topic for r in matched]},
             ))
+        self.stories.add(replace(probe, item_id=item.id), story_id, signature)
+        self._stored_urls.append(a.url)
         counts["new"] += 1
 
     @staticmethod

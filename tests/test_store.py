@@ -1,0 +1,111 @@
+"""The store on its own: batches, failures inside a batch, duplicates across sources (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import func, select
+
+from pipelines.classify import Classifier, TopicResult
+from pipelines.db import Database
+from pipelines.items import API_TEXT, FEED_TEXT, Article, Outcome
+from pipelines.models import AlertEvent, Item, ItemTopic, Pass, UrlState
+from pipelines.store import Store
+
+TDA = ("Eight members of the Tren de Aragua gang were charged today in Nashville with sex trafficking "
+       "and extortion of Venezuelan migrants.")
+
+
+class FaultyClassifier(Classifier):
+    """The shipped rules, failing on one title: a bug in one record's processing."""
+
+    def matched(self, title: str, text: str, meta: Mapping[str, Sequence[str]] | None = None) -> list[TopicResult]:
+        if title == "boom":
+            raise RuntimeError("classifier bug")
+        return super().matched(title, text, meta)
+
+
+def faulty() -> FaultyClassifier:
+    base = Classifier.from_file(None)
+    c = FaultyClassifier.__new__(FaultyClassifier)
+    c.__dict__.update(base.__dict__)
+    return c
+
+
+def test_a_bad_record_is_recorded_and_the_rest_of_the_batch_kept(db: Database) -> None:
+    store = Store(db, faulty())
+    counts: Counter[str] = Counter()
+    batch: list[Article | Outcome] = [
+        Article(url="https://example.org/a", source="s", title="Tren de Aragua members charged", text=TDA),
+        Article(url="https://example.org/bad", source="s", title="boom", text="Some text."),
+        Article(url="https://example.org/c", source="s", title="Unrelated", text="A county fair opened."),
+        Outcome("https://example.org/wall", "s", "blocked", "bot-check page"),
+    ]
+    store.save(batch, counts)
+    assert counts["new"] == 2 and counts["failed"] == 1 and counts["blocked"] == 1
+    with db.read() as s:
+        urls = set(s.scalars(select(Item.url)))
+        states = {u.url: (u.status, u.detail) for u in s.scalars(select(UrlState))}
+        events = s.scalar(select(func.count()).select_from(AlertEvent))
+    assert urls == {"https://example.org/a", "https://example.org/c"}
+    assert states["https://example.org/bad"][0] == "failed" and "classifier bug" in states["https://example.org/bad"][1]
+    assert states["https://example.org/wall"] == ("blocked", "bot-check page")
+    assert events == 1  # the TdA item, once
+
+
+def test_nul_characters_are_dropped(db: Database) -> None:
+    store = Store(db, Classifier.from_file(None))
+    counts: Counter[str] = Counter()
+    store.save([Article(url="https://example.org/n", source="s", title="Ti\x00tle", text="Te\x00xt of a page.")], counts)
+    with db.read() as s:
+        item = s.scalar(select(Item))
+    assert item is not None and (item.title, item.text) == ("Title", "Text of a page.")
+
+
+def test_fuller_text_takes_over_a_feed_summary_without_an_update_alert(db: Database) -> None:
+    store = Store(db, Classifier.from_file(None))
+    counts: Counter[str] = Counter()
+    url = "https://justice.gov/opa/pr/tda"
+    store.save([Article(url=url, source="feed", title="Eight charged in Nashville", text="Eight people were charged.",
+                        authority=FEED_TEXT)], counts)
+    store.save([Article(url=url, source="api", title="Eight charged in Nashville", text=TDA, authority=API_TEXT,
+                        doj_number="26-101")], counts)
+    # and the feed again: a weaker text never replaces the API's
+    store.save([Article(url=url, source="feed", title="Eight charged in Nashville", text="Eight people were charged.",
+                        authority=FEED_TEXT)], counts)
+    assert (counts["new"], counts["fuller_text"], counts["duplicate"], counts["updated"]) == (1, 1, 1, 0)
+    with db.read() as s:
+        item = s.scalar(select(Item))
+        topics = list(s.scalars(select(ItemTopic.topic)))
+        kinds = [e.kind for e in s.scalars(select(AlertEvent))]
+    assert item is not None and item.source == "api" and item.text == TDA and item.doj_number == "26-101"
+    assert item.revision_count == 0
+    assert topics == ["tda"]
+    assert kinds == ["new"]  # the summary matched nothing; the full text's topic is news once
+
+
+def test_leases(db: Database) -> None:
+    from datetime import timedelta
+
+    store = Store(db, Classifier.from_file(None))
+    assert store.acquire("source:x", timedelta(minutes=5), owner="a")
+    assert not store.acquire("source:x", timedelta(minutes=5), owner="b")
+    assert store.lock_holder("source:x") == "a"
+    store.release("source:x", owner="a")
+    assert store.acquire("source:x", timedelta(minutes=5), owner="b")
+
+
+def test_pass_records(db: Database) -> None:
+    store = Store(db, Classifier.from_file(None))
+    pid = store.begin_pass("s")
+    counts = Counter({"new": 3, "failed": 1, "blocked": 2, "known": 5})
+    p = store.finish_pass(pid, "s", counts, status="ok", error=None, stats={"responses": 9}, watermark="w1")
+    assert (p.new, p.failed, p.blocked, p.skipped, p.fetched) == (3, 1, 2, 5, 9)
+    assert store.source_state("s").watermark == "w1"
+    pid = store.begin_pass("s")
+    store.finish_pass(pid, "s", Counter(), status="failed", error="boom", stats={}, watermark="w2")
+    state = store.source_state("s")
+    assert state.watermark == "w1" and state.consecutive_failures == 1
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Pass)) == 2
