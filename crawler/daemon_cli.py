@@ -1,0 +1,73 @@
+"""The ``run`` (the daemon) and ``status`` commands; ``crawler.cli`` registers them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from crawler.config import DEFAULT_CONFIG, PACKAGED_CONFIG
+from pipelines.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from crawler.cli import App
+
+
+def config_file(app: App) -> str:
+    """The file the config was read from (as ``load_config`` finds it), absolute, for the pass processes."""
+    path = Path(app.config_path or os.environ.get("BORDERWATCH_CONFIG") or DEFAULT_CONFIG)
+    if not app.config_path and str(path) == DEFAULT_CONFIG and not path.exists() and PACKAGED_CONFIG.exists():
+        path = PACKAGED_CONFIG
+    return str(path.resolve())
+
+
+@click.command()
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or one JSON object per line (default: run.log_format).")
+@click.pass_obj
+def run(app: App, log_format: str | None) -> None:
+    """The daemon: every source on its schedule, alerts as they arise, until SIGTERM/SIGINT."""
+    from crawler.cli import fail, usage_error
+    from crawler.daemon import Daemon, claim_daemon_lease
+    from crawler.logs import setup_logging
+    from crawler.records import Leases
+
+    config = app.config
+    app.check_topics()
+    if not any(s.enabled for s in config.sources):
+        usage_error(f"{app.config_path or 'config'}: sources: no enabled sources to run")
+    # The daemon's own lines (one per pass) are the point: INFO by default, -v adds nothing, -vv debug.
+    setup_logging(log_format or config.run.log_format, "DEBUG" if app.verbose > 1 else "INFO")
+    db = app.db
+    store = Leases(db)
+    refused = claim_daemon_lease(store, db, utcnow())
+    if refused is not None:
+        fail(refused)
+    daemon = Daemon(config, config_file(app), db, store, verbose=app.verbose)
+    try:
+        code = daemon.run()
+    finally:
+        db.dispose()
+    sys.exit(code)
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def status(app: App, fmt: str) -> None:
+    """Each source's last and next pass, items, failures and health; the alert backlog; the daemon."""
+    from crawler.status import gather, render_table, to_json
+
+    try:
+        report = gather(app.db, app.config, utcnow())
+    finally:
+        app.db.dispose()
+    if fmt == "json":
+        click.echo(json.dumps(to_json(report), ensure_ascii=False))
+        return
+    for line in render_table(report):
+        click.echo(line)

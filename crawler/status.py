@@ -1,0 +1,213 @@
+"""``borderwatch status``: each source's last and next pass, items, failures and health; the alert backlog;
+whether a daemon holds the database. Read-only: gathered in one place, rendered as a table or JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from crawler import records
+from crawler.config import Config
+from crawler.health import human
+from pipelines.db import Database
+from pipelines.models import AlertEvent, Delivery, Item, Pass, SourceState
+from pipelines.timeutil import as_utc
+
+DELIVERY_STATES = ("pending", "sending", "failed", "sent")
+
+
+@dataclass(frozen=True)
+class LastPass:
+    id: int
+    started: datetime
+    finished: datetime | None
+    status: str
+    new: int
+    updated: int
+    unchanged: int
+    failed: int
+    blocked: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    name: str
+    kind: str
+    enabled: bool
+    configured: bool
+    every: timedelta | None
+    last_pass: LastPass | None
+    running_since: datetime | None
+    next_pass: datetime | None  # None: never scheduled (disabled, or no longer configured)
+    items: int
+    consecutive_failures: int
+    health: str
+    health_since: datetime | None
+    last_success: datetime | None
+    last_new_item: datetime | None
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    holder: str | None
+    expires: datetime | None
+    gone: bool = False  # the holder is a process of this host that no longer runs
+
+    @property
+    def running(self) -> bool:
+        return self.holder is not None and not self.gone
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    now: datetime
+    daemon: DaemonStatus
+    sources: list[SourceStatus]
+    deliveries: dict[str, int] = field(default_factory=dict)
+    unplanned_events: int = 0
+
+
+def next_pass(last_pass: datetime | None, every: timedelta, enabled: bool) -> datetime | None:
+    """When the daemon passes over a source next (it may be in the past: due now)."""
+    if not enabled:
+        return None
+    return None if last_pass is None else as_utc(last_pass) + every
+
+
+def when_next(next_at: datetime | None, enabled: bool, configured: bool, now: datetime) -> str:
+    if not configured:
+        return "not in config"
+    if not enabled:
+        return "disabled"
+    if next_at is None or next_at <= now:
+        return "due now"
+    return f"in {human(next_at - now)}"
+
+
+def gather(db: Database, config: Config, now: datetime) -> StatusReport:
+    with db.read() as s:
+        states = {st.source: st for st in s.scalars(select(SourceState))}
+        last_ids = list(s.scalars(select(func.max(Pass.id)).where(Pass.status != "running").group_by(Pass.source)))
+        last = {p.source: p for p in s.scalars(select(Pass).where(Pass.id.in_(last_ids)))} if last_ids else {}
+        running = {r.source: as_utc(r.started) for r in s.execute(
+            select(Pass.source, func.max(Pass.started).label("started")).where(Pass.status == "running")
+            .group_by(Pass.source))}
+        counts = {r.source: r.n for r in s.execute(select(Item.source, func.count().label("n")).group_by(Item.source))}
+        deliveries = {r.state: r.n for r in s.execute(
+            select(Delivery.state, func.count().label("n")).group_by(Delivery.state))}
+        unplanned = s.scalar(select(func.count()).select_from(AlertEvent).where(AlertEvent.dispatched.is_(False)))
+    held = records.lease(db, "daemon")
+    if held is None or held[1] <= now:
+        daemon = DaemonStatus(None, None)
+    else:
+        daemon = DaemonStatus(held[0], held[1], gone=records.owner_gone(held[0]))
+    configured = {src.name: src for src in config.sources}
+    names = list(configured) + sorted((set(states) | set(last) | set(counts)) - set(configured))
+    sources: list[SourceStatus] = []
+    for name in names:
+        src = configured.get(name)
+        st = states.get(name)
+        p = last.get(name)
+        enabled = bool(src and src.enabled)
+        last_at = st.last_pass if st is not None else None
+        sources.append(SourceStatus(
+            name=name, kind=src.kind if src else "-", enabled=enabled, configured=src is not None,
+            every=src.every if src else None,
+            last_pass=LastPass(p.id, as_utc(p.started), _utc(p.finished), p.status, p.new or 0, p.updated or 0,
+                               p.unchanged or 0, p.failed or 0, p.blocked or 0, p.error) if p else None,
+            running_since=running.get(name),
+            next_pass=next_pass(last_at, src.every, enabled) if src else None,
+            items=counts.get(name, 0),
+            consecutive_failures=(st.consecutive_failures or 0) if st else 0,
+            health=(st.health or "ok") if st else "ok",
+            health_since=_utc(st.health_since) if st else None,
+            last_success=_utc(st.last_success) if st else None,
+            last_new_item=_utc(st.last_new_item) if st else None,
+        ))
+    return StatusReport(now, daemon, sources, {k: deliveries.get(k, 0) for k in DELIVERY_STATES},
+                        int(unplanned or 0))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
+
+
+def to_json(report: StatusReport) -> dict[str, Any]:
+    now = report.now
+    out_sources = []
+    for s in report.sources:
+        p = s.last_pass
+        out_sources.append({
+            "source": s.name, "kind": s.kind, "enabled": s.enabled, "configured": s.configured,
+            "every": s.every.total_seconds() if s.every else None,
+            "last_pass": None if p is None else {
+                "id": p.id, "started": _iso(p.started), "finished": _iso(p.finished), "status": p.status,
+                "new": p.new, "updated": p.updated, "unchanged": p.unchanged, "failed": p.failed,
+                "blocked": p.blocked, "error": p.error,
+            },
+            "running_since": _iso(s.running_since),
+            "next_pass": _iso(s.next_pass) if s.next_pass is not None and s.next_pass > now else None,
+            "due_now": s.enabled and (s.next_pass is None or s.next_pass <= now),
+            "items": s.items, "consecutive_failures": s.consecutive_failures,
+            "health": s.health, "health_since": _iso(s.health_since),
+            "last_success": _iso(s.last_success), "last_new_item": _iso(s.last_new_item),
+        })
+    d = report.daemon
+    return {
+        "now": _iso(now),
+        "daemon": {"running": d.running, "holder": d.holder, "lease_expires": _iso(d.expires), "stale": d.gone},
+        "sources": out_sources,
+        "alerts": {**report.deliveries, "unplanned_events": report.unplanned_events},
+    }
+
+
+def _ago(t: datetime, now: datetime) -> str:
+    return f"{t.strftime('%Y-%m-%d %H:%M')} ({human(now - t)} ago)"
+
+
+def render_table(report: StatusReport) -> Iterator[str]:
+    now = report.now
+    d = report.daemon
+    if d.holder is None:
+        yield "daemon: not running"
+    elif d.gone:
+        yield f"daemon: not running (a stale lease of {d.holder}: that process is gone)"
+    else:
+        yield f"daemon: running ({d.holder})"
+    yield ""
+    head = ["SOURCE", "HEALTH", "LAST PASS", "STATUS", "NEW", "UPD", "NEXT PASS", "ITEMS", "FAILS"]
+    rows: list[list[str]] = []
+    for s in report.sources:
+        p = s.last_pass
+        health = s.health if s.health_since is None or s.health == "ok" else f"{s.health} {human(now - s.health_since)}"
+        status = p.status if p else "-"
+        if s.running_since is not None:
+            status = f"running {human(now - s.running_since)}"
+        rows.append([
+            s.name, health, _ago(p.finished or p.started, now) if p else "never",
+            status, str(p.new) if p else "-", str(p.updated) if p else "-",
+            when_next(s.next_pass, s.enabled, s.configured, now), str(s.items), str(s.consecutive_failures),
+        ])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    yield "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()
+    for r in rows:
+        yield "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+    if not rows:
+        yield "(no sources)"
+    for s in report.sources:
+        if s.last_pass and s.last_pass.status != "ok" and s.last_pass.error:
+            yield f"  {s.name}: {s.last_pass.error}"
+    dl = report.deliveries
+    yield ""
+    yield (f"alerts: {dl.get('pending', 0)} pending, {dl.get('sending', 0)} sending, {dl.get('failed', 0)} failed "
+           f"({dl.get('sent', 0)} sent); {report.unplanned_events} event"
+           f"{'s' if report.unplanned_events != 1 else ''} not yet planned")
