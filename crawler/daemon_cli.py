@@ -34,7 +34,7 @@ def run(app: App, log_format: str | None) -> None:
     from crawler.cli import fail, usage_error
     from crawler.daemon import Daemon, claim_daemon_lease
     from crawler.logs import setup_logging
-    from crawler.records import Leases
+    from pipelines.leases import Leases
 
     config = app.config
     app.check_topics()

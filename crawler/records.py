@@ -10,22 +10,21 @@ and the source stays due, so a restart runs it).
 from __future__ import annotations
 
 import logging
-import os
 import re
-import socket
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crawler import health
 from crawler.child import ChildOutcome, summarize_stderr
 from pipelines.db import Database
+from pipelines.leases import Leases, drop_stale_lease, lease, lease_owner, owner_gone, release_lease
 from pipelines.models import AlertEvent, Item, Lock, Pass, SourceState
-from pipelines.timeutil import as_utc, utcnow
+from pipelines.timeutil import as_utc
 
 log = logging.getLogger("borderwatch.daemon")
 
@@ -65,82 +64,8 @@ class PassRecord:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-# -- leases ------------------------------------------------------------------------------------------------
-def lease_owner(pid: int | None = None) -> str:
-    """The owner string of a lease taken by process ``pid`` on this host (as ``Store.acquire`` writes it)."""
-    return f"{socket.gethostname()}:{pid if pid is not None else os.getpid()}"
-
-
-def owner_gone(owner: str) -> bool:
-    """True when ``owner`` names a process of this host that no longer runs borderwatch.
-
-    Another host's process cannot be seen from here: its lease is trusted until it expires.
-    """
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read().replace(b"\0", b" ")
-    except OSError:
-        return True
-    # A reused pid belongs to some other program.
-    return b"crawler" not in cmdline and b"borderwatch" not in cmdline
-
-
-class Leases:
-    """Leases in the ``locks`` table exactly as ``pipelines.store.Store`` takes them (same owners, same expiry).
-
-    The daemon uses this rather than a ``Store``: importing the store loads the story index (numpy, scipy
-    through datasketch), some 60 MB a process that runs for months has no use for.
-    """
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def acquire(self, name: str, ttl: timedelta, owner: str | None = None) -> bool:
-        owner = owner or lease_owner()
-        now = utcnow()
-        with self.db.write() as s:
-            lock = s.get(Lock, name, with_for_update=True)
-            if lock is not None and lock.owner != owner and as_utc(lock.expires) > now:
-                return False
-            if lock is None:
-                s.add(Lock(name=name, owner=owner, acquired=now, expires=now + ttl))
-            else:
-                lock.owner, lock.acquired, lock.expires = owner, now, now + ttl
-        return True
-
-    def release(self, name: str, owner: str | None = None) -> None:
-        release_lease(self.db, name, owner or lease_owner())
-
-    def lock_holder(self, name: str) -> str | None:
-        held = lease(self.db, name)
-        return held[0] if held is not None and held[1] > utcnow() else None
-
-
-def release_lease(db: Database, name: str, owner: str) -> bool:
-    with db.write() as s:
-        result: CursorResult[Any] = s.execute(delete(Lock).where(Lock.name == name, Lock.owner == owner))  # type: ignore[assignment]
-        return bool(result.rowcount)
-
-
-def lease(db: Database, name: str) -> tuple[str, datetime] | None:
-    """The live holder of lease ``name`` and when it expires, or None."""
-    with db.read() as s:
-        lock = s.get(Lock, name)
-        if lock is None:
-            return None
-        return lock.owner, as_utc(lock.expires)
-
-
-def drop_stale_lease(db: Database, name: str, now: datetime) -> str | None:
-    """Remove lease ``name`` if its holder is a dead process of this host; returns the old owner if so."""
-    held = lease(db, name)
-    if held is None or held[1] <= now or not owner_gone(held[0]):
-        return None
-    release_lease(db, name, held[0])
-    return held[0]
+# -- leases (kept in pipelines.leases; named here for the daemon's modules) ---------------------------------
+__all__ = ["Leases", "drop_stale_lease", "lease", "lease_owner", "owner_gone", "release_lease"]
 
 
 # -- settling a child's pass -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from crawler.context import PassContext
 from crawler.spiders import SPIDERS
 from pipelines.classify import Classifier
 from pipelines.db import Database
+from pipelines.leases import Leases
 from pipelines.store import Store
 from pipelines.timeutil import as_utc, utcnow
 from pipelines.worker import WorkerPool
@@ -105,6 +106,7 @@ def run_pass(
     db = db or Database(config.database)
     classifier = Classifier.from_file(config.topics)
     store = Store(db, classifier)
+    leases = Leases(db)
     results: list[PassResult] = []
     runs: list[tuple[Any, PassContext, int, Crawler]] = []
     settings = scrapy_settings(config, log_level)
@@ -120,8 +122,8 @@ def run_pass(
     pool: WorkerPool | None = None
     started = time.monotonic()
     for source in sources:
-        if not store.acquire(f"source:{source.name}", LEASE):
-            holder = store.lock_holder(f"source:{source.name}")
+        if not leases.acquire(f"source:{source.name}", LEASE):
+            holder = leases.lock_holder(f"source:{source.name}")
             results.append(PassResult(source.name, "locked", error=f"being crawled by {holder}"))
             continue
         if pool is None:
@@ -165,7 +167,7 @@ def run_pass(
                 watermark=watermark, feed_etag=ctx.new_feed_etag,
                 feed_last_modified=ctx.new_feed_last_modified,
             )
-            store.release(f"source:{source.name}")
+            leases.release(f"source:{source.name}")
             results.append(PassResult(
                 source.name, status, pass_id, dict(ctx.counts), error, elapsed,
                 int(run_stats["requests"]), int(run_stats["bytes"]),

@@ -8,8 +8,6 @@ item they are about (the outbox ``alerts/`` reads).
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +27,6 @@ from pipelines.models import (
     AlertEvent,
     Item,
     ItemTopic,
-    Lock,
     Pass,
     Revision,
     SourceState,
@@ -446,36 +443,6 @@ class Store:
             s.flush()
             s.expunge(p)
             return p
-
-    def acquire(self, name: str, ttl: timedelta, owner: str | None = None) -> bool:
-        """Take the lease ``name`` (a source, the daemon) unless someone else holds a live one."""
-        owner = owner or lease_owner()
-        now = self.now()
-        with self.db.write() as s:
-            lock = s.get(Lock, name, with_for_update=True)
-            if lock is not None and lock.owner != owner and as_utc(lock.expires) > now:
-                return False
-            if lock is None:
-                s.add(Lock(name=name, owner=owner, acquired=now, expires=now + ttl))
-            else:
-                lock.owner, lock.acquired, lock.expires = owner, now, now + ttl
-        return True
-
-    def release(self, name: str, owner: str | None = None) -> None:
-        owner = owner or lease_owner()
-        with self.db.write() as s:
-            s.execute(delete(Lock).where(Lock.name == name, Lock.owner == owner))
-
-    def lock_holder(self, name: str) -> str | None:
-        with self.db.read() as s:
-            lock = s.get(Lock, name)
-            if lock is None or as_utc(lock.expires) <= self.now():
-                return None
-            return lock.owner
-
-
-def lease_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _utc(value: datetime | None) -> datetime | None:

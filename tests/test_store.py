@@ -88,12 +88,14 @@ def test_fuller_text_takes_over_a_feed_summary_without_an_update_alert(db: Datab
 def test_leases(db: Database) -> None:
     from datetime import timedelta
 
-    store = Store(db, Classifier.from_file(None))
-    assert store.acquire("source:x", timedelta(minutes=5), owner="a")
-    assert not store.acquire("source:x", timedelta(minutes=5), owner="b")
-    assert store.lock_holder("source:x") == "a"
-    store.release("source:x", owner="a")
-    assert store.acquire("source:x", timedelta(minutes=5), owner="b")
+    from pipelines.leases import Leases
+
+    leases = Leases(db)
+    assert leases.acquire("source:x", timedelta(minutes=5), owner="a")
+    assert not leases.acquire("source:x", timedelta(minutes=5), owner="b")
+    assert leases.lock_holder("source:x") == "a"
+    leases.release("source:x", owner="a")
+    assert leases.acquire("source:x", timedelta(minutes=5), owner="b")
 
 
 def test_pass_records(db: Database) -> None:
