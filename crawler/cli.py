@@ -53,6 +53,8 @@ class App:
 
     def check_topics(self) -> None:
         """Watchers may only follow topics that exist (a config error, exit 2)."""
+        if not any(w.topics for w in self.config.watchers):
+            return
         known = set(self.classifier.topic_ids)
         for i, w in enumerate(self.config.watchers):
             for t in w.topics:

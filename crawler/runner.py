@@ -104,8 +104,7 @@ def run_pass(
     """Crawl the named (or all enabled) sources once. Never raises for a site's failure."""
     sources = [s for s in config.sources if (names and s.name in names) or (not names and s.enabled)]
     db = db or Database(config.database)
-    classifier = Classifier.from_file(config.topics)
-    store = Store(db, classifier)
+    store = Store(db, lambda: Classifier.from_file(config.topics))
     leases = Leases(db)
     results: list[PassResult] = []
     runs: list[tuple[Any, PassContext, int, Crawler]] = []

@@ -69,18 +69,25 @@ class Store:
     def __init__(
         self,
         db: Database,
-        classifier: Classifier,
+        classifier: Classifier | Callable[[], Classifier],
         *,
         stories: StoryIndex | None = None,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
-        self.classifier = classifier
+        self._classifier = classifier
         self.stories = stories if stories is not None else StoryIndex()
         self.now = now
         self._lock = threading.Lock()  # several sources' crawlers share one store in a process
         self._known: dict[str, Item] = {}  # the current batch's items by URL and link
         self._stored_urls: list[str] = []  # the current batch's newly stored URLs
+
+    @property
+    def classifier(self) -> Classifier:
+        """The topic rules, loaded on first use (a pass of pages gets its topics from the workers)."""
+        if not isinstance(self._classifier, Classifier):
+            self._classifier = self._classifier()
+        return self._classifier
 
     # -- loading ---------------------------------------------------------------------------------------
     def load_stories(self, window: timedelta = STORY_WINDOW) -> int:
