@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,24 @@ def need_corpus() -> Path:
 @pytest.fixture
 def corpus() -> Path:
     return need_corpus()
+
+
+@pytest.fixture
+def hook() -> Iterator[Any]:
+    """A local HTTP webhook receiver (apprise's json:// reaches it); see tests/alert_support.py."""
+    from alert_support import Webhook
+
+    with Webhook() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[Any]:
+    """A local SMTP server (aiosmtpd) that keeps what it receives."""
+    from alert_support import SmtpSink
+
+    with SmtpSink() as server:
+        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,18 +25,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:Deprecati
 class Config:
     watchers: list[WatcherConfig]
     alerts: AlertSettings = field(default_factory=lambda: AlertSettings.model_validate({}))
-
-
-@pytest.fixture
-def hook() -> Iterator[Webhook]:
-    with Webhook() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
 
 
 def run(app: AlertsApp, *args: str) -> tuple[int, str, str]:

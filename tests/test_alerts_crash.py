@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,12 +38,6 @@ from pipelines.db import Database
 watchers = [WatcherConfig.model_validate(w) for w in json.loads(sys.argv[2])]
 deliver(Database(sys.argv[1], create=False), watchers)
 """
-
-
-@pytest.fixture
-def hook() -> Iterator[Webhook]:
-    with Webhook() as server:
-        yield server
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -24,18 +23,6 @@ from pipelines.timeutil import utcnow
 # apprise 2.2 imports the stdlib `imghdr` module (deprecated in 3.11, gone in 3.13) when it loads its e-mail
 # plugin; that is apprise's business, not ours, so exactly that warning is ignored here.
 pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
-
-
-@pytest.fixture
-def hook() -> Iterator[Webhook]:
-    with Webhook() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
 
 
 def deliveries(db: Database) -> list[Delivery]:
