@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts.config import AlertSettings, WatcherConfig
 from pipelines.timeutil import parse_duration, parse_when
+from pipelines.yamltext import YamlProblem, parse_yaml
 
 DEFAULT_CONFIG = "config/borderwatch.yaml"
 PACKAGED_CONFIG = Path(__file__).resolve().parent.parent / "config" / "borderwatch.yaml"
@@ -257,12 +257,10 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read: {exc}") from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{p}: {where}not valid YAML: {problem}") from None
+        raw = parse_yaml(text)
+    except YamlProblem as exc:
+        where = f"{exc.where}: " if exc.where else ""
+        raise ConfigError(f"{p}: {where}not valid YAML: {exc}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

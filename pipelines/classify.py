@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipelines.yamltext import YamlProblem, parse_yaml
 
 __all__ = ["META_KEYS", "Classifier", "Evidence", "TopicResult", "TopicsError"]
 
@@ -812,12 +813,9 @@ class Classifier:
     @classmethod
     def _from_text(cls, text: str, origin: str) -> Classifier:
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}" if mark is not None else "(top level)"
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise TopicsError(f"{origin}: {where}: invalid YAML: {problem}") from exc
+            data = parse_yaml(text)
+        except YamlProblem as exc:
+            raise TopicsError(f"{origin}: {exc.where or '(top level)'}: invalid YAML: {exc}") from exc
         if not isinstance(data, Mapping):
             raise TopicsError(f"{origin}: (top level): expected a mapping with 'version' and 'topics'")
         return cls.from_mapping(data, origin)
