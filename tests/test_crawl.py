@@ -230,6 +230,7 @@ def test_crawl_end_to_end(site: Site, database_url: str, tmp_path: Path) -> None
                                                                                       "/usao", "/interpol"))}
     assert full == {}, full
     assert site.served("/news/rss", 304) == 1
+    assert site.served("/sitemap.xml", 304) == 1
 
 
 def test_crawl_of_an_unreachable_source_is_recorded_not_fatal(tmp_path: Path, sqlite_url: str) -> None:

@@ -148,6 +148,12 @@ def _header(response: Response, name: bytes) -> str | None:
     return value.decode("latin-1") if value else None
 
 
+def remember_validators(spider: SourceSpider, response: Response) -> None:
+    """Keep the source URL's ETag / Last-Modified for the next pass's conditional request."""
+    spider.ctx.new_feed_etag = _header(response, b"ETag")
+    spider.ctx.new_feed_last_modified = _header(response, b"Last-Modified")
+
+
 def source_request(
     spider: SourceSpider, url: str, callback: Any, *, conditional: bool = False, **meta: Any
 ) -> scrapy.Request:

@@ -10,7 +10,7 @@ import feedparser
 import scrapy
 from scrapy.http import Response
 
-from crawler.spiders.base import SourceSpider, check_source_response, source_request
+from crawler.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.extract import html_to_text
@@ -70,8 +70,7 @@ class FeedSpider(SourceSpider):
             self.ctx.start_error = f"{response.url}: {problem}"
             yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED, problem)
             return
-        self.ctx.new_feed_etag = _h(response, b"ETag")
-        self.ctx.new_feed_last_modified = _h(response, b"Last-Modified")
+        remember_validators(self, response)
         if no_link:
             self.ctx.counts[outcome.NO_LINK] += no_link
         for link, hints, summary in entries:
@@ -88,8 +87,3 @@ class FeedSpider(SourceSpider):
                               authority=FEED_TEXT, **hints)
                 continue
             yield self.page_request(link, meta={"hints": {k: v for k, v in hints.items() if v}})
-
-
-def _h(response: Response, name: bytes) -> str | None:
-    value = response.headers.get(name)
-    return value.decode("latin-1") if value else None

@@ -11,7 +11,7 @@ from scrapy.http import Response
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from crawler.spiders.base import SourceSpider, check_source_response, source_request
+from crawler.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.extract import parse_datetime
@@ -40,14 +40,21 @@ class SitemapSpider(SourceSpider):
 
     async def start(self) -> AsyncIterator[Any]:
         self._queued = 0
-        yield source_request(self, self.source.url, self.parse_sitemap, root=True)
+        # Conditional, like a feed: an unchanged sitemap (a site bumps lastmod when a page changes)
+        # costs one 304.
+        yield source_request(self, self.source.url, self.parse_sitemap, conditional=True, root=True)
 
     def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request | Outcome]:
         if response.meta.get("root"):
+            if response.status == 304:
+                self.count_response(response)
+                self.ctx.counts["sitemap_not_modified"] += 1
+                return
             bad = check_source_response(self, response)
             if bad:
                 yield bad
                 return
+            remember_validators(self, response)
         else:
             self.count_response(response)
         try:
