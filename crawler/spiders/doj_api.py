@@ -151,8 +151,11 @@ class DojApiSpider(SourceSpider):
             stamp = _stamp(changed)
             if page == 0 and stamp and (self.ctx.new_watermark is None or stamp > self.ctx.new_watermark):
                 self.ctx.new_watermark = stamp
-            if watermark and stamp and stamp <= watermark:
-                reached_end = True  # everything from here on was read by an earlier pass
+            if watermark and stamp and stamp < watermark:
+                # Everything from here on was read by an earlier pass. (A record stamped exactly at the
+                # watermark is read again: one changed in that same second after the last pass must
+                # not be lost; the store finds the others unchanged.)
+                reached_end = True
                 self.ctx.counts["below_watermark"] += 1
                 continue
             if changed and changed < self.ctx.since and self.ctx.first_pass:
