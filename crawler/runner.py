@@ -75,7 +75,8 @@ def scrapy_settings(config: Config, log_level: str = "WARNING") -> Settings:
             "LOG_LEVEL": log_level,
             "LOG_INSTALL_ROOT_HANDLER": False,
         },
-        priority="cmdline",
+        # Below "spider" priority: a source's own delay and the API's rate (custom_settings) must win.
+        priority="project",
     )
     return settings
 

@@ -288,3 +288,33 @@ def test_politeness_crawl_delay_and_user_agent(tmp_path: Path, sqlite_url: str) 
         gaps = [b - a for a, b in pairwise(times)]
         assert min(gaps) >= 1.5 * 0.95, gaps
         assert {ua for *_, ua in site.log} == {"borderwatch-test (+mailto:desk@example.org)"}
+
+
+def test_api_rate_and_source_delay_are_minimum_gaps(tmp_path: Path, sqlite_url: str) -> None:
+    """The DOJ API's rate (≤ 4 requests/s) and a source's own `delay` hold even with no global delay."""
+    site = Site()
+    with serve(site):
+        site.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+        site.api_path = "/api/v1/press_releases.json"
+        site.api_records = [
+            api_record_2024(f"Release {i}", site.url(f"/pr/api-{i}"), [f"Body {i}."], date=NOW - i * 60, changed=NOW - i * 60)
+            for i in range(8)
+        ]
+        for n in range(3):
+            site.add(f"/pr/f{n}", justice_page(f"Feed release {n}", [f"Text of feed release {n}, long enough."]))
+        site.add("/feed", rss([{"title": f"F{n}", "link": site.url(f"/pr/f{n}"), "pubDate": rfc822(NOW - DAY)}
+                               for n in range(3)]), content_type="application/rss+xml")
+        config = write_config(tmp_path / "c.yaml", {
+            "database": sqlite_url, "crawl": {"download_delay": 0},
+            "sources": [
+                {"name": "api", "kind": "doj_api", "url": site.url("/api/v1/press_releases.json"), "pagesize": 2,
+                 "rate": 4.0},
+                {"name": "slow", "kind": "feed", "url": site.url("/feed"), "delay": 0.6},
+            ],
+        })
+        assert bw(config, "crawl", "--no-alerts").returncode == 0
+        api = [t for t, p, st, _ in site.log if p == "/api/v1/press_releases.json"]
+        pages = [t for t, p, st, _ in site.log if p.startswith("/pr/f")]
+        assert len(api) == 5 and len(pages) == 3
+        assert min(b - a for a, b in pairwise(api)) >= 0.25 * 0.95
+        assert min(b - a for a, b in pairwise(pages)) >= 0.6 * 0.95
