@@ -66,7 +66,23 @@ class CrawlConfig(_Strict):
         description="Known pages younger than this are revisited (conditional GET) to catch corrections.",
     )
 
+    revisit_every: Duration = Field(
+        timedelta(hours=1),
+        description=(
+            "A known page is re-checked at most this often (`0s`: on every pass), even when its feed is unchanged."
+        ),
+    )
+
     _parse_revisit = field_validator("revisit", mode="before")(_duration)
+
+    @field_validator("revisit_every", mode="before")
+    @classmethod
+    def _every(cls, v: Any) -> timedelta:
+        if isinstance(v, timedelta):
+            return v
+        if str(v).strip() in ("0", "0s", "0m", "0h"):
+            return timedelta(0)
+        return parse_duration(v)
 
 
 class RunConfig(_Strict):

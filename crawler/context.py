@@ -17,6 +17,7 @@ class PassContext:
     since: datetime
     revisit: timedelta
     first_pass: bool
+    revisit_every: timedelta = timedelta(hours=1)
     known: dict[str, KnownPage] = field(default_factory=dict)
     watermark: str | None = None
     feed_etag: str | None = None
@@ -33,9 +34,21 @@ class PassContext:
     bytes: int = 0
 
     def revisit_due(self, url: str) -> KnownPage | None:
-        """The known page when it is young enough to revisit (conditionally), else None."""
+        """The known page when it is young enough to revisit (conditionally) and was not checked
+        within ``revisit_every``, else None."""
         page = self.known.get(url)
         if page is None:
             return None
         born = as_utc(page.published or page.first_seen)
-        return page if self.now - born <= self.revisit else None
+        if self.now - born > self.revisit:
+            return None
+        if page.last_checked is not None and self.now - as_utc(page.last_checked) < self.revisit_every:
+            return None
+        return page
+
+    def due_revisits(self, source: str) -> list[str]:
+        """Where to re-check this source's stored pages that are due a conditional revisit (its feed or
+        sitemap being unchanged): the address each was last fetched from."""
+        due = {page.fetch_url or url for url, page in self.known.items()
+               if page.source == source and self.revisit_due(url)}
+        return sorted(due)

@@ -133,6 +133,7 @@ def run_pass(
         state = store.source_state(source.name)
         ctx = PassContext(
             source=source.name, now=utcnow(), since=source.since, revisit=config.crawl.revisit,
+            revisit_every=config.crawl.revisit_every,
             first_pass=state.last_success is None, known=known, watermark=state.watermark,
             feed_etag=state.feed_etag, feed_last_modified=state.feed_last_modified,
         )

@@ -71,3 +71,4 @@ class KnownPage:
     last_checked: datetime | None
     etag: str | None
     last_modified: str | None
+    fetch_url: str | None = None  # where the page was last fetched (the canonical key need not answer)

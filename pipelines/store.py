@@ -112,12 +112,12 @@ class Store:
         with self.db.read() as s:
             rows = s.execute(
                 select(Item.url, Item.link, Item.source, Item.published, Item.first_seen, Item.last_checked,
-                       Item.etag, Item.last_modified)
+                       Item.etag, Item.last_modified, Item.final_url)
             ).all()
         known: dict[str, KnownPage] = {}
         for r in rows:
             page = KnownPage(r.source, _utc(r.published), as_utc(r.first_seen), _utc(r.last_checked),
-                             r.etag, r.last_modified)
+                             r.etag, r.last_modified, r.final_url)
             known[r.url] = page
             if r.link:
                 # A link that redirected: the conditional GET goes to the link, which redirects on.

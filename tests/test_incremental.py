@@ -62,7 +62,8 @@ def site() -> Iterator[Site]:
 def config_for(site: Site, database: str, tmp_path: Path) -> Path:
     return write_config(tmp_path / "c.yaml", {
         "database": database,
-        "crawl": {"download_delay": 0, "extract_workers": 1},
+        # revisit_every 0s: every pass re-checks recent pages (by default at most hourly)
+        "crawl": {"download_delay": 0, "extract_workers": 1, "revisit_every": "0s"},
         "sources": [
             {"name": "doj-news", "kind": "feed", "url": site.url("/news/rss")},
             {"name": "border-report", "kind": "feed", "url": site.url("/outlet/feed")},
@@ -151,3 +152,29 @@ def test_second_pass_sees_exactly_what_changed(site: Site, database_url: str, tm
         assert last.stats.get("feed_not_modified") == 1
     finally:
         db.dispose()
+
+
+def test_an_edit_is_seen_while_the_feed_is_unchanged(site: Site, sqlite_url: str, tmp_path: Path) -> None:
+    """A feed answering 304 still lets recent pages be re-checked (conditionally): an edit is not missed."""
+    config = config_for(site, sqlite_url, tmp_path)
+    assert bw(config, "crawl", "doj-news", "--no-alerts").returncode == 0
+    site.change("/opa/pr/straw-rifles", justice_page("Straw Purchaser Sentenced for 40 Rifles",
+                                                     [*SECOND, "The ring's leader remains a fugitive in Mexico."]))
+    site.reset_counts()
+    assert bw(config, "crawl", "doj-news", "--no-alerts").returncode == 0
+    assert site.served("/news/rss", 304) == 1
+    assert site.served("/opa/pr/straw-rifles", 200) == 1  # changed: downloaded
+    assert site.served("/opa/pr/tda-nashville", 304) == 1  # unchanged: one conditional request
+    db = Database(sqlite_url)
+    try:
+        with db.read() as s:
+            straw = s.scalar(select(Item).where(Item.url.like("%/opa/pr/straw-rifles")))
+            assert straw is not None and straw.revision_count == 1 and "fugitive" in straw.text
+    finally:
+        db.dispose()
+
+    # With the default revisit_every (1h), pages checked a moment ago are not asked for again.
+    config.write_text(config.read_text().replace("revisit_every: 0s", "revisit_every: 1h"))
+    site.reset_counts()
+    assert bw(config, "crawl", "doj-news", "--no-alerts").returncode == 0
+    assert {p for (p, _st) in site.hits} <= {"/news/rss", "/robots.txt"}

@@ -49,7 +49,7 @@ class SourceSpider(scrapy.Spider):
         if key in self.ctx.known:  # stored under this URL, or redirected from it
             page = self.ctx.revisit_due(key)
             if page is None:
-                return Outcome(key, self.source.name, outcome.KNOWN, "stored; outside the revisit window")
+                return Outcome(key, self.source.name, outcome.KNOWN, "stored; not due a revisit")
             if page.etag:
                 headers["If-None-Match"] = page.etag
             if page.last_modified:
@@ -92,6 +92,11 @@ class SourceSpider(scrapy.Spider):
             last_modified=_header(response, b"Last-Modified"),
             **hints,
         )
+
+    def revisit_known(self) -> Iterator[scrapy.Request | Outcome]:
+        """Conditional requests for this source's recent pages: an edit shows even if the feed did not change."""
+        for url in self.ctx.due_revisits(self.source.name):
+            yield self.page_request(url)
 
     def count_response(self, response: Response) -> None:
         self.ctx.requests += 1

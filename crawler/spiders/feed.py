@@ -60,6 +60,8 @@ class FeedSpider(SourceSpider):
         if response.status == 304:
             self.count_response(response)
             self.ctx.counts["feed_not_modified"] += 1
+            if self.source.fetch_pages:
+                yield from self.revisit_known()
             return
         bad = check_source_response(self, response)
         if bad:

@@ -49,6 +49,7 @@ class SitemapSpider(SourceSpider):
             if response.status == 304:
                 self.count_response(response)
                 self.ctx.counts["sitemap_not_modified"] += 1
+                yield from self.revisit_known()
                 return
             bad = check_source_response(self, response)
             if bad:
