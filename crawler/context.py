@@ -30,8 +30,6 @@ class PassContext:
     start_blocked: bool = False
     counts: Counter[str] = field(default_factory=Counter)
     queued: set[str] = field(default_factory=set)  # canonical URLs already requested this pass
-    requests: int = 0
-    bytes: int = 0
 
     def revisit_due(self, url: str) -> KnownPage | None:
         """The known page when it is young enough to revisit (conditionally) and was not checked

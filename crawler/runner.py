@@ -24,7 +24,7 @@ from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.leases import Leases
 from pipelines.store import Store
-from pipelines.timeutil import as_utc, utcnow
+from pipelines.timeutil import utcnow
 from pipelines.worker import WorkerPool
 
 log = logging.getLogger("borderwatch")
@@ -174,8 +174,3 @@ def run_pass(
                 int(run_stats["requests"]), int(run_stats["bytes"]),
             ))
     return results
-
-
-def last_pass_age(store: Store, source: str) -> timedelta | None:
-    state = store.source_state(source)
-    return utcnow() - as_utc(state.last_pass) if state.last_pass else None

@@ -65,7 +65,6 @@ class SourceSpider(scrapy.Spider):
 
     def parse_page(self, response: Response) -> Iterator[Article | Outcome]:
         key: str = response.meta["key"]
-        self.count_response(response)
         if response.status == 304:
             yield Outcome(key, self.source.name, outcome.NOT_MODIFIED, http_status=304)
             return
@@ -97,10 +96,6 @@ class SourceSpider(scrapy.Spider):
         """Conditional requests for this source's recent pages: an edit shows even if the feed did not change."""
         for url in self.ctx.due_revisits(self.source.name):
             yield self.page_request(url)
-
-    def count_response(self, response: Response) -> None:
-        self.ctx.requests += 1
-        self.ctx.bytes += len(response.body)
 
     # -- failures -------------------------------------------------------------------------------------
     def on_error(self, failure: Failure) -> Outcome:
@@ -185,7 +180,6 @@ def _start_failed(spider: SourceSpider, failure: Failure) -> Outcome:
 
 def check_source_response(spider: SourceSpider, response: Response) -> Outcome | None:
     """An Outcome when the source's own URL answered with a bot wall or an error (the pass fails)."""
-    spider.count_response(response)
     wall = detect_bot_wall(response.status, response.body)
     key = canonical_url(response.url)
     if wall:

@@ -58,7 +58,6 @@ class FeedSpider(SourceSpider):
 
     def parse_feed(self, response: Response) -> Iterator[Article | Outcome | scrapy.Request]:
         if response.status == 304:
-            self.count_response(response)
             self.ctx.counts["feed_not_modified"] += 1
             if self.source.fetch_pages:
                 yield from self.revisit_known()

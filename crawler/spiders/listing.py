@@ -23,7 +23,6 @@ class ListingSpider(SourceSpider):
     def parse_listing(self, response: Response) -> Iterator[scrapy.Request | Outcome]:
         depth: int = response.meta["depth"]
         if depth > 1:  # only the first listing page decides whether the source works
-            self.count_response(response)
             if response.status >= 400:
                 yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED,
                               f"HTTP {response.status}", response.status)

@@ -47,7 +47,6 @@ class SitemapSpider(SourceSpider):
     def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request | Outcome]:
         if response.meta.get("root"):
             if response.status == 304:
-                self.count_response(response)
                 self.ctx.counts["sitemap_not_modified"] += 1
                 yield from self.revisit_known()
                 return
@@ -56,8 +55,6 @@ class SitemapSpider(SourceSpider):
                 yield bad
                 return
             remember_validators(self, response)
-        else:
-            self.count_response(response)
         try:
             sitemap = Sitemap(_body(response))
         except Exception as exc:  # lxml raises several kinds for a broken document
