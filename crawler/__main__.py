@@ -1,5 +1,5 @@
 """``python -m crawler`` is ``borderwatch``."""
 
-from crawler.cli import main
+from crawler.cli import entry
 
-main()
+entry()

@@ -267,6 +267,23 @@ def reclassify(app: App) -> None:
     click.echo(f"reclassified {counts['items']} items; {counts['changed']} changed: {changes}")
 
 
+def entry() -> None:
+    """The console script: click's usage errors as one line (exit 2), like every other bad input."""
+    try:
+        code = main.main(standalone_mode=False)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "borderwatch"
+        click.echo(f"borderwatch: {exc.format_message()} (see: {command} --help)", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("borderwatch: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        click.echo(f"borderwatch: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 def _register_optional() -> None:
     """Command groups owned by other modules."""
     try:

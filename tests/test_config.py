@@ -128,3 +128,26 @@ def test_every_setting_is_declared_with_help_and_in_the_readme() -> None:
             if f"{prefix}{name}" not in documented:
                 missing.append(f"{prefix}{name}")
     assert not missing, f"settings missing from the README table: {missing}"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["items", "--limit", "0"], "Invalid value for '--limit'"),
+    (["items", "--format", "xml"], "Invalid value for '--format'"),
+    (["alerts", "list", "--state", "weird"], "Invalid value for '--state'"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+    (["items", "--since"], "Option '--since' requires an argument"),
+])
+def test_bad_arguments_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(f"database: 'sqlite:///{tmp_path}/bw.db'\nsources:\n - {FEED}\n")
+    proc = bw(path, *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_help_and_version_exit_0(tmp_path: Path) -> None:
+    assert bw(None, "--help").returncode == 0
+    assert bw(None, "items", "--help").returncode == 0
+    version = bw(None, "--version")
+    assert version.returncode == 0 and "version" in version.stdout
