@@ -101,11 +101,17 @@ def run_pass(
     *,
     log_level: str = "WARNING",
     db: Database | None = None,
+    classifier: Classifier | None = None,
 ) -> list[PassResult]:
-    """Crawl the named (or all enabled) sources once. Never raises for a site's failure."""
+    """Crawl the named (or all enabled) sources once. Never raises for a site's failure.
+
+    Raises ``TopicsError`` before anything is fetched when the topics file cannot be loaded: pages
+    classified by nothing would be stored as matching no topic.
+    """
     sources = [s for s in config.sources if (names and s.name in names) or (not names and s.enabled)]
+    classifier = classifier or Classifier.from_file(config.topics)
     db = db or Database(config.database)
-    store = Store(db, lambda: Classifier.from_file(config.topics))
+    store = Store(db, classifier)
     leases = Leases(db)
     results: list[PassResult] = []
     runs: list[tuple[Any, PassContext, int, Crawler]] = []

@@ -20,6 +20,11 @@ from pipelines.revisions import content_hash
 from pipelines.stories import StoryFeatures, fingerprint, story_features
 
 _classifier: Classifier | None = None
+_classifier_error: str | None = None  # why this worker could not load the topics (then every page fails)
+
+
+class TopicsUnavailable(RuntimeError):
+    """The worker has no topic rules: a page processed now would be stored as if it matched nothing."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,12 @@ def process_page(
     html: str, url: str, content: str | None, title_hint: str | None, doj_topics: list[str],
     doj_components: list[str], source: str,
 ) -> PageResult:
+    if _classifier is None:
+        # Never "no topics": an empty topic list is stored as a classified page and never looked at again.
+        raise TopicsUnavailable(f"topic rules not loaded in the extraction worker: {_classifier_error}")
     doc = extract(html, url, content)
     title = (title_hint or doc.title or "").strip()
-    if not doc.text or _classifier is None:
+    if not doc.text:
         return PageResult(doc, title)
     meta = classifier_meta(doj_topics or list(doc.topics), doj_components or list(doc.components), source)
     topics = tuple(_classifier.matched(title, doc.text, meta))
@@ -54,11 +62,13 @@ def process_page(
 
 
 def _init_worker(topics_path: str | None) -> None:
-    global _classifier
+    # The parent checked the same file before the pass; if it broke since, the error is kept and every
+    # page this worker is given fails with it (recorded per URL) rather than being stored untagged.
+    global _classifier, _classifier_error
     try:
         _classifier = Classifier.from_file(topics_path)
-    except Exception:  # the parent loaded the same file already; never fail a worker over it
-        _classifier = None
+    except Exception as exc:
+        _classifier, _classifier_error = None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 class WorkerPool:
