@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts.config import AlertSettings, WatcherConfig
+from pipelines.db import DEFAULT_DATABASE, DatabaseError, check_url
 from pipelines.timeutil import parse_duration, parse_when
 from pipelines.yamltext import YamlProblem, parse_yaml
 
@@ -175,8 +176,11 @@ SOURCE_KINDS = ("doj_api", "feed", "listing", "sitemap")
 
 class Config(_Strict):
     database: str = Field(
-        "sqlite:///data/borderwatch.db",
-        description="SQLAlchemy URL: SQLite by default, `postgresql+psycopg://…` for a team.",
+        DEFAULT_DATABASE,
+        description=(
+            "SQLAlchemy URL: SQLite by default, `postgresql+psycopg://…` for a team. A SQLite file's folder "
+            "must exist (only the default `./data/` is created)."
+        ),
     )
     crawl: CrawlConfig = Field(default_factory=lambda: CrawlConfig(), description="How pages are fetched.")
     sources: list[SourceConfig] = Field(default_factory=list, description="What to watch.")
@@ -186,6 +190,15 @@ class Config(_Strict):
     topics: str | None = Field(
         None, description="A topics file (YAML); by default the definitions shipped in config/topics.yaml."
     )
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, v: str) -> str:
+        try:
+            check_url(v)
+        except DatabaseError as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

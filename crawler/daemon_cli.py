@@ -62,10 +62,11 @@ def status(app: App, fmt: str) -> None:
     """Each source's last and next pass, items, failures and health; the alert backlog; the daemon."""
     from crawler.status import gather, render_table, to_json
 
+    db = app.db  # (outside the try: a refused config must not be reported again by the clean-up)
     try:
-        report = gather(app.db, app.config, utcnow())
+        report = gather(db, app.config, utcnow())
     finally:
-        app.db.dispose()
+        db.dispose()
     if fmt == "json":
         click.echo(json.dumps(to_json(report), ensure_ascii=False))
         return
