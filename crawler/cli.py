@@ -22,45 +22,69 @@ log = logging.getLogger("borderwatch")
 
 
 class App:
-    """What every command shares: the config file (loaded on first use) and the database."""
+    """What every command shares: the config file and the database, each loaded and checked on first use.
+
+    Every command goes through the same checks: the file (``load_config``), the topics its watchers follow
+    (which loads the topics file), and the database URL when it opens the store — so a mistake is refused
+    the same way, with the same line, by ``crawl``, ``status``, ``items`` and ``alerts``.
+    """
 
     def __init__(self, config_path: str | None, verbose: int) -> None:
         self.config_path = config_path
         self.verbose = verbose
 
+    @property
+    def config_name(self) -> str:
+        return self.config_path or "config"
+
     @cached_property
-    def config(self) -> Config:
+    def _loaded(self) -> Config:
         try:
             return load_config(self.config_path)
         except ConfigError as exc:
             usage_error(str(exc))
 
     @cached_property
+    def config(self) -> Config:
+        config = self._loaded
+        self._check_watcher_topics(config)
+        return config
+
+    @cached_property
     def db(self) -> Database:
+        config = self.config
         try:
-            return Database(self.config.database)
+            return Database(config.database)
         except DatabaseError as exc:
-            fail(str(exc))
+            message = f"{self.config_name}: database: {exc}"
+            if exc.usage:
+                usage_error(message)
+            fail(message)
 
     @cached_property
     def classifier(self) -> Any:
         from pipelines.classify import Classifier, TopicsError
 
         try:
-            return Classifier.from_file(self.config.topics)
+            return Classifier.from_file(self._loaded.topics)
         except TopicsError as exc:
             usage_error(str(exc))
 
     def check_topics(self) -> None:
-        """Watchers may only follow topics that exist (a config error, exit 2)."""
-        if not any(w.topics for w in self.config.watchers):
+        """For the commands that classify (``crawl``, ``run``): the topics file loads (else exit 2, before
+        any page is fetched: pages classified by nothing would be stored as matching no topic)."""
+        _ = self.classifier.topic_ids
+        self._check_watcher_topics(self._loaded)
+
+    def _check_watcher_topics(self, config: Config) -> None:
+        if not any(w.topics for w in config.watchers):
             return
         known = set(self.classifier.topic_ids)
-        for i, w in enumerate(self.config.watchers):
+        for i, w in enumerate(config.watchers):
             for t in w.topics:
                 if t not in known:
                     usage_error(
-                        f"{self.config_path or 'config'}: watchers[{i}].topics: unknown topic {t!r} "
+                        f"{self.config_name}: watchers[{i}].topics: unknown topic {t!r} "
                         f"(defined: {', '.join(sorted(known))})"
                     )
 
@@ -111,7 +135,8 @@ def crawl(app: App, sources: tuple[str, ...], no_alerts: bool) -> None:
             usage_error(f"no source named {name!r} (configured: {', '.join(sorted(names)) or 'none'})")
     if not config.sources:
         usage_error(f"{app.config_path or 'config'}: sources: no sources configured")
-    results = run_pass(config, list(sources) or None, log_level=_level(app.verbose), db=app.db)
+    results = run_pass(config, list(sources) or None, log_level=_level(app.verbose), db=app.db,
+                       classifier=app.classifier)
     for r in results:
         click.echo(r.line(), err=r.status != "ok")
     if not no_alerts and config.watchers:
@@ -137,8 +162,20 @@ def _when(value: str | None, name: str) -> datetime | None:
         return None
     try:
         return parse_when(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         usage_error(f"{name}: {exc}")
+
+
+# The table view shows this many rows unless told otherwise; exports (json, csv) are complete.
+TABLE_ROWS = 50
+# Longer --search text is refused: no one types it, and SQLite refuses LIKE patterns over 50,000 bytes.
+MAX_SEARCH = 1000
+# A table cell other than the title is cut to this width, so a long topic list cannot push the title out.
+MAX_CELL = 30
+MIN_CELL = 8
+MIN_TITLE = 20
+# Item ids and limits are 64-bit integers in the database; larger numbers are usage errors.
+MAX_INT = 2**63 - 1
 
 
 @main.command()
@@ -146,44 +183,71 @@ def _when(value: str | None, name: str) -> datetime | None:
 @click.option("--source", help="Only items from this source.")
 @click.option("--since", help="Published on or after WHEN (2026-11-01, an ISO date-time, or 7d).")
 @click.option("--until", help="Published before WHEN.")
-@click.option("--search", help="Text that must appear in the title or text.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--search", help="Text that must appear in the title or text (% and _ are plain characters).")
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_INT), default=None,
+              help=f"At most N rows (default: {TABLE_ROWS} in a table, every match in json and csv).")
+@click.option("--all", "all_rows", is_flag=True, help="Every match, also in a table.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--stories", is_flag=True, help="One row per story, with its copies.")
 @click.pass_obj
 def items(app: App, topic: str | None, source: str | None, since: str | None, until: str | None,
-          search: str | None, limit: int, fmt: str, stories: bool) -> None:
+          search: str | None, limit: int | None, all_rows: bool, fmt: str, stories: bool) -> None:
     """Query the stored items, newest first."""
-    from crawler.query import ItemQuery, query_items, query_stories
+    from crawler.query import ItemQuery, count_items, count_stories, iter_items, iter_stories, stored_sources
 
+    if limit is not None and all_rows:
+        usage_error("--limit and --all: give one or the other")
+    if search is not None and len(search) > MAX_SEARCH:
+        usage_error(f"--search: too long ({len(search):,} characters; at most {MAX_SEARCH:,})")
+    since_at, until_at = _when(since, "--since"), _when(until, "--until")
+    if since_at is not None and until_at is not None and since_at >= until_at:
+        usage_error(f"--since {since} is not before --until {until}: no item can match")
     if topic is not None and topic not in app.classifier.topic_ids:
         usage_error(f"--topic: unknown topic {topic!r} (defined: {', '.join(app.classifier.topic_ids)})")
-    q = ItemQuery(topic=topic, source=source, since=_when(since, "--since"), until=_when(until, "--until"),
-                  search=search, limit=limit)
+    db = app.db
+    if source is not None:
+        known = {s.name for s in app.config.sources} | set(stored_sources(db))
+        if source not in known:
+            usage_error(f"--source: no source named {source!r} (configured or stored: "
+                        f"{', '.join(sorted(known)) or 'none'})")
+    if limit is None and fmt == "table" and not all_rows:
+        limit = TABLE_ROWS
+    q = ItemQuery(topic=topic, source=source, since=since_at, until=until_at, search=search, limit=limit)
     if stories:
-        rows = query_stories(app.db, q)
-        _emit(rows, fmt, ["story", "copies", "published", "topics", "title", "sources"])
-        return
-    rows = query_items(app.db, q)
-    _emit(rows, fmt, ["id", "published", "source", "topics", "story", "revisions", "title"])
+        shown = _emit(iter_stories(db, q), fmt,
+                      ["story", "copies", "published", "topics", "sources", "title"], "(no stories)")
+    else:
+        shown = _emit(iter_items(db, q), fmt,
+                      ["id", "published", "source", "topics", "story", "revisions", "title"], "(no items)")
+    if limit is not None and shown == limit:
+        # Say when the rows shown are not all there is (a table by default, or an explicit --limit).
+        matched = count_stories(db, q) if stories else count_items(db, q)
+        if matched > shown:
+            click.echo(f"{shown} of {matched} shown; --limit N or --all", err=True)
 
 
-def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
+def _emit(rows: Iterator[dict[str, Any]], fmt: str, columns: list[str], empty: str) -> int:
+    """Write ``rows`` to standard output as they come (json and csv stream); returns how many."""
     out = sys.stdout
+    count = 0
     if fmt == "json":
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
-        return
+            count += 1
+        return count
     if fmt == "csv":
-        if not rows:
-            return
-        writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()), extrasaction="ignore")
-        writer.writeheader()
+        writer: csv.DictWriter[str] | None = None
         for row in rows:
+            if writer is None:
+                writer = csv.DictWriter(out, fieldnames=list(row.keys()), extrasaction="ignore")
+                writer.writeheader()
             writer.writerow({k: _cell(v, csv_mode=True) for k, v in row.items()})
-        return
-    for line in _table(rows, columns):
+            count += 1
+        return count
+    listed = list(rows)  # a table needs every row to size its columns (and is bounded unless --all)
+    for line in _table(listed, columns, empty):
         out.write(line + "\n")
+    return len(listed)
 
 
 def _json_default(value: Any) -> Any:
@@ -199,19 +263,29 @@ def _cell(value: Any, csv_mode: bool = False) -> str:
         v = as_utc(value)
         return v.isoformat() if csv_mode else v.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, list | tuple):
+        if any(isinstance(v, dict | list | tuple) for v in value):
+            # Structured cells (a story's copies) as JSON, which every tool reads, never a Python repr.
+            return json.dumps(value, ensure_ascii=False, default=_json_default)
         return (";" if csv_mode else ",").join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, default=_json_default)
     return str(value)
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> Iterator[str]:
+def _table(rows: list[dict[str, Any]], columns: list[str], empty: str = "(no items)") -> Iterator[str]:
     if not rows:
-        yield "(no items)"
+        yield empty
         return
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    # The last column (the title) takes what the terminal has left.
-    room = shutil.get_terminal_size((160, 24)).columns - sum(w + 2 for w in widths[:-1])
-    widths[-1] = max(20, min(widths[-1], room))
+    cells = [[" ".join(_cell(r.get(c)).split()) for c in columns] for r in rows]
+    widths = [min(MAX_CELL, max(len(c), *(len(row[i]) for row in cells))) for i, c in enumerate(columns)]
+    columns_ = shutil.get_terminal_size((160, 24)).columns
+    # The last column (the title) takes what the terminal has left, at least MIN_TITLE: on a narrow
+    # terminal the widest other columns give way first (down to MIN_CELL).
+    while sum(w + 2 for w in widths[:-1]) + MIN_TITLE > columns_ and max(widths[:-1]) > MIN_CELL:
+        widest = max(range(len(widths) - 1), key=lambda i: widths[i])
+        widths[widest] -= 1
+    room = columns_ - sum(w + 2 for w in widths[:-1])
+    widths[-1] = max(MIN_TITLE, min(max(len(columns[-1]), *(len(row[-1]) for row in cells)), room))
     yield "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
     for row in cells:
         parts = [v if len(v) <= w else v[: w - 1] + "…" for v, w in zip(row, widths, strict=True)]
@@ -219,7 +293,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> Iterator[str]:
 
 
 @main.command()
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=click.IntRange(min=1, max=MAX_INT))
 @click.pass_obj
 def show(app: App, item_id: int) -> None:
     """An item with its topics and evidence, its story, and a readable diff of its revisions."""
@@ -267,10 +341,10 @@ def reclassify(app: App) -> None:
     click.echo(f"reclassified {counts['items']} items; {counts['changed']} changed: {changes}")
 
 
-def entry() -> None:
+def entry(args: list[str] | None = None) -> None:
     """The console script: click's usage errors as one line (exit 2), like every other bad input."""
     try:
-        code = main.main(standalone_mode=False)
+        code = main.main(args, standalone_mode=False)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "borderwatch"
         click.echo(f"borderwatch: {exc.format_message()} (see: {command} --help)", err=True)

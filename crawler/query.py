@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from pipelines.db import Database
 from pipelines.models import Item, ItemTopic, Revision, Story
@@ -21,7 +23,17 @@ class ItemQuery:
     since: datetime | None = None
     until: datetime | None = None
     search: str | None = None
-    limit: int = 50
+    limit: int | None = 50  # None: every match
+
+
+# Rows read from the database at a time when streaming an export.
+BATCH = 500
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its ``%`` and ``_`` taken literally (escape ``\\``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _filtered(q: ItemQuery, stmt: Any) -> Any:
@@ -35,21 +47,20 @@ def _filtered(q: ItemQuery, stmt: Any) -> Any:
     if q.until:
         stmt = stmt.where(when < q.until)
     if q.search:
-        pattern = f"%{q.search}%"
-        stmt = stmt.where(or_(Item.title.ilike(pattern), Item.text.ilike(pattern)))
+        pattern = like_pattern(q.search)
+        stmt = stmt.where(or_(Item.title.ilike(pattern, escape="\\"), Item.text.ilike(pattern, escape="\\")))
     return stmt
 
 
-def _topics(db: Database, ids: list[int]) -> dict[int, list[str]]:
+def _topics(s: Session, ids: list[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = defaultdict(list)
     if not ids:
         return out
-    with db.read() as s:
-        for item_id, topic in s.execute(
-            select(ItemTopic.item_id, ItemTopic.topic).where(ItemTopic.item_id.in_(ids)).order_by(
-                ItemTopic.item_id, ItemTopic.score.desc())
-        ):
-            out[item_id].append(topic)
+    for item_id, topic in s.execute(
+        select(ItemTopic.item_id, ItemTopic.topic).where(ItemTopic.item_id.in_(ids)).order_by(
+            ItemTopic.item_id, ItemTopic.score.desc())
+    ):
+        out[item_id].append(topic)
     return out
 
 
@@ -61,13 +72,37 @@ def _human(value: datetime | None) -> str:
     return as_utc(value).strftime("%Y-%m-%d %H:%M UTC") if value else "unknown"
 
 
+def count_items(db: Database, q: ItemQuery) -> int:
+    """How many items match ``q`` (its limit aside)."""
+    with db.read() as s:
+        return int(s.scalar(_filtered(q, select(func.count(Item.id)))) or 0)
+
+
+def stored_sources(db: Database) -> list[str]:
+    """The source names that have items in the store."""
+    with db.read() as s:
+        return sorted(s.scalars(select(Item.source).distinct()))
+
+
 def query_items(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
     """Items newest first, as the contract's JSON fields (plus a few more)."""
+    return list(iter_items(db, q))
+
+
+def iter_items(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
+    """``query_items`` a batch at a time: an export of the whole store never sits in memory at once."""
     when = func.coalesce(Item.published, Item.first_seen)
-    stmt = _filtered(q, select(Item)).order_by(when.desc(), Item.id.desc()).limit(q.limit)
+    stmt = _filtered(q, select(Item)).order_by(when.desc(), Item.id.desc())
+    if q.limit is not None:
+        stmt = stmt.limit(q.limit)
     with db.read() as s:
-        rows = list(s.scalars(stmt))
-    topics = _topics(db, [r.id for r in rows])
+        for batch in s.scalars(stmt.execution_options(yield_per=BATCH)).partitions():
+            topics = _topics(s, [r.id for r in batch])
+            yield from _item_rows(batch, topics)
+            s.expunge_all()
+
+
+def _item_rows(rows: Sequence[Item], topics: dict[int, list[str]]) -> list[dict[str, Any]]:
     return [
         {
             "id": r.id, "url": r.url, "source": r.source, "title": r.title,
@@ -82,20 +117,39 @@ def query_items(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
 
 def query_stories(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
     """One row per story (newest first) with its copies."""
+    return list(iter_stories(db, q))
+
+
+def iter_stories(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
+    """``query_stories`` a batch of stories at a time."""
     when = func.coalesce(Item.published, Item.first_seen)
     latest = (
         _filtered(q, select(Item.story_id, func.max(when).label("latest")))
         .where(Item.story_id.is_not(None))
         .group_by(Item.story_id)
-        .order_by(func.max(when).desc())
-        .limit(q.limit)
+        .order_by(func.max(when).desc(), Item.story_id.desc())
     )
+    if q.limit is not None:
+        latest = latest.limit(q.limit)
     with db.read() as s:
         picked = [(sid, latest_) for sid, latest_ in s.execute(latest)]
-        ids = [sid for sid, _ in picked]
-        members = list(s.scalars(select(Item).where(Item.story_id.in_(ids)).order_by(Item.first_seen)))
-        titles = dict(s.execute(select(Story.id, Story.title).where(Story.id.in_(ids))).tuples().all())
-    topics = _topics(db, [m.id for m in members])
+        for start in range(0, len(picked), BATCH):
+            yield from _story_rows(s, picked[start:start + BATCH])
+            s.expunge_all()
+
+
+def count_stories(db: Database, q: ItemQuery) -> int:
+    """How many stories have an item matching ``q`` (its limit aside)."""
+    ids = _filtered(q, select(Item.story_id)).where(Item.story_id.is_not(None)).distinct().subquery()
+    with db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(ids)) or 0)
+
+
+def _story_rows(s: Session, picked: list[tuple[int, datetime]]) -> list[dict[str, Any]]:
+    ids = [sid for sid, _ in picked]
+    members = list(s.scalars(select(Item).where(Item.story_id.in_(ids)).order_by(Item.first_seen)))
+    titles = {sid: title for sid, title in s.execute(select(Story.id, Story.title).where(Story.id.in_(ids)))}
+    topics = _topics(s, [m.id for m in members])
     by_story: dict[int, list[Item]] = defaultdict(list)
     for m in members:
         if m.story_id is not None:

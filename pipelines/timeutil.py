@@ -19,7 +19,10 @@ def parse_duration(text: str | int | float) -> timedelta:
     if isinstance(text, int | float):
         if text <= 0:
             raise ValueError(f"a duration must be positive, not {text!r}")
-        return timedelta(seconds=text)
+        try:
+            return timedelta(seconds=text)
+        except OverflowError:
+            raise ValueError(f"duration too long: {text!r}") from None
     s = str(text).strip().lower().replace(" ", "")
     pos, total = 0, 0.0
     for m in _DURATION.finditer(s):
@@ -31,7 +34,10 @@ def parse_duration(text: str | int | float) -> timedelta:
         raise ValueError(f"not a duration: {text!r} (expected e.g. 90s, 15m, 12h, 7d)")
     if total <= 0:
         raise ValueError(f"a duration must be positive, not {text!r}")
-    return timedelta(seconds=total)
+    try:
+        return timedelta(seconds=total)
+    except OverflowError:
+        raise ValueError(f"duration too long: {text!r}") from None
 
 
 def utcnow() -> datetime:
@@ -58,6 +64,12 @@ def parse_when(text: str | date | datetime, now: datetime | None = None) -> date
     except ValueError:
         pass
     try:
-        return (now or utcnow()) - parse_duration(s)
-    except ValueError:
+        span = parse_duration(s)
+    except ValueError as exc:
+        if str(exc).startswith("duration too long"):
+            raise
         raise ValueError(f"not a date, date-time or duration: {text!r} (e.g. 2026-11-01, 7d)") from None
+    try:
+        return (now or utcnow()) - span
+    except OverflowError:
+        raise ValueError(f"duration too long: {text!r} reaches back before the year 1") from None
