@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from functools import cached_property
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from crawler.config import Config, ConfigError, load_config
 from pipelines.db import Database, DatabaseError
@@ -355,7 +357,29 @@ def entry(args: list[str] | None = None) -> None:
     except click.ClickException as exc:
         click.echo(f"borderwatch: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        # `items ... | head`: the reader has what it wanted. Python would complain again at exit while
+        # flushing standard output, so point it at /dev/null first (the Python docs' recipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except (SQLAlchemyError, OSError) as exc:
+        # A fault of the machine rather than of the input (a full disk, a database gone away, a folder
+        # that cannot be written): the command failed, in one line. -vv logs the traceback too.
+        log.debug("the command failed", exc_info=True)
+        click.echo(f"borderwatch: {_fault(exc)}", err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fault(exc: BaseException) -> str:
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"database: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0] if str(exc.orig) else ''}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database: {(str(exc).splitlines() or [type(exc).__name__])[0]}"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _register_optional() -> None:

@@ -300,3 +300,37 @@ def test_a_worker_without_its_topics_fails_pages_instead_of_storing_them_untagge
         assert {t.topic for t in result.topics} >= {"tda"}
     finally:
         worker._init_worker(None)
+
+
+def test_a_database_that_cannot_grow_during_a_crawl_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A full disk, simulated by a file-size limit on the crawl's process (no mount needed): the WAL
+    can take a few pages, then every write fails. The crawl ends with one line of its own, no traceback."""
+    import resource
+    import subprocess
+    import sys
+
+    from localsite import Site, justice_page, rss, serve
+
+    url = f"sqlite:///{tmp_path / 'bw.db'}"
+    Database(url).dispose()
+    limit = 37_000  # the 32 KiB WAL index and about one write transaction of WAL frames
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    site = Site()
+    with serve(site):
+        entries = []
+        for i in range(30):
+            site.add(f"/p/{i}", justice_page(f"Tren de Aragua case {i}", [f"Case {i}. " + TDA * 20]))
+            entries.append({"title": f"Case {i}", "link": site.url(f"/p/{i}"),
+                            "pubDate": "Mon, 23 Nov 2026 10:00:00 +0000"})
+        site.add("/feed", rss(entries), content_type="application/rss+xml")
+        config = write_config(tmp_path / "c.yaml", {
+            "database": url, "crawl": {"download_delay": 0, "extract_workers": 1},
+            "sources": [{"name": "local", "kind": "feed", "url": site.url("/feed"), "since": "30d"}]})
+        proc = subprocess.run([sys.executable, "-m", "crawler", "--config", str(config), "crawl", "--no-alerts"],
+                              capture_output=True, text=True, timeout=180, preexec_fn=small_files, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stderr.splitlines()[-1] == "borderwatch: database: OperationalError: disk I/O error"
