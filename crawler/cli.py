@@ -35,6 +35,12 @@ class App:
         self.config_path = config_path
         self.verbose = verbose
 
+    def close(self) -> None:
+        """Release the database's connections (when the command opened it)."""
+        db = self.__dict__.get("db")
+        if isinstance(db, Database):
+            db.dispose()
+
     @property
     def config_name(self) -> str:
         return self.config_path or "config"
@@ -119,6 +125,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     for handler in logging.getLogger().handlers:
         handler.setLevel(_level(verbose))
     ctx.obj = App(config_path, verbose)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @main.command()

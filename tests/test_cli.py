@@ -53,16 +53,17 @@ def fill(url: str, n: int, *, title: str = "Release {i}", sources: tuple[str, ..
 
 
 @pytest.fixture
-def config(tmp_path: Path, sqlite_url: str) -> Path:
-    return write_config(tmp_path / "c.yaml", {"database": sqlite_url, "sources": [FEED]})
+def config(tmp_path: Path, database_url: str) -> Path:
+    """A config on SQLite, then on PostgreSQL."""
+    return write_config(tmp_path / "c.yaml", {"database": database_url, "sources": [FEED]})
 
 
 # -- exports are complete; a cut table says so ------------------------------------------------------------
 
 
 def test_exports_are_complete_and_a_cut_table_says_so(capsys: pytest.CaptureFixture[str], config: Path,
-                                                       sqlite_url: str) -> None:
-    fill(sqlite_url, 173)
+                                                       database_url: str) -> None:
+    fill(database_url, 173)
     code, out, err = cli(capsys, "--config", str(config), "items", "--format", "csv")
     assert code == 0 and err == ""
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -83,9 +84,9 @@ def test_exports_are_complete_and_a_cut_table_says_so(capsys: pytest.CaptureFixt
 
 
 def test_stories_fit_the_terminal_and_export_their_copies_as_json(
-        capsys: pytest.CaptureFixture[str], config: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        capsys: pytest.CaptureFixture[str], config: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     long_title = "Eight Tren de Aragua members charged {i} " + "with a very long list of offences " * 6
-    fill(sqlite_url, 12, title=long_title, sources=("doj", "a-rather-long-outlet-name", "another-long-outlet"))
+    fill(database_url, 12, title=long_title, sources=("doj", "a-rather-long-outlet-name", "another-long-outlet"))
     monkeypatch.setenv("COLUMNS", "80")
     code, out, _ = cli(capsys, "--config", str(config), "items", "--stories")
     assert code == 0
@@ -104,8 +105,8 @@ def test_stories_fit_the_terminal_and_export_their_copies_as_json(
 
 
 def test_unknown_source_and_empty_range_are_usage_errors(capsys: pytest.CaptureFixture[str], config: Path,
-                                                           sqlite_url: str) -> None:
-    fill(sqlite_url, 4, sources=("doj", "stored-only"))
+                                                           database_url: str) -> None:
+    fill(database_url, 4, sources=("doj", "stored-only"))
     code, _, err = cli(capsys, "--config", str(config), "items", "--source", "nosuch")
     assert code == 2 and "--source" in err and "'nosuch'" in err and "doj, stored-only" in err
     assert len(err.strip().splitlines()) == 1
@@ -118,8 +119,8 @@ def test_unknown_source_and_empty_range_are_usage_errors(capsys: pytest.CaptureF
 
 
 def test_search_takes_percent_and_underscore_literally(capsys: pytest.CaptureFixture[str], config: Path,
-                                                        sqlite_url: str) -> None:
-    db = Database(sqlite_url)
+                                                        database_url: str) -> None:
+    db = Database(database_url)
     try:
         counts: Counter[str] = Counter()
         Store(db, Classifier.from_file(None)).save([
@@ -145,8 +146,9 @@ def test_search_takes_percent_and_underscore_literally(capsys: pytest.CaptureFix
 # -- readers never take the write lock ----------------------------------------------------------------------
 
 
-def test_readers_run_while_a_writer_holds_the_write_lock(capsys: pytest.CaptureFixture[str], config: Path,
+def test_readers_run_while_a_writer_holds_the_write_lock(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                          sqlite_url: str) -> None:
+    config = write_config(tmp_path / "c.yaml", {"database": sqlite_url, "sources": [FEED]})
     fill(sqlite_url, 3)
     writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None, timeout=1)
     try:
@@ -167,14 +169,32 @@ def test_readers_run_while_a_writer_holds_the_write_lock(capsys: pytest.CaptureF
         writer.close()
 
 
-def test_a_database_behind_is_migrated_on_open(tmp_path: Path) -> None:
-    """The read-only revision check lets a new (or older) database through to the migration."""
-    from sqlalchemy import inspect
+def test_a_database_behind_is_migrated_on_open_and_a_current_one_is_not(database_url: str) -> None:
+    """The read-only revision check lets a new (or older) database through to the migration, once."""
+    from sqlalchemy import event, inspect
 
-    url = f"sqlite:///{tmp_path / 'new.db'}"
-    db = Database(url)
+    from pipelines.db import is_current
+    from pipelines.models import Base
+
+    db = Database(database_url)  # empty: behind every revision
     try:
-        assert "items" in inspect(db.engine).get_table_names()
+        assert "items" in inspect(db.engine).get_table_names() and is_current(db.engine)
+    finally:
+        db.dispose()
+    with db.engine.begin() as conn:  # back to before the first revision
+        Base.metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    assert not is_current(db.engine)
+    db.dispose()
+    db = Database(database_url)
+    try:
+        assert is_current(db.engine)
+        writes: list[str] = []
+        engine = db.engine
+        event.listen(engine, "begin", lambda conn: writes.append("begin"))
+        again = Database(database_url)  # current: opened without a write transaction
+        again.dispose()
+        assert writes == []
     finally:
         db.dispose()
 
@@ -239,6 +259,24 @@ def test_the_alias_bomb_is_refused_quickly_by_the_real_command(tmp_path: Path) -
     proc = bw(path, "status", timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "expands to more than" in proc.stderr
+
+
+def test_an_export_cut_short_by_its_reader_ends_quietly(tmp_path: Path, sqlite_url: str) -> None:
+    """``items --format json | head -1``: no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    fill(sqlite_url, 150, title="Release {i} " + "with a long title " * 10)
+    config = write_config(tmp_path / "c.yaml", {"database": sqlite_url, "sources": [FEED]})
+    proc = subprocess.Popen([sys.executable, "-m", "crawler", "--config", str(config), "items", "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["id"]
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 1
+    assert err == ""
 
 
 def test_only_the_default_data_folder_is_created(tmp_path: Path) -> None:
