@@ -92,17 +92,18 @@ def query_items(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
 def iter_items(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
     """``query_items`` a batch at a time: an export of the whole store never sits in memory at once."""
     when = func.coalesce(Item.published, Item.first_seen)
-    stmt = _filtered(q, select(Item)).order_by(when.desc(), Item.id.desc())
+    # Plain rows (the table's columns, named as the model's attributes), not ORM objects: nothing
+    # accumulates in a session's identity map while a large export streams.
+    stmt = _filtered(q, select(*Item.__table__.columns)).order_by(when.desc(), Item.id.desc())
     if q.limit is not None:
         stmt = stmt.limit(q.limit)
     with db.read() as s:
-        for batch in s.scalars(stmt.execution_options(yield_per=BATCH)).partitions():
+        for batch in s.execute(stmt.execution_options(yield_per=BATCH)).partitions():
             topics = _topics(s, [r.id for r in batch])
             yield from _item_rows(batch, topics)
-            s.expunge_all()
 
 
-def _item_rows(rows: Sequence[Item], topics: dict[int, list[str]]) -> list[dict[str, Any]]:
+def _item_rows(rows: Sequence[Any], topics: dict[int, list[str]]) -> list[dict[str, Any]]:
     return [
         {
             "id": r.id, "url": r.url, "source": r.source, "title": r.title,

@@ -62,7 +62,10 @@ def config(tmp_path: Path, database_url: str) -> Path:
 
 
 def test_exports_are_complete_and_a_cut_table_says_so(capsys: pytest.CaptureFixture[str], config: Path,
-                                                       database_url: str) -> None:
+                                                       database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import crawler.query
+
+    monkeypatch.setattr(crawler.query, "BATCH", 40)  # several batches of the stream
     fill(database_url, 173)
     code, out, err = cli(capsys, "--config", str(config), "items", "--format", "csv")
     assert code == 0 and err == ""
@@ -85,6 +88,8 @@ def test_exports_are_complete_and_a_cut_table_says_so(capsys: pytest.CaptureFixt
 
 def test_stories_fit_the_terminal_and_export_their_copies_as_json(
         capsys: pytest.CaptureFixture[str], config: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import crawler.query
+
     long_title = "Eight Tren de Aragua members charged {i} " + "with a very long list of offences " * 6
     fill(database_url, 12, title=long_title, sources=("doj", "a-rather-long-outlet-name", "another-long-outlet"))
     monkeypatch.setenv("COLUMNS", "80")
@@ -94,6 +99,7 @@ def test_stories_fit_the_terminal_and_export_their_copies_as_json(
     assert lines[0].split()[-1] == "TITLE"  # titles last
     assert all(len(line) <= 80 for line in lines), lines
     assert any(line.rstrip().endswith("…") for line in lines[1:])
+    monkeypatch.setattr(crawler.query, "BATCH", 5)  # several batches of stories
     code, out, _ = cli(capsys, "--config", str(config), "items", "--stories", "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
