@@ -70,7 +70,7 @@ class App:
             fail(message)
 
     @cached_property
-    def classifier(self) -> Any:
+    def _rules(self) -> Any:
         from pipelines.classify import Classifier, TopicsError
 
         try:
@@ -78,16 +78,21 @@ class App:
         except TopicsError as exc:
             usage_error(str(exc))
 
+    @property
+    def classifier(self) -> Any:
+        """The topic rules in force (after the config's checks, like every other way in)."""
+        _ = self.config
+        return self._rules
+
     def check_topics(self) -> None:
         """For the commands that classify (``crawl``, ``run``): the topics file loads (else exit 2, before
         any page is fetched: pages classified by nothing would be stored as matching no topic)."""
         _ = self.classifier.topic_ids
-        self._check_watcher_topics(self._loaded)
 
     def _check_watcher_topics(self, config: Config) -> None:
         if not any(w.topics for w in config.watchers):
             return
-        known = set(self.classifier.topic_ids)
+        known = set(self._rules.topic_ids)
         for i, w in enumerate(config.watchers):
             for t in w.topics:
                 if t not in known:

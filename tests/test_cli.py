@@ -238,6 +238,8 @@ ONE_LINE: list[tuple[str, list[str], int, str]] = [
      ["alerts", "test", "d"], 2, "watchers[0].topics: unknown topic 'cartels'"),
     ("database: {db}\nwatchers:\n - {{name: d, notify: ['json://127.0.0.1:9/x'], topics: [cartels]}}\n",
      ["alerts", "list"], 2, "watchers[0].topics: unknown topic 'cartels'"),
+    ("database: {db}\nwatchers:\n - {{name: d, notify: ['json://127.0.0.1:9/x'], topics: [cartels]}}\n",
+     ["reclassify"], 2, "watchers[0].topics: unknown topic 'cartels'"),
     ("colour: blue\n", ["status"], 2, "colour: unknown key"),
 ]
 
