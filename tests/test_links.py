@@ -14,7 +14,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from alert_support import SmtpSink, Webhook
 from helpers import bw, items_json, write_config
 from localsite import Site, justice_page, rss, serve
 
+from crawler.context import PassContext
 from pipelines.classify import Classifier
 from pipelines.db import MIGRATIONS, Database, make_engine
 from pipelines.items import Article
@@ -161,7 +162,7 @@ def test_crawl_of_an_http_site_stores_and_alerts_addresses_that_open(site: Site,
         assert not any(u.startswith("https://") for u in seen), seen
 
 
-def test_page_address_and_key_of_a_show(site: Site, sqlite_url: str, tmp_path: Path) -> None:
+def test_show_and_csv_print_the_real_address(site: Site, sqlite_url: str, tmp_path: Path) -> None:
     """`show` prints the real address; `items --format csv` carries it too."""
     site.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
     site.add("/pr/one/", _page(1, "Austin"))
@@ -247,3 +248,17 @@ def test_migration_0002_moves_the_key_and_sets_real_addresses(database_url: str)
                 k: v for k, v in common.items() if k not in ("doj_topics", "doj_components")}))
     finally:
         db.dispose()
+
+
+def test_a_revisit_fetches_the_real_address_never_the_key(db: Database) -> None:
+    """A stored page due a conditional revisit is fetched where it opens, even without a final URL."""
+    now = datetime.now(UTC)
+    with db.write() as s:
+        s.add(Item(key="https://127.0.0.1:8080/pr/x", url="http://127.0.0.1:8080/pr/x/", final_url=None,
+                   source="news", title="t", text="x", first_seen=now - timedelta(hours=3),
+                   updated=now, content_hash="h", last_checked=now - timedelta(hours=2)))
+    store = Store(db, Classifier.from_file(None))
+    ctx = PassContext(source="news", now=now, since=now - timedelta(days=30), revisit=timedelta(days=3),
+                      first_pass=False, known=store.load_known())
+    assert "https://127.0.0.1:8080/pr/x" in ctx.known  # the seen-check still looks up the key
+    assert ctx.due_revisits("news") == ["http://127.0.0.1:8080/pr/x/"]
