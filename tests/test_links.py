@@ -82,6 +82,9 @@ def build(site: Site) -> None:
     site.add("/pr/moved", _page(6, "McAllen"))
     # The same release reached through two variants of one link: one item.
     site.add("/pr/twin", _page(7, "Brownsville"))
+    # One story carried twice (a release and its mirror): the alert lists the copy ("also carried by").
+    site.add("/pr/story", _page(8, "Eagle Pass"))
+    site.add("/mirror/story/", _page(8, "Eagle Pass"))
     entries = [
         ("Austin", "/pr/plain?utm_source=rss&id=7&fbclid=abc"),
         ("Dallas", "/pr/alias"),
@@ -91,6 +94,8 @@ def build(site: Site) -> None:
         ("McAllen", "/old/moved"),
         ("Brownsville", "/pr/twin?utm_campaign=a"),
         ("Brownsville again", "/pr/twin/"),
+        ("Eagle Pass", "/pr/story"),
+        ("Eagle Pass mirror", "/mirror/story/?ocid=feed"),
     ]
     site.add("/news/rss", rss([
         {"title": f"{city} release", "link": site.url(path), "pubDate": _rfc822(NOW - 3600)}
@@ -127,9 +132,9 @@ def test_crawl_of_an_http_site_stores_and_alerts_addresses_that_open(site: Site,
         proc = bw(config, "crawl")
         assert proc.returncode == 0, proc.stderr
         items = items_json(config)
-        hook.wait_for(7)
+        hook.wait_for(8)
         deadline = time.monotonic() + 10
-        while len(smtp.messages) < 7 and time.monotonic() < deadline:
+        while len(smtp.messages) < 8 and time.monotonic() < deadline:
             time.sleep(0.05)
 
         # What is stored and shown: real addresses of this http site, tracking gone, nothing else rewritten.
@@ -138,6 +143,7 @@ def test_crawl_of_an_http_site_stores_and_alerts_addresses_that_open(site: Site,
         assert urls == sorted([
             f"{base}/pr/plain?id=7", f"{base}/pr/canonical-home", f"{base}/pr/relative-home",
             f"{base}/pr/cross", f"{base}/pr/folder/", f"{base}/pr/moved", f"{base}/pr/twin",
+            f"{base}/pr/story", f"{base}/mirror/story/",
         ]), urls
         for url in urls:
             assert _opens(url) == 200, url
@@ -146,8 +152,11 @@ def test_crawl_of_an_http_site_stores_and_alerts_addresses_that_open(site: Site,
         assert keys[f"{base}/pr/folder/"] == f"https://127.0.0.1:{urlsplit(base).port}/pr/folder"
         assert keys[f"{base}/pr/canonical-home"].endswith("/pr/alias")
 
-        # Every URL in every alert opens: webhook bodies and both parts of every e-mail.
-        assert len(hook.received) == 7 and len(smtp.messages) == 7
+        # Every URL in every alert opens: webhook bodies and both parts of every e-mail (one alert per
+        # story: the mirror is listed in its story's alert as a copy, with its own real address).
+        story = {i["story"] for i in items if i["url"].endswith("story") or i["url"].endswith("story/")}
+        assert len(story) == 1
+        assert len(hook.received) == 8 and len(smtp.messages) == 8
         seen: Counter[str] = Counter()
         for r in hook.received:
             for url in _urls(str(r.payload.get("message", ""))):
