@@ -172,20 +172,28 @@ def test_crawl_of_an_http_site_stores_and_alerts_addresses_that_open(site: Site,
 
 
 def test_show_and_csv_print_the_real_address(site: Site, sqlite_url: str, tmp_path: Path) -> None:
-    """`show` prints the real address; `items --format csv` carries it too."""
+    """`show` prints the real address; `items --format csv` carries it too; feed-only items too."""
     site.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
     site.add("/pr/one/", _page(1, "Austin"))
     site.add("/news/rss", rss([{"title": "one", "link": site.url("/pr/one/?utm_source=x"),
                                 "pubDate": _rfc822(NOW - 3600)}]), content_type="application/rss+xml")
+    # A feed whose pages are not fetched: the entry's own link, tracking removed.
+    site.add("/pr/two/", _page(2, "Dallas"))
+    site.add("/news/summaries", rss([{"title": "two", "link": site.url("/pr/two/?id=2&utm_source=x"),
+                                      "description": "A summary of the second release about fentanyl.",
+                                      "pubDate": _rfc822(NOW - 3600)}]), content_type="application/rss+xml")
     config = write_config(tmp_path / "bw.yaml", {
         "database": sqlite_url, "crawl": {"download_delay": 0, "extract_workers": 1},
-        "sources": [{"name": "news", "kind": "feed", "url": site.url("/news/rss"), "since": "30d"}],
+        "sources": [{"name": "news", "kind": "feed", "url": site.url("/news/rss"), "since": "30d"},
+                    {"name": "summaries", "kind": "feed", "url": site.url("/news/summaries"), "since": "30d",
+                     "fetch_pages": False}],
     })
     assert bw(config, "crawl", "--no-alerts").returncode == 0
-    [item] = items_json(config)
+    item, summary = sorted(items_json(config), key=lambda i: str(i["source"]))
+    assert summary["url"] == site.url("/pr/two/?id=2") and _opens(summary["url"]) == 200
     assert item["url"] == site.url("/pr/one/")
     shown = bw(config, "show", str(item["id"]))
-    assert f"url:        {site.url('/pr/one/')}" in shown.stdout
+    assert site.url("/pr/one/") in shown.stdout and "https://127.0.0.1" not in shown.stdout
     csv = bw(config, "items", "--format", "csv")
     assert site.url("/pr/one/") in csv.stdout
 
