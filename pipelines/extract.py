@@ -54,6 +54,7 @@ class Document:
     topics: tuple[str, ...] = field(default_factory=tuple)
     components: tuple[str, ...] = field(default_factory=tuple)
     targeted: bool = False  # the text came from a known main-content element
+    canonical: str | None = None  # the page's own ``<link rel="canonical">`` href, as written
 
 
 _WS = re.compile(r"[ \t\u00a0\u2009\u202f]+")
@@ -154,6 +155,15 @@ def _page_author(tree: Any) -> str | None:
     return None
 
 
+def _page_canonical(tree: Any) -> str | None:
+    """The href of the page's ``<link rel="canonical">`` (rel is a space-separated, case-blind list)."""
+    for el in tree.iter("link"):
+        rel = (el.get("rel") or "").lower().split()
+        if "canonical" in rel and (href := (el.get("href") or "").strip()):
+            return str(href)
+    return None
+
+
 def _parse(html: str | bytes) -> Any:
     try:
         return lxml.html.fromstring(html)
@@ -203,7 +213,7 @@ def extract(html: str, url: str, content: str | None = None) -> Document:
         ) or ""
     return Document(
         text=_clean_text(text), title=title, published=published, author=author, language=language,
-        topics=topics, components=components, targeted=bool(target),
+        topics=topics, components=components, targeted=bool(target), canonical=_page_canonical(tree),
     )
 
 

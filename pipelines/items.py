@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pipelines.canonical import canonical_url
+
 
 @dataclass
 class Article:
     """A discovered article: its page to extract, or text a feed or API already gave."""
 
-    url: str  # canonical
+    url: str  # the real address people open (``pipelines.canonical.page_address``), never rewritten
     source: str
     title: str | None = None
     published: datetime | None = None
@@ -20,7 +22,7 @@ class Article:
     text: str | None = None  # text already extracted (API body, feed-only)
     content: str | None = None  # CSS selector of the main element, if the source sets one
     final_url: str | None = None
-    link: str | None = None  # the canonical link that was followed, when it redirected elsewhere
+    link: str | None = None  # the dedup key of the link that was followed, when it redirected elsewhere
     language: str | None = None
     etag: str | None = None
     last_modified: str | None = None
@@ -36,6 +38,11 @@ class Article:
     signature: bytes | None = None
     content_hash: str | None = None
     story_features: Any = None  # pipelines.stories.StoryFeatures
+    key: str = ""  # the dedup key (``canonical_url``); computed from ``url`` when not given
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = canonical_url(self.url)
 
 
 FEED_TEXT, PAGE_TEXT, API_TEXT = 1, 2, 3
@@ -54,7 +61,7 @@ OLD = "old"  # older than the source's `since` on a first pass
 
 @dataclass
 class Outcome:
-    url: str
+    url: str  # the dedup key of the page (``canonical_url``): url_states are keyed by it
     source: str
     status: str
     detail: str = ""

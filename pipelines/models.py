@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pipelines.canonical import canonical_url
+
 # Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -51,12 +53,20 @@ class Story(Base):
     first_item_id: Mapped[int | None] = mapped_column(Integer)
 
 
+def _key_of(context: Any) -> str:
+    """An item written without its key gets the dedup key of its ``url``."""
+    return canonical_url(context.get_current_parameters()["url"])
+
+
 class Item(Base):
-    """One article or press release, keyed by its canonical URL."""
+    """One article or press release: ``key`` (its canonical URL) dedupes, ``url`` is the address people open."""
 
     __tablename__ = "items"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    # The dedup key (pipelines.canonical.canonical_url): the seen-check, the store and revisits use it.
+    key: Mapped[str] = mapped_column(String(2048), unique=True, default=_key_of)
+    # What readers see and click: the page's same-site canonical link, else the final URL, untracked.
+    url: Mapped[str] = mapped_column(String(2048))
     source: Mapped[str] = mapped_column(String(200), index=True)
     title: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
@@ -68,7 +78,7 @@ class Item(Base):
     author: Mapped[str | None] = mapped_column(String(500))
     language: Mapped[str | None] = mapped_column(String(16))
     final_url: Mapped[str | None] = mapped_column(String(2048))  # where the page was, after redirects
-    link: Mapped[str | None] = mapped_column(String(2048), index=True)  # the link found, if it redirected
+    link: Mapped[str | None] = mapped_column(String(2048), index=True)  # the found link's key, if it redirected
     # DOJ metadata as DOJ gives it (API records): release number, uuid, its own topics and components.
     doj_uuid: Mapped[str | None] = mapped_column(String(64), index=True)
     doj_number: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -12,6 +12,7 @@ from typing import Any
 from scrapy.crawler import Crawler
 
 from pipelines import items as outcome
+from pipelines.canonical import page_address
 from pipelines.items import Article, Outcome
 
 # Rows per write transaction: batches of ~50 cost a fraction of per-item commits on SQLite
@@ -41,10 +42,10 @@ class ExtractStage:
                 doj_components=item.doj_components, source=item.source,
             )
         except Exception as exc:  # a worker died (a pathological page): record, go on
-            return Outcome(item.url, item.source, outcome.FAILED, f"extraction failed: {exc!r}"[:300])
+            return Outcome(item.key, item.source, outcome.FAILED, f"extraction failed: {exc!r}"[:300])
         doc = result.doc
         if not doc.text:
-            return Outcome(item.url, item.source, outcome.NO_TEXT, "no article text on the page")
+            return Outcome(item.key, item.source, outcome.NO_TEXT, "no article text on the page")
         item.text = doc.text
         item.topics, item.signature, item.content_hash = list(result.topics), result.signature, result.content_hash
         item.story_features = result.story_features
@@ -53,6 +54,8 @@ class ExtractStage:
         item.published = item.published or doc.published
         item.author = item.author or doc.author
         item.language = item.language or doc.language
+        if doc.canonical:  # the page's own address for itself, when it is on the same site
+            item.url = page_address(item.final_url or item.url, doc.canonical)
         if not item.doj_topics and doc.topics:
             item.doj_topics = list(doc.topics)
         if not item.doj_components and doc.components:

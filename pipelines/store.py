@@ -79,8 +79,8 @@ class Store:
         self.stories = stories if stories is not None else StoryIndex()
         self.now = now
         self._lock = threading.Lock()  # several sources' crawlers share one store in a process
-        self._known: dict[str, Item] = {}  # the current batch's items by URL and link
-        self._stored_urls: list[str] = []  # the current batch's newly stored URLs
+        self._known: dict[str, Item] = {}  # the current batch's items by key and link
+        self._stored_urls: list[str] = []  # the current batch's newly stored keys
 
     @property
     def classifier(self) -> Classifier:
@@ -96,14 +96,14 @@ class Store:
         with self.db.read() as s:
             rows = s.execute(
                 select(
-                    Item.id, Item.title, Item.text, Item.published, Item.url, Item.doj_number,
+                    Item.id, Item.title, Item.text, Item.published, Item.key, Item.doj_number,
                     Item.story_id, Item.signature, Item.story_features,
                 ).where((Item.first_seen >= since) | (Item.published >= since))
             ).all()
         for r in rows:
             if r.story_id is None:
                 continue
-            doc = StoryDoc(r.id, r.title, r.text, _utc(r.published), r.url, r.doj_number,
+            doc = StoryDoc(r.id, r.title, r.text, _utc(r.published), r.key, r.doj_number,
                            features_from_json(r.story_features))
             self.stories.add(doc, r.story_id, r.signature)
         return len(rows)
@@ -111,14 +111,15 @@ class Store:
     def load_known(self) -> dict[str, KnownPage]:
         with self.db.read() as s:
             rows = s.execute(
-                select(Item.url, Item.link, Item.source, Item.published, Item.first_seen, Item.last_checked,
-                       Item.etag, Item.last_modified, Item.final_url)
+                select(Item.key, Item.url, Item.link, Item.source, Item.published, Item.first_seen,
+                       Item.last_checked, Item.etag, Item.last_modified, Item.final_url)
             ).all()
         known: dict[str, KnownPage] = {}
         for r in rows:
+            # A revisit fetches a real address (where the page was fetched), never the key.
             page = KnownPage(r.source, _utc(r.published), as_utc(r.first_seen), _utc(r.last_checked),
-                             r.etag, r.last_modified, r.final_url)
-            known[r.url] = page
+                             r.etag, r.last_modified, r.final_url or r.url)
+            known[r.key] = page
             if r.link:
                 # A link that redirected: the conditional GET goes to the link, which redirects on.
                 known[r.link] = page
@@ -175,7 +176,7 @@ class Store:
                     except Exception as exc:  # one bad record must not lose the batch
                         log.warning("%s: could not store %s: %s", obj.source, obj.url, exc)
                         counts[outcome.FAILED] += 1
-                        failed = Outcome(obj.url, obj.source, outcome.FAILED, f"store: {exc}"[:500])
+                        failed = Outcome(obj.key, obj.source, outcome.FAILED, f"store: {exc}"[:500])
                         self._record_outcome(s, failed, now, Counter())
             if self._stored_urls:  # stored now: no longer failed or blocked
                 s.execute(delete(UrlState).where(UrlState.url.in_(self._stored_urls)))
@@ -183,7 +184,7 @@ class Store:
     def _record_outcome(self, s: Session, o: Outcome, now: datetime, counts: Counter[str]) -> None:
         counts[o.status] += 1
         if o.status == outcome.NOT_MODIFIED:
-            item = s.scalar(select(Item).where((Item.url == o.url) | (Item.link == o.url)))
+            item = s.scalar(select(Item).where((Item.key == o.url) | (Item.link == o.url)))
             if item is not None:
                 item.last_checked = now
             return
@@ -207,18 +208,18 @@ class Store:
 
     def _prefetch(self, s: Session, batch: Sequence[Article | Outcome]) -> None:
         """Load the batch's known items in one query (a lookup per article cost more than the insert)."""
-        keys = {a.url for a in batch if isinstance(a, Article)} | {
+        keys = {a.key for a in batch if isinstance(a, Article)} | {
             a.link for a in batch if isinstance(a, Article) and a.link
         }
         self._known = {}
         if keys:
-            for item in s.scalars(select(Item).where(Item.url.in_(keys) | Item.link.in_(keys))):
-                self._known[item.url] = item
+            for item in s.scalars(select(Item).where(Item.key.in_(keys) | Item.link.in_(keys))):
+                self._known[item.key] = item
                 if item.link:
                     self._known[item.link] = item
 
     def _find(self, s: Session, a: Article) -> Item | None:
-        item = self._known.get(a.url) or (self._known.get(a.link) if a.link else None)
+        item = self._known.get(a.key) or (self._known.get(a.link) if a.link else None)
         if item is None and a.doj_uuid:
             item = s.scalar(select(Item).where(Item.doj_uuid == a.doj_uuid))
         return item
@@ -228,7 +229,7 @@ class Store:
         text = (a.text or "").replace("\x00", "").strip()
         title = (a.title or "").replace("\x00", "").strip()
         if not text:
-            self._record_outcome(s, Outcome(a.url, a.source, outcome.NO_TEXT, "no article text"), now, counts)
+            self._record_outcome(s, Outcome(a.key, a.source, outcome.NO_TEXT, "no article text"), now, counts)
             return
         item = self._find(s, a)
         if item is None:
@@ -245,6 +246,8 @@ class Store:
                 counts["duplicate"] += 1
             return
         item.last_checked = now
+        if a.url and a.url != item.url:  # the page now names another address for itself (or moved)
+            item.url, item.final_url = a.url[:2048], a.final_url or item.final_url
         item.etag = a.etag or item.etag
         item.last_modified = a.last_modified or item.last_modified
         item.source_changed = a.source_changed or item.source_changed
@@ -307,7 +310,7 @@ class Store:
         features = a.story_features or story_features(title, text)
         signature = a.signature or fingerprint(title, text)
         # The story first (item id 0: not stored yet), so the item is written once, with its story.
-        probe = StoryDoc(0, title, text, a.published, a.url, a.doj_number, features)
+        probe = StoryDoc(0, title, text, a.published, a.key, a.doj_number, features)
         match = self.stories.match(probe, signature)
         story: Story | None = None
         if match is not None:
@@ -319,7 +322,7 @@ class Store:
             s.flush()
             story_id = story.id
         item = Item(
-            url=a.url, source=a.source, title=title, text=text, published=a.published,
+            key=a.key, url=a.url[:2048], source=a.source, title=title, text=text, published=a.published,
             first_seen=now, updated=now, content_hash=a.content_hash or content_hash(title, text), author=a.author,
             language=a.language, final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
             doj_topics=list(a.doj_topics), doj_components=list(a.doj_components), etag=a.etag,
@@ -331,7 +334,7 @@ class Store:
         s.flush()
         if story is not None:
             story.first_item_id = item.id
-        self._known[item.url] = item
+        self._known[item.key] = item
         if item.link:
             self._known[item.link] = item
         matched = self._classify(s, item, now, a.topics, fresh=True)
@@ -341,7 +344,7 @@ class Store:
                 payload={"topics": [r.topic for r in matched]},
             ))
         self.stories.add(replace(probe, item_id=item.id), story_id, signature)
-        self._stored_urls.append(a.url)
+        self._stored_urls.append(a.key)
         counts["new"] += 1
 
     @staticmethod
@@ -349,7 +352,7 @@ class Store:
         if features is None:
             features = story_features(item.title, item.text)
         item.story_features = features_to_json(features)
-        return StoryDoc(item.id, item.title, item.text, _utc(item.published), item.url, item.doj_number, features)
+        return StoryDoc(item.id, item.title, item.text, _utc(item.published), item.key, item.doj_number, features)
 
     def _classify(
         self, s: Session, item: Item, now: datetime, precomputed: list[TopicResult] | None = None,

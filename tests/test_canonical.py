@@ -1,10 +1,12 @@
-"""Canonical URLs fold the variants one article arrives under, and nothing else (table-driven)."""
+"""Canonical keys fold the variants one article arrives under, and nothing else; the addresses shown are
+real ones, only untracked (table-driven)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipelines.canonical import canonical_url
+from pipelines.canonical import canonical_url, page_address, strip_tracking
+from pipelines.extract import extract
 
 SAME = [
     ("https://www.justice.gov/opa/pr/x", "https://justice.gov/opa/pr/x"),
@@ -39,3 +41,68 @@ def test_distinct_articles_stay_distinct(a: str, b: str) -> None:
 def test_canonical_is_idempotent() -> None:
     for a, _ in SAME + DIFFERENT:
         assert canonical_url(canonical_url(a)) == canonical_url(a)
+
+
+# The key itself, where its exact form matters: an IPv6 host keeps its brackets (issue 10).
+KEYS = [
+    ("http://[::1]:8080/a", "https://[::1]:8080/a"),
+    ("http://[::1]/a/", "https://[::1]/a"),
+    ("https://[2001:DB8::1]:443/x?utm_source=y", "https://[2001:db8::1]/x"),
+    ("http://127.0.0.1:8080/a", "https://127.0.0.1:8080/a"),
+    ("https://www.justice.gov/opa/pr/x", "https://justice.gov/opa/pr/x"),
+]
+
+
+@pytest.mark.parametrize(("url", "key"), KEYS)
+def test_key(url: str, key: str) -> None:
+    assert canonical_url(url) == key
+    assert canonical_url(key) == key
+
+
+# What people see: tracking parameters removed, nothing else rewritten.
+UNTRACKED = [
+    ("http://127.0.0.1:8080/a/?utm_source=x&id=7&fbclid=z", "http://127.0.0.1:8080/a/?id=7"),
+    ("https://www.justice.gov/opa/pr/x", "https://www.justice.gov/opa/pr/x"),
+    ("https://example.org/a?b=2&a=1&UTM_Medium=rss", "https://example.org/a?b=2&a=1"),
+    ("https://example.org/a?q=caf%C3%A9+x&gclid=1#part", "https://example.org/a?q=caf%C3%A9+x#part"),
+    ("https://example.org/a?utm_source=x", "https://example.org/a"),
+    ("http://[::1]:8080/a?utm_source=x", "http://[::1]:8080/a"),
+    ("https://example.org/Case/", "https://example.org/Case/"),
+]
+
+
+@pytest.mark.parametrize(("url", "shown"), UNTRACKED)
+def test_strip_tracking(url: str, shown: str) -> None:
+    assert strip_tracking(url) == shown
+
+
+# The address of a fetched page: (final URL, its rel=canonical href, the address shown).
+ADDRESSES = [
+    ("http://127.0.0.1:8080/a", None, "http://127.0.0.1:8080/a"),
+    ("http://127.0.0.1:8080/a?utm_source=x", "", "http://127.0.0.1:8080/a"),
+    ("http://127.0.0.1:8080/a", "http://127.0.0.1:8080/b?utm_medium=y", "http://127.0.0.1:8080/b"),
+    ("http://127.0.0.1:8080/a", "/b", "http://127.0.0.1:8080/b"),
+    ("http://127.0.0.1:8080/x/a", "b", "http://127.0.0.1:8080/x/b"),
+    ("https://www.example.org/a", "https://example.org/b", "https://example.org/b"),  # www. aside
+    ("https://example.org/a", "https://www.example.org/b", "https://www.example.org/b"),
+    ("http://example.org/a", "https://example.org/b", "https://example.org/b"),  # the site's own https
+    # another site, another port, a scheme that is not the web: the final URL
+    ("https://example.org/a", "https://other.example/b", "https://example.org/a"),
+    ("https://news.example.org/a", "https://example.org/b", "https://news.example.org/a"),
+    ("http://127.0.0.1:8080/a", "http://127.0.0.1:9090/b", "http://127.0.0.1:8080/a"),
+    ("http://127.0.0.1:8080/a", "https://127.0.0.1:8080/b", "http://127.0.0.1:8080/a"),
+    ("https://example.org/a", "javascript:alert(1)", "https://example.org/a"),
+    ("https://example.org/a", "http://[::1", "https://example.org/a"),
+]
+
+
+@pytest.mark.parametrize(("final", "declared", "shown"), ADDRESSES)
+def test_page_address(final: str, declared: str | None, shown: str) -> None:
+    assert page_address(final, declared) == shown
+
+
+def test_extract_reads_the_canonical_link() -> None:
+    page = ('<html><head><link rel="Alternate" href="/feed"><link rel="CANONICAL" href="/pr/x"></head>'
+            "<body><article><p>Some text of an article about a fair.</p></article></body></html>")
+    assert extract(page, "http://127.0.0.1/pr/x?utm_source=y").canonical == "/pr/x"
+    assert extract("<html><body><p>No head.</p></body></html>", "http://127.0.0.1/a").canonical is None

@@ -15,7 +15,7 @@ from twisted.python.failure import Failure
 from crawler.botwall import detect_bot_wall
 from crawler.context import PassContext
 from pipelines import items as outcome
-from pipelines.canonical import canonical_url
+from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.items import Article, Outcome
 
 try:  # the name changed across Twisted/Scrapy versions
@@ -81,7 +81,10 @@ class SourceSpider(scrapy.Spider):
         hints: dict[str, Any] = response.meta.get("hints", {})
         final = canonical_url(response.url)
         yield Article(
-            url=final,
+            # The address that opens (refined by the page's own canonical link at extraction); the
+            # key dedupes. Neither is the other: a key need not answer on the web.
+            url=strip_tracking(response.url),
+            key=final,
             link=key if final != key else None,
             source=self.source.name,
             html=response.text,

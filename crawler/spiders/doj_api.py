@@ -20,7 +20,7 @@ from scrapy.http import Response
 
 from crawler.spiders.base import SourceSpider, check_source_response, source_request
 from pipelines import items as outcome
-from pipelines.canonical import canonical_url
+from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
 from pipelines.items import API_TEXT, Article, Outcome
 from pipelines.timeutil import as_utc
@@ -92,7 +92,8 @@ def parse_record(record: dict[str, Any], source: str) -> Article | None:
         return None
     body = record.get("body") or ""
     return Article(
-        url=canonical_url(url),
+        url=strip_tracking(url),  # the API's own address (www. and all): it opens
+        key=canonical_url(url),
         source=source,
         title=_text(record.get("title")),
         published=parse_time(record.get("date")),
@@ -170,9 +171,9 @@ class DojApiSpider(SourceSpider):
             if (
                 article.published
                 and article.published < self.ctx.since
-                and article.url not in self.ctx.known
+                and article.key not in self.ctx.known
             ):
-                yield Outcome(article.url, self.source.name, outcome.OLD, "published before `since`")
+                yield Outcome(article.key, self.source.name, outcome.OLD, "published before `since`")
                 continue
             yield article
         if reached_end:

@@ -12,7 +12,7 @@ from scrapy.http import Response
 
 from crawler.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
 from pipelines import items as outcome
-from pipelines.canonical import canonical_url
+from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
 from pipelines.items import FEED_TEXT, Article, Outcome
 
@@ -84,7 +84,7 @@ class FeedSpider(SourceSpider):
                 if key in self.ctx.known:
                     yield Outcome(key, self.source.name, outcome.KNOWN, "stored already")
                     continue
-                yield Article(url=key, source=self.source.name, text=summary, final_url=link,
+                yield Article(url=strip_tracking(link), key=key, source=self.source.name, text=summary, final_url=link,
                               authority=FEED_TEXT, **hints)
                 continue
             yield self.page_request(link, meta={"hints": {k: v for k, v in hints.items() if v}})
