@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alerts.plan import kind_of
@@ -14,12 +15,22 @@ from pipelines.models import AlertEvent, Delivery, Item, ItemTopic, Revision
 from pipelines.timeutil import as_utc
 
 COPIES_LOADED = 20  # other outlets' copies read per story; the message shows the first few and a count
-_ITEM_COLUMNS = (Item.id, Item.source, Item.title, Item.url, Item.published, Item.first_seen, Item.story_id)
+_ITEM_COLUMNS = (
+    Item.id, Item.source, Item.title, Item.url, Item.published, Item.first_seen, Item.story_id, Item.site_name
+)
+# The excerpt is cut from the start of the text: this much is read, whatever the article's length.
+EXCERPT_READ = 2000
+_SPACES = re.compile(r"\s+")
 
 
-def best_evidence(evidence: Any) -> tuple[str, str]:
-    """The (sentence, phrase) that best shows a topic: the heaviest evidence entry that has a sentence."""
-    best: tuple[float, str, str] | None = None
+def _same_text(a: str, b: str) -> bool:
+    return _SPACES.sub(" ", a).strip(" .").casefold() == _SPACES.sub(" ", b).strip(" .").casefold()
+
+
+def best_evidence(evidence: Any, title: str = "") -> tuple[str, str]:
+    """The (sentence, phrase) that best shows a topic: the heaviest evidence entry that has a sentence,
+    taken from the body when the body has any (the title is already the message's headline)."""
+    best: tuple[bool, float, str, str] | None = None
     for entry in evidence if isinstance(evidence, list) else []:
         if not isinstance(entry, Mapping):
             continue
@@ -30,13 +41,17 @@ def best_evidence(evidence: Any) -> tuple[str, str]:
             weight = float(entry.get("weight") or 0.0)
         except (TypeError, ValueError):
             weight = 0.0
-        if best is None or weight > best[0]:
-            best = (weight, sentence, str(entry.get("phrase") or ""))
-    return (best[1], best[2]) if best else ("", "")
+        in_body = entry.get("where") != "title" and weight > 0 and not (title and _same_text(sentence, title))
+        if best is None or (in_body, weight) > best[:2]:
+            best = (in_body, weight, sentence, str(entry.get("phrase") or ""))
+    return (best[2], best[3]) if best else ("", "")
 
 
 def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Alert]:
-    """delivery id → what its message says. Deliveries whose item has gone are left out."""
+    """delivery id → what its message says. Deliveries whose item has gone are left out.
+
+    Sources carry the site's own name where one was found (``source_label``); ``alerts.render`` prefers the
+    config's ``sources[].label`` over it."""
     ids = list(delivery_ids)
     if not ids:
         return {}
@@ -50,10 +65,14 @@ def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Aler
     if item_ids:
         items = {r.id: r for r in session.execute(select(*_ITEM_COLUMNS).where(Item.id.in_(item_ids)))}
     topics: dict[int, list[TopicEvidence]] = {}
+    leads: dict[int, str] = {}
     if item_ids:
         for t in session.scalars(select(ItemTopic).where(ItemTopic.item_id.in_(item_ids))):
-            sentence, phrase = best_evidence(t.evidence)
+            title = items[t.item_id].title if t.item_id in items else ""
+            sentence, phrase = best_evidence(t.evidence, title)
             topics.setdefault(t.item_id, []).append(TopicEvidence(t.topic, t.score, sentence, phrase))
+        lead = func.substr(Item.text, 1, EXCERPT_READ)
+        leads = {i: text or "" for i, text in session.execute(select(Item.id, lead).where(Item.id.in_(item_ids)))}
     story_ids = {i.story_id for i in items.values() if i.story_id is not None}
     copies: dict[int, list[Any]] = {}
     if story_ids:
@@ -92,11 +111,14 @@ def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Aler
             published=as_utc(item.published or item.first_seen),
             topics=tuple(sorted(topics.get(item.id, []), key=lambda t: -t.score)),
             copies=tuple(
-                StoryCopy(c.source, c.title, c.url, as_utc(c.published) if c.published else None)
+                StoryCopy(c.source, c.title, c.url, as_utc(c.published) if c.published else None,
+                          c.site_name or "")
                 for c in others
             ),
             reason=reasons.get(ev.revision_id, "") if kind == "update" and ev.revision_id is not None else "",
             item_id=item.id,
             story_id=item.story_id,
+            source_label=item.site_name or "",
+            excerpt=leads.get(item.id, ""),
         )
     return out

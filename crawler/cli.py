@@ -51,6 +51,16 @@ class App:
         except TopicsError as exc:
             usage_error(str(exc))
 
+    @cached_property
+    def labels(self) -> Any:
+        """``alerts.views.Labels`` of the config: topic labels from its topics file, its sources' labels."""
+        from pipelines.classify import TopicsError
+
+        try:
+            return self.config.labels()
+        except TopicsError as exc:
+            usage_error(str(exc))
+
     def check_topics(self) -> None:
         """Watchers may only follow topics that exist (a config error, exit 2)."""
         if not any(w.topics for w in self.config.watchers):
@@ -128,7 +138,7 @@ def _deliver_after_pass(app: App) -> None:
 
     config = app.config
     report = dispatch(app.db, config.watchers, settings=config.alerts, templates=config.alerts.templates,
-                      budget=DELIVERY_BUDGET)
+                      budget=DELIVERY_BUDGET, labels=app.labels)
     click.echo(f"alerts: {report.summary()}", err=bool(report.failed or report.retrying))
 
 

@@ -52,6 +52,7 @@ class ExtractStage:
         item.title = result.title or None
         item.published = item.published or doc.published
         item.author = item.author or doc.author
+        item.site_name = doc.site_name or item.site_name  # the page's own name, else the feed's
         item.language = item.language or doc.language
         if not item.doj_topics and doc.topics:
             item.doj_topics = list(doc.topics)

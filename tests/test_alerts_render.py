@@ -143,11 +143,13 @@ def test_digest_groups_by_topic_followed_first() -> None:
                                      "== Firearms trafficking (1) ==", "== Updated (1) ==")]
     assert order == sorted(order)
     assert "Changed: a ninth defendant added" in body
-    # a digest entry shows the primary topic's evidence only, and counts the other outlets
+    # a digest entry shows the primary topic's evidence only; in text, the other outlets with their links
     tda_section = body[body.index("== Tren de Aragua"):body.index("== Firearms")]
-    assert "sold rifles" not in tda_section and "Also carried by 2 other outlets." in tda_section
+    assert "sold rifles" not in tda_section and "Also carried by:" in tda_section
+    assert "https://www.justice.gov/usao-mdtn/x" in tda_section and "https://apnews.com/x" in tda_section
     html = renderer.digest([TDA, fentanyl], "html").body
     assert html.index(">Fentanyl (1)</h1>") < html.index(">Tren de Aragua (1)</h1>")
+    assert "Also carried by 2 other outlets." in html  # the HTML digest stays compact: a count
 
 
 def test_test_message_and_formats() -> None:
