@@ -63,16 +63,15 @@ def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Aler
     item_ids = {ev.item_id for _, _, ev in pairs if ev.item_id is not None}
     items: dict[int, Any] = {}
     if item_ids:
-        items = {r.id: r for r in session.execute(select(*_ITEM_COLUMNS).where(Item.id.in_(item_ids)))}
+        lead = func.substr(Item.text, 1, EXCERPT_READ).label("lead")  # the excerpt's source, not the whole text
+        query = select(*_ITEM_COLUMNS, lead).where(Item.id.in_(item_ids))
+        items = {r.id: r for r in session.execute(query)}
     topics: dict[int, list[TopicEvidence]] = {}
-    leads: dict[int, str] = {}
     if item_ids:
         for t in session.scalars(select(ItemTopic).where(ItemTopic.item_id.in_(item_ids))):
             title = items[t.item_id].title if t.item_id in items else ""
             sentence, phrase = best_evidence(t.evidence, title)
             topics.setdefault(t.item_id, []).append(TopicEvidence(t.topic, t.score, sentence, phrase))
-        lead = func.substr(Item.text, 1, EXCERPT_READ)
-        leads = {i: text or "" for i, text in session.execute(select(Item.id, lead).where(Item.id.in_(item_ids)))}
     story_ids = {i.story_id for i in items.values() if i.story_id is not None}
     copies: dict[int, list[Any]] = {}
     if story_ids:
@@ -119,6 +118,6 @@ def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Aler
             item_id=item.id,
             story_id=item.story_id,
             source_label=item.site_name or "",
-            excerpt=leads.get(item.id, ""),
+            excerpt=item.lead or "",
         )
     return out

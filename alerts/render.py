@@ -1,8 +1,11 @@
 """Messages people like reading: Jinja2 templates over ``alerts.views`` values, pure (values in, strings out).
 
 Each kind of message (``new``, ``update``, ``digest``, ``health``, ``test``) has one body template per format
-(``html`` for e-mail, ``md`` for chat, ``txt`` for everything else) and all share ``subject.txt.j2``. A
-templates folder given by the user is searched first, so one file can be overridden without copying the rest.
+(``html`` for e-mail, ``md`` for chat, ``txt`` for everything else) and all share ``subject.txt.j2``. An HTML
+message also gets its plain-text alternative from the ``txt`` template (e-mail's text part: every link in full).
+A templates folder given by the user is searched first, so one file can be overridden without copying the rest.
+Topic labels come from the topics file in force and source names from ``sources[].label`` or the site
+(``alerts.views.Labels``); there is no built-in table.
 """
 
 from __future__ import annotations
