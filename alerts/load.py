@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alerts.plan import kind_of
+from alerts.render import excerpt
 from alerts.views import Alert, HealthAlert, StoryAlert, StoryCopy, TopicEvidence
 from pipelines.models import AlertEvent, Delivery, Item, ItemTopic, Revision
 from pipelines.timeutil import as_utc
@@ -27,10 +28,12 @@ def _same_text(a: str, b: str) -> bool:
     return _SPACES.sub(" ", a).strip(" .").casefold() == _SPACES.sub(" ", b).strip(" .").casefold()
 
 
-def best_evidence(evidence: Any, title: str = "") -> tuple[str, str]:
+def best_evidence(evidence: Any, title: str = "", shown: str = "") -> tuple[str, str]:
     """The (sentence, phrase) that best shows a topic: the heaviest evidence entry that has a sentence,
-    taken from the body when the body has any (the title is already the message's headline)."""
-    best: tuple[bool, float, str, str] | None = None
+    taken from the body when the body has any (the title is already the message's headline), and one the
+    excerpt (``shown``) does not already show when there is such a sentence."""
+    best: tuple[bool, bool, float, str, str] | None = None
+    seen = _SPACES.sub(" ", shown).casefold()
     for entry in evidence if isinstance(evidence, list) else []:
         if not isinstance(entry, Mapping):
             continue
@@ -42,9 +45,10 @@ def best_evidence(evidence: Any, title: str = "") -> tuple[str, str]:
         except (TypeError, ValueError):
             weight = 0.0
         in_body = entry.get("where") != "title" and weight > 0 and not (title and _same_text(sentence, title))
-        if best is None or (in_body, weight) > best[:2]:
-            best = (in_body, weight, sentence, str(entry.get("phrase") or ""))
-    return (best[2], best[3]) if best else ("", "")
+        fresh = not seen or _SPACES.sub(" ", sentence).strip().casefold() not in seen
+        if best is None or (in_body, fresh, weight) > best[:3]:
+            best = (in_body, fresh, weight, sentence, str(entry.get("phrase") or ""))
+    return (best[3], best[4]) if best else ("", "")
 
 
 def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Alert]:
@@ -69,8 +73,10 @@ def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Aler
     topics: dict[int, list[TopicEvidence]] = {}
     if item_ids:
         for t in session.scalars(select(ItemTopic).where(ItemTopic.item_id.in_(item_ids))):
-            title = items[t.item_id].title if t.item_id in items else ""
-            sentence, phrase = best_evidence(t.evidence, title)
+            row = items.get(t.item_id)
+            title = row.title if row is not None else ""
+            shown = excerpt(row.lead or "", title) if row is not None else ""
+            sentence, phrase = best_evidence(t.evidence, title, shown)
             topics.setdefault(t.item_id, []).append(TopicEvidence(t.topic, t.score, sentence, phrase))
     story_ids = {i.story_id for i in items.values() if i.story_id is not None}
     copies: dict[int, list[Any]] = {}

@@ -196,7 +196,10 @@ def test_a_crawl_with_an_email_watcher_sends_both_parts_with_links(tmp_path: Pat
     site = Site()
     with serve(site):
         paragraphs = ["Eight members of Tren de Aragua were charged today in Nashville with sex trafficking.",
-                      "The defendants ran a forced-prostitution ring out of motels along Interstate 24.",
+                      "The defendants ran a forced-prostitution ring out of motels along Interstate 24 from 2023 "
+                      "to 2025, prosecutors said, moving the victims between cities every few weeks.",
+                      "The case was investigated by HSI Nashville and the FBI, with the help of the "
+                      "Metropolitan Nashville Police Department.",
                       "Tren de Aragua is a Venezuelan transnational criminal organization."]
         site.add("/opa/pr/tda-nashville", justice_page("Eight Tren de Aragua Members Charged in Nashville",
                                                        paragraphs, topics=("Human Trafficking",)))
@@ -217,8 +220,9 @@ def test_a_crawl_with_an_email_watcher_sends_both_parts_with_links(tmp_path: Pat
     article = item["url"]  # what the item's link is (the links work decides it), written out in full
     assert mail["Subject"] == "[borderwatch] Tren de Aragua: Eight Tren de Aragua Members Charged in Nashville"
     assert "\nJustice News · " in text  # the feed's own name
-    assert paragraphs[0] in text and paragraphs[0] in html  # the excerpt
+    assert paragraphs[0] in text and paragraphs[1] in html and "HSI Nashville" not in text  # the excerpt
     assert f"Read it at Justice News: {article}" in text
     assert f'href="{article}"' in html
     evidence = text[text.index("- Tren de Aragua: "):].splitlines()[0]
     assert "Members Charged in Nashville" not in evidence  # a body sentence, not the title again
+    assert paragraphs[3] in evidence  # ... and not the excerpt's sentence again

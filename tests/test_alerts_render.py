@@ -413,3 +413,8 @@ def test_evidence_is_taken_from_the_body_before_the_title() -> None:
     assert best_evidence(repeated, title)[0] == "They are members of Tren de Aragua."
     # with no body evidence, the title is still shown rather than nothing
     assert best_evidence(stored[:1], title) == (title, "TdA")
+    # a sentence the excerpt already shows gives way to another body sentence, if there is one
+    later = {"phrase": "TdA", "sentence": "TdA is a Venezuelan gang.", "weight": 0.5, "where": "body"}
+    excerpt_shown = "They are members of Tren de Aragua. They ran a ring."
+    assert best_evidence([*stored, later], title, excerpt_shown)[0] == "TdA is a Venezuelan gang."
+    assert best_evidence(stored, title, excerpt_shown)[0] == "They are members of Tren de Aragua."
