@@ -206,8 +206,14 @@ def test_a_crawl_with_an_email_watcher_sends_both_parts_with_links(tmp_path: Pat
         site.add("/news/rss", rss([{"title": "Eight Tren de Aragua Members Charged in Nashville",
                                     "link": site.url("/opa/pr/tda-nashville")}], title="Justice News"),
                  content_type="application/rss+xml")
+        # The shipped topics with one label changed: the crawl's alerts must use the file's label.
+        shipped = (Path(__file__).resolve().parent.parent / "config" / "topics.yaml").read_text(encoding="utf-8")
+        assert shipped.count("label: Tren de Aragua\n") == 1
+        topics = tmp_path / "topics.yaml"
+        topics.write_text(shipped.replace("label: Tren de Aragua\n", "label: TdA gang\n"), encoding="utf-8")
         config = write_config(tmp_path / "bw.yaml", {
             "database": f"sqlite:///{tmp_path / 'bw.db'}",
+            "topics": str(topics),
             "crawl": {"download_delay": 0, "extract_workers": 1},
             "sources": [{"name": "doj-news", "kind": "feed", "url": site.url("/news/rss")}],
             "watchers": [{"name": "desk", "notify": [smtp.url()], "topics": ["tda"], "max_age": "30d"}],
@@ -218,11 +224,11 @@ def test_a_crawl_with_an_email_watcher_sends_both_parts_with_links(tmp_path: Pat
     text, html = text_and_html(mail)
     [item] = items_json(config)
     article = item["url"]  # what the item's link is (the links work decides it), written out in full
-    assert mail["Subject"] == "[borderwatch] Tren de Aragua: Eight Tren de Aragua Members Charged in Nashville"
+    assert mail["Subject"] == "[borderwatch] TdA gang: Eight Tren de Aragua Members Charged in Nashville"
     assert "\nJustice News · " in text  # the feed's own name
     assert paragraphs[0] in text and paragraphs[1] in html and "HSI Nashville" not in text  # the excerpt
     assert f"Read it at Justice News: {article}" in text
     assert f'href="{article}"' in html
-    evidence = text[text.index("- Tren de Aragua: "):].splitlines()[0]
+    evidence = text[text.index("- TdA gang: "):].splitlines()[0]
     assert "Members Charged in Nashville" not in evidence  # a body sentence, not the title again
     assert paragraphs[3] in evidence  # ... and not the excerpt's sentence again
