@@ -59,6 +59,10 @@ class MultipartEmail(NotifyEmail):  # type: ignore[misc]  # apprise is untyped
     ) -> bool:
         text = self.text_part
         notify_format = self.resolve_format(body_format)
+        if text is not None and notify_format == apprise.NotifyFormat.TEXT:
+            # The URL asks for plain text (?format=text): our text, not apprise's conversion of the HTML.
+            return bool(super().send(text, title=title, notify_type=notify_type, attach=attach,
+                                     body_format=body_format, **kwargs))
         if text is None or notify_format != apprise.NotifyFormat.HTML or self.pgp_mode != PGP_MODE_DEFAULT:
             return bool(super().send(body, title=title, notify_type=notify_type, attach=attach,
                                      body_format=body_format, **kwargs))

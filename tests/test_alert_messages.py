@@ -232,3 +232,12 @@ def test_a_crawl_with_an_email_watcher_sends_both_parts_with_links(tmp_path: Pat
     evidence = text[text.index("- TdA gang: "):].splitlines()[0]
     assert "Members Charged in Nashville" not in evidence  # a body sentence, not the title again
     assert paragraphs[3] in evidence  # ... and not the excerpt's sentence again
+
+
+def test_an_email_url_that_asks_for_plain_text_gets_our_text(db: Database, smtp: SmtpSink) -> None:
+    _, urls = seed_story(db)
+    dispatch(db, [watcher("desk", smtp.url() + "&format=text")])
+    [mail] = smtp.messages
+    assert mail.get_content_type() == "text/plain"
+    body = str(mail.get_content())
+    assert all(url in body for url in urls) and "Also carried by:" in body
