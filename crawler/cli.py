@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
+from alerts.views import Labels
 from crawler.config import Config, ConfigError, load_config
 from pipelines.db import Database, DatabaseError
 from pipelines.timeutil import as_utc, parse_when
@@ -52,7 +53,7 @@ class App:
             usage_error(str(exc))
 
     @cached_property
-    def labels(self) -> Any:
+    def labels(self) -> Labels:
         """``alerts.views.Labels`` of the config: topic labels from its topics file, its sources' labels."""
         from pipelines.classify import TopicsError
 
