@@ -1,5 +1,7 @@
 """Channels: a watcher's apprise URLs, each with its message format, its shown name, and one send.
 
+E-mail goes out as multipart/alternative with our HTML and our own plain-text part (``alerts.mail``).
+
 A raw URL carries credentials: it lives only in memory here. What is shown, logged or stored is the channel's
 ``name`` (``alerts.config.redact``), and error texts have anything apprise would hide scrubbed from them.
 """
@@ -14,10 +16,11 @@ from urllib.parse import unquote
 import apprise
 
 from alerts.config import WatcherConfig, redact
+from alerts.mail import email_service
 from alerts.views import Format, Message
 
 # E-mail gets HTML; chat services render Markdown (apprise converts it where a service needs its own dialect);
-# everything else (json://, form://, sms, push…) gets plain text.
+# everything else (json://, form://, sms, push…) gets plain text. E-mail's text part is ours too (alerts.mail).
 HTML_SCHEMES = frozenset({"mailto", "mailtos"})
 MARKDOWN_SCHEMES = frozenset({
     "slack", "msteams", "discord", "tgram", "ntfy", "ntfys", "matrix", "matrixs", "mmost", "mmosts",
@@ -119,9 +122,13 @@ class Sender:
         service = self._kept.get(channel.url)
         if service is None:
             service = apprise.Apprise(asset=self._asset)
-            if not service.add(channel.url):
+            # E-mail: apprise's own service, given our plain-text part to send beside the HTML (alerts.mail).
+            mail = email_service(channel.url, self._asset) if message.text is not None else None
+            if mail is not None:
+                mail.text_part = message.text
+            if not service.add(mail if mail is not None else channel.url):
                 return SendResult(False, "apprise cannot use this URL", 0.0)
-            if self._spacing[channel.url] == 0:
+            if self._spacing[channel.url] == 0 and mail is None:
                 self._kept[channel.url] = service
         try:
             with service.notify(

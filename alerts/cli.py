@@ -19,6 +19,7 @@ from alerts.channels import Sender, channels_of
 from alerts.config import AlertSettings, WatcherConfig
 from alerts.dispatch import dispatch, kind_of
 from alerts.render import Renderer, shorten
+from alerts.views import Labels
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Delivery, Item
 from pipelines.timeutil import as_utc
@@ -54,6 +55,12 @@ def settings_of(config: WatchersConfig) -> AlertSettings:
     """The ``alerts:`` settings of a configuration that has them, else the defaults."""
     found = getattr(config, "alerts", None)
     return found if isinstance(found, AlertSettings) else AlertSettings.model_validate({})
+
+
+def labels_of(obj: object) -> Labels | None:
+    """The topic and source labels of the main command's object (``.labels``), else None: the shipped ones."""
+    found = getattr(obj, "labels", None)
+    return found if isinstance(found, Labels) else None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -125,7 +132,8 @@ def list_(obj: AlertsContext, state: str | None, watcher: str | None, limit: int
 def send(obj: AlertsContext, budget: float | None) -> None:
     """Deliver every pending and failed alert now (digests too), and say how it went."""
     settings = settings_of(obj.config)
-    report = dispatch(obj.db, list(obj.config.watchers), settings=settings, budget=budget, force=True)
+    report = dispatch(obj.db, list(obj.config.watchers), settings=settings, budget=budget, force=True,
+                      labels=labels_of(obj))
     click.echo(report.summary())
     for error in report.errors[:ERRORS_SHOWN]:
         click.echo(f"failed: {error}", err=True)
@@ -145,7 +153,7 @@ def test(obj: AlertsContext, watcher: str) -> None:
         click.echo(f"unknown watcher {watcher!r} (known: {known})", err=True)
         raise SystemExit(2)
     settings = settings_of(obj.config)
-    renderer = Renderer(settings.templates, timezone=w.timezone, follow=w.topics)
+    renderer = Renderer(settings.templates, timezone=w.timezone, follow=w.topics, labels=labels_of(obj))
     sender = Sender(settings.send_timeout)
     failed = 0
     for channel in channels_of(w):

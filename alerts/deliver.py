@@ -39,7 +39,7 @@ from alerts.config import AlertSettings, WatcherConfig
 from alerts.digest import digest_due
 from alerts.load import load_alerts
 from alerts.render import Renderer
-from alerts.views import Alert, Format, Message, StoryAlert
+from alerts.views import Alert, Format, Labels, Message, StoryAlert
 from pipelines.db import Database
 from pipelines.models import Delivery, DeliveryAttempt
 from pipelines.timeutil import as_utc, utcnow
@@ -128,8 +128,10 @@ class _Run:
         settings: AlertSettings,
         budget: float | None,
         force: bool,
+        labels: Labels | None = None,
     ) -> None:
         self.db = db
+        self.labels = labels
         self.watchers = {w.name: w for w in watchers}
         self.settings = settings
         self.force = force
@@ -167,7 +169,9 @@ class _Run:
 
     def renderer(self, w: WatcherConfig) -> Renderer:
         if w.name not in self._renderers:
-            self._renderers[w.name] = Renderer(self.templates, timezone=w.timezone, follow=w.topics)
+            self._renderers[w.name] = Renderer(
+                self.templates, timezone=w.timezone, follow=w.topics, labels=self.labels
+            )
         return self._renderers[w.name]
 
     # -- claims -------------------------------------------------------------------------------------------
@@ -393,14 +397,16 @@ def deliver(
     settings: AlertSettings | None = None,
     budget: float | None = None,
     force: bool = False,
+    labels: Labels | None = None,
 ) -> DeliveryReport:
     """Send every due delivery; returns what happened.
 
     ``budget``: seconds this call may take (checked between deliveries; each send is also cut to what is
     left), so a crawl is never held up long — what is left stays pending for the next call. ``force``
     (``alerts send``): also retry ``failed`` deliveries, ignore backoff waits and close digest windows now.
+    ``labels``: topic and source names from the config in force (default: the shipped topics' labels).
     """
-    run = _Run(db, watchers, now, templates, settings or AlertSettings.model_validate({}), budget, force)
+    run = _Run(db, watchers, now, templates, settings or AlertSettings.model_validate({}), budget, force, labels)
     # A live sender's row must never look stale: allow at least twice its longest possible send.
     longest = max((len(w.notify) for w in watchers), default=1) * run.settings.send_timeout
     stale = max(run.settings.stale_sending, timedelta(seconds=2 * longest))

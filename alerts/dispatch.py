@@ -15,6 +15,7 @@ from pathlib import Path
 from alerts.config import AlertSettings, WatcherConfig
 from alerts.deliver import DeliveryReport, backoff, deliver, recover_stale
 from alerts.plan import kind_of, plan
+from alerts.views import Labels
 from pipelines.db import Database
 from pipelines.timeutil import as_utc, utcnow
 
@@ -30,10 +31,11 @@ def dispatch(
     settings: AlertSettings | None = None,
     budget: float | None = None,
     force: bool = False,
+    labels: Labels | None = None,
 ) -> DeliveryReport:
     """``plan`` then ``deliver``: what ``borderwatch crawl`` runs after a pass (with a ``budget``)."""
     now = as_utc(now) if now is not None else None
     planned = plan(db, watchers, now if now is not None else utcnow())
-    report = deliver(db, watchers, now, templates, settings=settings, budget=budget, force=force)
+    report = deliver(db, watchers, now, templates, settings=settings, budget=budget, force=force, labels=labels)
     report.planned = planned
     return report

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alerts.plan import kind_of
+from alerts.render import excerpt
 from alerts.views import Alert, HealthAlert, StoryAlert, StoryCopy, TopicEvidence
 from pipelines.models import AlertEvent, Delivery, Item, ItemTopic, Revision
 from pipelines.timeutil import as_utc
 
 COPIES_LOADED = 20  # other outlets' copies read per story; the message shows the first few and a count
-_ITEM_COLUMNS = (Item.id, Item.source, Item.title, Item.url, Item.published, Item.first_seen, Item.story_id)
+_ITEM_COLUMNS = (
+    Item.id, Item.source, Item.title, Item.url, Item.published, Item.first_seen, Item.story_id, Item.site_name
+)
+# The excerpt is cut from the start of the text: this much is read, whatever the article's length.
+EXCERPT_READ = 2000
+_SPACES = re.compile(r"\s+")
 
 
-def best_evidence(evidence: Any) -> tuple[str, str]:
-    """The (sentence, phrase) that best shows a topic: the heaviest evidence entry that has a sentence."""
-    best: tuple[float, str, str] | None = None
+def _same_text(a: str, b: str) -> bool:
+    return _SPACES.sub(" ", a).strip(" .").casefold() == _SPACES.sub(" ", b).strip(" .").casefold()
+
+
+def best_evidence(evidence: Any, title: str = "", shown: str = "") -> tuple[str, str]:
+    """The (sentence, phrase) that best shows a topic: the heaviest evidence entry that has a sentence,
+    taken from the body when the body has any (the title is already the message's headline), and one the
+    excerpt (``shown``) does not already show when there is such a sentence."""
+    best: tuple[bool, bool, float, str, str] | None = None
+    seen = _SPACES.sub(" ", shown).casefold()
     for entry in evidence if isinstance(evidence, list) else []:
         if not isinstance(entry, Mapping):
             continue
@@ -30,13 +44,18 @@ def best_evidence(evidence: Any) -> tuple[str, str]:
             weight = float(entry.get("weight") or 0.0)
         except (TypeError, ValueError):
             weight = 0.0
-        if best is None or weight > best[0]:
-            best = (weight, sentence, str(entry.get("phrase") or ""))
-    return (best[1], best[2]) if best else ("", "")
+        in_body = entry.get("where") != "title" and weight > 0 and not (title and _same_text(sentence, title))
+        fresh = not seen or _SPACES.sub(" ", sentence).strip().casefold() not in seen
+        if best is None or (in_body, fresh, weight) > best[:3]:
+            best = (in_body, fresh, weight, sentence, str(entry.get("phrase") or ""))
+    return (best[3], best[4]) if best else ("", "")
 
 
 def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Alert]:
-    """delivery id → what its message says. Deliveries whose item has gone are left out."""
+    """delivery id → what its message says. Deliveries whose item has gone are left out.
+
+    Sources carry the site's own name where one was found (``source_label``); ``alerts.render`` prefers the
+    config's ``sources[].label`` over it."""
     ids = list(delivery_ids)
     if not ids:
         return {}
@@ -48,11 +67,16 @@ def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Aler
     item_ids = {ev.item_id for _, _, ev in pairs if ev.item_id is not None}
     items: dict[int, Any] = {}
     if item_ids:
-        items = {r.id: r for r in session.execute(select(*_ITEM_COLUMNS).where(Item.id.in_(item_ids)))}
+        lead = func.substr(Item.text, 1, EXCERPT_READ).label("lead")  # the excerpt's source, not the whole text
+        query = select(*_ITEM_COLUMNS, lead).where(Item.id.in_(item_ids))
+        items = {r.id: r for r in session.execute(query)}
     topics: dict[int, list[TopicEvidence]] = {}
     if item_ids:
         for t in session.scalars(select(ItemTopic).where(ItemTopic.item_id.in_(item_ids))):
-            sentence, phrase = best_evidence(t.evidence)
+            row = items.get(t.item_id)
+            title = row.title if row is not None else ""
+            shown = excerpt(row.lead or "", title) if row is not None else ""
+            sentence, phrase = best_evidence(t.evidence, title, shown)
             topics.setdefault(t.item_id, []).append(TopicEvidence(t.topic, t.score, sentence, phrase))
     story_ids = {i.story_id for i in items.values() if i.story_id is not None}
     copies: dict[int, list[Any]] = {}
@@ -92,11 +116,14 @@ def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Aler
             published=as_utc(item.published or item.first_seen),
             topics=tuple(sorted(topics.get(item.id, []), key=lambda t: -t.score)),
             copies=tuple(
-                StoryCopy(c.source, c.title, c.url, as_utc(c.published) if c.published else None)
+                StoryCopy(c.source, c.title, c.url, as_utc(c.published) if c.published else None,
+                          c.site_name or "")
                 for c in others
             ),
             reason=reasons.get(ev.revision_id, "") if kind == "update" and ev.revision_id is not None else "",
             item_id=item.id,
             story_id=item.story_id,
+            source_label=item.site_name or "",
+            excerpt=item.lead or "",
         )
     return out

@@ -6,7 +6,8 @@ hand-made values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -33,6 +34,7 @@ class StoryCopy:
     title: str
     url: str
     published: datetime | None = None
+    source_label: str = ""  # the outlet's display name (``source`` when empty)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class StoryAlert:
     reason: str = ""  # what changed (updates only): ``Revision.reason``
     item_id: int | None = None
     story_id: int | None = None
+    source_label: str = ""  # the outlet's display name (``source``, the config name, when empty)
+    excerpt: str = ""  # the first sentences of the article
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,20 @@ Alert = StoryAlert | HealthAlert
 
 
 @dataclass(frozen=True)
+class Labels:
+    """What people read instead of ids: topic labels from the topics file in force, and the display names
+    that ``sources[].label`` gives sources (else the site's own name stored with each item, else the id)."""
+
+    topics: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Message:
-    """A rendered message: what apprise is given."""
+    """A rendered message: what apprise is given. ``text`` is the plain-text alternative of an HTML body
+    (e-mail's text/plain part), rendered from the text templates, not converted from the HTML."""
 
     title: str
     body: str
     body_format: Format
+    text: str | None = None

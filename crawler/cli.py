@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from alerts.views import Labels
 from crawler.config import Config, ConfigError, load_config
 from pipelines.db import Database, DatabaseError
 from pipelines.timeutil import as_utc, parse_when
@@ -83,6 +84,16 @@ class App:
         """The topic rules in force (after the config's checks, like every other way in)."""
         _ = self.config
         return self._rules
+
+    @cached_property
+    def labels(self) -> Labels:
+        """``alerts.views.Labels`` of the config: topic labels from its topics file, its sources' labels."""
+        from pipelines.classify import TopicsError
+
+        try:
+            return self.config.labels()
+        except TopicsError as exc:
+            usage_error(str(exc))
 
     def check_topics(self) -> None:
         """For the commands that classify (``crawl``, ``run``): the topics file loads (else exit 2, before
@@ -167,7 +178,7 @@ def _deliver_after_pass(app: App) -> None:
 
     config = app.config
     report = dispatch(app.db, config.watchers, settings=config.alerts, templates=config.alerts.templates,
-                      budget=DELIVERY_BUDGET)
+                      budget=DELIVERY_BUDGET, labels=app.labels)
     click.echo(f"alerts: {report.summary()}", err=bool(report.failed or report.retrying))
 
 

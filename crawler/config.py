@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts.config import AlertSettings, WatcherConfig
+from alerts.views import Labels
 from pipelines.db import DEFAULT_DATABASE, DatabaseError, check_url
 from pipelines.timeutil import parse_duration, parse_when
 from pipelines.yamltext import YamlProblem, parse_yaml
@@ -121,6 +122,10 @@ class _SourceBase(_Strict):
     content: str | None = Field(None, description="CSS selector of the article's main element on its pages.")
     delay: float | None = Field(None, ge=0, description="Seconds between requests to this source's host.")
     enabled: bool = Field(True, description="A disabled source is kept in the file but never crawled.")
+    label: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="The name alerts show for the source (default: the site's own name, else `name`).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -213,6 +218,17 @@ class Config(_Strict):
                 raise _KeyedError(("watchers", i, "name"), f"duplicate watcher name {w.name!r}")
             seen.add(w.name)
         return self
+
+    def source_labels(self) -> dict[str, str]:
+        """source name → the display name its ``label`` sets (sources without one are left out)."""
+        return {s.name: s.label for s in self.sources if s.label}
+
+    def labels(self) -> Labels:
+        """What alerts show for topic ids and source names: the topics file's labels, the sources' labels.
+        Raises ``pipelines.classify.TopicsError`` when the topics file cannot be read."""
+        from pipelines.classify import topic_labels
+
+        return Labels(topic_labels(self.topics), self.source_labels())
 
     def source(self, name: str) -> DojApiSource | FeedSource | ListingSource | SitemapSource:
         for s in self.sources:

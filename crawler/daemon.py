@@ -30,6 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import SchedulerNotRunningError
 from apscheduler.triggers.interval import IntervalTrigger
 
+from alerts.views import Labels
 from crawler import health, records
 from crawler.child import KILL_AFTER, ChildTable, StopRequest, crawl_command, run_child
 from crawler.config import Config
@@ -98,6 +99,7 @@ class Daemon:
         self.children = ChildTable()
         self.exit_code = 0
         self._dispatch_fn = dispatch
+        self._labels_read: Labels | None = None
         self._stop_requested = False
         self._signal: int | None = None
         self._slots = threading.BoundedSemaphore(self.run_config.parallel)
@@ -348,6 +350,12 @@ class Daemon:
             if not self._wake.is_set():
                 return
 
+    def _labels(self) -> Labels:
+        """Topic and source names for messages, read once (the config is read once too: restart to change)."""
+        if self._labels_read is None:
+            self._labels_read = self.config.labels()
+        return self._labels_read
+
     def _dispatch(self, budget: float | None = None, final: bool = False) -> None:
         try:
             if self._dispatch_fn is None:
@@ -355,7 +363,7 @@ class Daemon:
 
                 self._dispatch_fn = dispatch
             report = self._dispatch_fn(self.db, self.config.watchers, settings=self.config.alerts,
-                        templates=self.config.alerts.templates, budget=budget)
+                        templates=self.config.alerts.templates, budget=budget, labels=self._labels())
         except Exception as exc:
             log.error("alerts: delivery failed: %s", exc, extra=fields(event="alerts"))
             return

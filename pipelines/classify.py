@@ -796,40 +796,16 @@ class Classifier:
 
     @classmethod
     def from_file(cls, path: str | Path | None = None) -> Classifier:
-        if path is None:
-            shipped = Path(__file__).resolve().parent.parent / "config" / "topics.yaml"
-            if shipped.is_file():
-                path = shipped
-            else:
-                resource = importlib.resources.files("config") / "topics.yaml"
-                return cls._from_text(resource.read_text(encoding="utf-8"), "config/topics.yaml")
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise TopicsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        return cls._from_text(text, str(path))
+        text, origin = _read_topics(path)
+        return cls._from_text(text, origin)
 
     @classmethod
     def _from_text(cls, text: str, origin: str) -> Classifier:
-        try:
-            data = parse_yaml(text)
-        except YamlProblem as exc:
-            raise TopicsError(f"{origin}: {exc.where or '(top level)'}: invalid YAML: {exc}") from exc
-        if not isinstance(data, Mapping):
-            raise TopicsError(f"{origin}: (top level): expected a mapping with 'version' and 'topics'")
-        return cls.from_mapping(data, origin)
+        return cls.from_mapping(_parse_topics(text, origin), origin)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], origin: str = "<mapping>") -> Classifier:
-        try:
-            spec = _TopicsFileSpec.model_validate(dict(data))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            msg = first["msg"].replace("\n", " ")
-            raise TopicsError(f"{origin}: {_loc(first['loc'])}: {msg}{more}") from exc
-        return cls(_compile_topics(spec, origin), origin)
+        return cls(_compile_topics(_validate_topics(data, origin), origin), origin)
 
     # ---- classification
 
@@ -850,6 +826,11 @@ class Classifier:
     def matched(self, title: str, text: str, meta: Mapping[str, Sequence[str]] | None = None) -> list[TopicResult]:
         """Only the topics whose score reaches their threshold."""
         return [r for r in self.classify(title, text, meta) if r.matched]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """topic id → its label in the topics file (what messages and listings show)."""
+        return {t.id: t.label for t in self._topics}
 
     def describe(self) -> list[dict[str, Any]]:
         """id, label, description and threshold of each topic (for listings and documentation)."""
@@ -984,6 +965,49 @@ def _meta_evidence(topic: _Topic, meta: Mapping[str, Sequence[str]]) -> tuple[li
                         evidence.append(Evidence(str(value), f"{key}: {value}", w, "meta"))
                     break
     return evidence, round(total, 4)
+
+
+def _read_topics(path: str | Path | None) -> tuple[str, str]:
+    """The text of a topics file and its name for messages (the shipped file when ``path`` is None)."""
+    if path is None:
+        shipped = Path(__file__).resolve().parent.parent / "config" / "topics.yaml"
+        if shipped.is_file():
+            path = shipped
+        else:
+            resource = importlib.resources.files("config") / "topics.yaml"
+            return resource.read_text(encoding="utf-8"), "config/topics.yaml"
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except OSError as exc:
+        raise TopicsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _parse_topics(text: str, origin: str) -> Mapping[str, Any]:
+    try:
+        data = parse_yaml(text)
+    except YamlProblem as exc:
+        raise TopicsError(f"{origin}: {exc.where or '(top level)'}: invalid YAML: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise TopicsError(f"{origin}: (top level): expected a mapping with 'version' and 'topics'")
+    return data
+
+
+def _validate_topics(data: Mapping[str, Any], origin: str) -> _TopicsFileSpec:
+    try:
+        return _TopicsFileSpec.model_validate(dict(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        msg = first["msg"].replace("\n", " ")
+        raise TopicsError(f"{origin}: {_loc(first['loc'])}: {msg}{more}") from exc
+
+
+def topic_labels(path: str | Path | None = None) -> dict[str, str]:
+    """topic id → label, as a topics file defines them (checked, but its rules are not compiled: what
+    messages need costs a YAML read, not a classifier)."""
+    text, origin = _read_topics(path)
+    return {t.id: t.label for t in _validate_topics(_parse_topics(text, origin), origin).topics}
 
 
 def _compile_topics(spec: _TopicsFileSpec, origin: str) -> list[_Topic]:

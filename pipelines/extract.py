@@ -50,6 +50,7 @@ class Document:
     title: str | None = None
     published: datetime | None = None
     author: str | None = None
+    site_name: str | None = None  # og:site_name, else application-name
     language: str | None = None
     topics: tuple[str, ...] = field(default_factory=tuple)
     components: tuple[str, ...] = field(default_factory=tuple)
@@ -174,6 +175,18 @@ def _parse(html: str | bytes) -> Any:
         raise
 
 
+SITE_NAME_MAX = 200  # the column's size; a longer "name" is not a name
+
+
+def _page_site_name(tree: Any) -> str | None:
+    for selector in ("meta[property='og:site_name']", "meta[name='application-name']"):
+        for el in tree.cssselect(selector):
+            name = _WS.sub(" ", el.get("content") or "").strip()
+            if name and len(name) <= SITE_NAME_MAX:
+                return name
+    return None
+
+
 def extract(html: str, url: str, content: str | None = None) -> Document:
     """Article text and metadata of one page.
 
@@ -212,8 +225,8 @@ def extract(html: str, url: str, content: str | None = None) -> Document:
             tree, url=url, deduplicate=False, include_comments=False, include_tables=True
         ) or ""
     return Document(
-        text=_clean_text(text), title=title, published=published, author=author, language=language,
-        topics=topics, components=components, targeted=bool(target), canonical=_page_canonical(tree),
+        text=_clean_text(text), title=title, published=published, author=author, site_name=_page_site_name(tree),
+        language=language, topics=topics, components=components, targeted=bool(target), canonical=_page_canonical(tree),
     )
 
 

@@ -18,6 +18,7 @@ class Article:
     title: str | None = None
     published: datetime | None = None
     author: str | None = None
+    site_name: str | None = None  # the publisher's own name, from the page, the feed or the API
     html: str | None = None  # the page, to extract
     text: str | None = None  # text already extracted (API body, feed-only)
     content: str | None = None  # CSS selector of the main element, if the source sets one

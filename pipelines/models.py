@@ -76,6 +76,8 @@ class Item(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
     author: Mapped[str | None] = mapped_column(String(500))
+    # The publisher's own name (og:site_name, application-name, the feed's title): alerts show it.
+    site_name: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str | None] = mapped_column(String(16))
     final_url: Mapped[str | None] = mapped_column(String(2048))  # where the page was, after redirects
     link: Mapped[str | None] = mapped_column(String(2048), index=True)  # the found link's key, if it redirected

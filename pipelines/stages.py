@@ -53,6 +53,7 @@ class ExtractStage:
         item.title = result.title or None
         item.published = item.published or doc.published
         item.author = item.author or doc.author
+        item.site_name = doc.site_name or item.site_name  # the page's own name, else the feed's
         item.language = item.language or doc.language
         if doc.canonical:  # the page's own address for itself, when it is on the same site
             item.url = page_address(item.final_url or item.url, doc.canonical)

@@ -248,6 +248,7 @@ class Store:
         item.last_checked = now
         if a.url and a.url != item.url:  # the page now names another address for itself (or moved)
             item.url, item.final_url = a.url[:2048], a.final_url or item.final_url
+        item.site_name = a.site_name or item.site_name
         item.etag = a.etag or item.etag
         item.last_modified = a.last_modified or item.last_modified
         item.source_changed = a.source_changed or item.source_changed
@@ -287,6 +288,7 @@ class Store:
         """A fuller text of the same release: no revision, no update alert (nothing changed in it)."""
         had_topics = {t for (t,) in s.execute(select(ItemTopic.topic).where(ItemTopic.item_id == item.id))}
         item.source, item.authority = a.source, a.authority
+        item.site_name = a.site_name or item.site_name
         item.title, item.text = title or item.title, text
         item.content_hash = content_hash(item.title, text)
         item.published = item.published or a.published
@@ -324,6 +326,7 @@ class Store:
         item = Item(
             key=a.key, url=a.url[:2048], source=a.source, title=title, text=text, published=a.published,
             first_seen=now, updated=now, content_hash=a.content_hash or content_hash(title, text), author=a.author,
+            site_name=a.site_name,
             language=a.language, final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
             doj_topics=list(a.doj_topics), doj_components=list(a.doj_components), etag=a.etag,
             last_modified=a.last_modified, last_checked=now, source_changed=a.source_changed,

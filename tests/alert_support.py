@@ -78,6 +78,14 @@ class SmtpSink:
         assert part is not None, "no HTML part"
         return str(part.get_content())
 
+    @staticmethod
+    def text_of(message: EmailMessage) -> str:
+        """The text/plain part of a multipart/alternative message (what text-only readers and filters see)."""
+        assert message.get_content_type() == "multipart/alternative", message.get_content_type()
+        part = message.get_body(preferencelist=("plain",))
+        assert part is not None, "no text part"
+        return str(part.get_content())
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Webhook
@@ -189,6 +197,8 @@ def seed_item(
     now: datetime | None = None,
     event: bool = True,
     undated: bool = False,
+    text: str = "text",
+    site_name: str | None = None,
 ) -> tuple[int, int]:
     """A new item as the store writes it (with its story, topics and a ``new`` event); → (item id, story id)."""
     now = now or utcnow()
@@ -202,7 +212,7 @@ def seed_item(
             story = st.id
         item = Item(
             url=url or f"https://www.justice.gov/opa/pr/item-{n}", source=source, title=title or f"Item {n}",
-            text="text", published=None if undated else (published if published is not None else now - timedelta(hours=1)),
+            text=text, site_name=site_name, published=None if undated else (published if published is not None else now - timedelta(hours=1)),
             first_seen=now, updated=now, content_hash=f"{n:064x}", story_id=story,
         )
         s.add(item)

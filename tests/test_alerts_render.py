@@ -6,14 +6,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from alerts.channels import channels_of, message_format, scrub
 from alerts.config import WatcherConfig
 from alerts.deliver import backoff
 from alerts.digest import digest_due, next_time_of_day, window_close
 from alerts.load import best_evidence
-from alerts.render import Renderer, md_escape, shorten
-from alerts.views import HealthAlert, StoryAlert, StoryCopy, TopicEvidence
+from alerts.render import Renderer, excerpt, md_escape, shorten
+from alerts.views import HealthAlert, Labels, StoryAlert, StoryCopy, TopicEvidence
+from pipelines.classify import topic_labels
 
 # apprise 2.2 imports the stdlib `imghdr` module (deprecated in 3.11, gone in 3.13) when it loads its e-mail
 # plugin; that is apprise's business, not ours, so exactly that warning is ignored here.
@@ -143,11 +145,13 @@ def test_digest_groups_by_topic_followed_first() -> None:
                                      "== Firearms trafficking (1) ==", "== Updated (1) ==")]
     assert order == sorted(order)
     assert "Changed: a ninth defendant added" in body
-    # a digest entry shows the primary topic's evidence only, and counts the other outlets
+    # a digest entry shows the primary topic's evidence only; in text, the other outlets with their links
     tda_section = body[body.index("== Tren de Aragua"):body.index("== Firearms")]
-    assert "sold rifles" not in tda_section and "Also carried by 2 other outlets." in tda_section
+    assert "sold rifles" not in tda_section and "Also carried by:" in tda_section
+    assert "https://www.justice.gov/usao-mdtn/x" in tda_section and "https://apnews.com/x" in tda_section
     html = renderer.digest([TDA, fentanyl], "html").body
     assert html.index(">Fentanyl (1)</h1>") < html.index(">Tren de Aragua (1)</h1>")
+    assert "Also carried by 2 other outlets." in html  # the HTML digest stays compact: a count
 
 
 def test_test_message_and_formats() -> None:
@@ -279,3 +283,138 @@ def test_every_and_at_whichever_first() -> None:
     w = _watcher(mode="digest", every="12h", at="08:00")
     waiting = datetime(2026, 11, 3, 7, 0, tzinfo=UTC)
     assert window_close(w, last_sent=None, oldest_waiting=waiting) == datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+
+
+# -- what a message says: text parts, display names, excerpts, evidence, labels ----------------------------------
+
+CARTELS_TOPICS = """\
+version: 1
+topics:
+  - id: cartels
+    label: Mexican cartels
+    description: Items about Mexican drug cartels.
+    threshold: 1.0
+    rules:
+      - id: cartel
+        weight: 1.0
+        patterns: [cartel]
+"""
+CARTELS = StoryAlert(
+    kind="new", title="Leader of a cartel cell extradited", url="https://www.justice.gov/opa/pr/cartel-cell",
+    source="doj-news", published=T0, topics=(TopicEvidence("cartels", 1.2, "The cartel cell moved tons of meth.",
+                                                           "cartel"),),
+)
+LEAD = ("A federal grand jury in Nashville returned an indictment charging eight members of Tren de Aragua with sex "
+        "trafficking. According to U.S. Attorney Jane Doe, the defendants ran a forced-prostitution ring out of "
+        "motels along Interstate 24. The investigation began in 2024 after a victim escaped and called the police "
+        "from a gas station near the motel.")
+
+
+def _text_of_every_kind(renderer: Renderer) -> dict[str, str]:
+    update = StoryAlert(**{**TDA.__dict__, "kind": "update", "reason": "a ninth defendant added"})
+    out: dict[str, str] = {}
+    for kind, message in (("new", renderer.alert(TDA, "html")), ("update", renderer.alert(update, "html")),
+                          ("digest", renderer.digest([TDA, update], "html")),
+                          ("health", renderer.alert(HealthAlert("health", "doj-news", "failing"), "html")),
+                          ("test", renderer.test("desk", "html"))):
+        assert message.body_format == "html" and message.text is not None, kind
+        assert "<" not in message.text, kind  # plain text, not HTML
+        out[kind] = message.text
+    return out
+
+
+def test_html_messages_carry_a_text_part_with_every_link_in_full() -> None:
+    texts = _text_of_every_kind(Renderer())
+    for kind in ("new", "update", "digest"):
+        assert TDA.url in texts[kind], kind
+        for copy in TDA.copies:
+            assert copy.url in texts[kind], (kind, copy.url)
+    assert f"Read it at doj-api: {TDA.url}" in texts["new"]
+    assert texts["update"].startswith("Updated: a ninth defendant added")
+    assert texts["health"].startswith("doj-news: failing")
+    assert "watcher desk" in texts["test"]
+    # chat and text channels get no second part: their body is all they show
+    assert Renderer().alert(TDA, "markdown").text is None and Renderer().alert(TDA, "text").text is None
+
+
+def test_topic_labels_come_from_the_topics_file(tmp_path: Path) -> None:
+    topics = tmp_path / "topics.yaml"
+    topics.write_text(CARTELS_TOPICS, encoding="utf-8")
+    renderer = Renderer(labels=Labels(topic_labels(topics)))
+    for fmt in ("html", "markdown", "text"):
+        message = renderer.alert(CARTELS, fmt)
+        assert message.title == "[borderwatch] Mexican cartels: Leader of a cartel cell extradited", fmt
+        assert "Mexican cartels" in message.body and "Cartels" not in message.body, fmt
+    digest = renderer.digest([CARTELS], "text")
+    assert "== Mexican cartels (1) ==" in digest.body and "(Mexican cartels 1)" in digest.title
+    # the shipped file is the default, and an id no file defines is shown as it is
+    assert Renderer().alert(TDA, "text").title.startswith("[borderwatch] Tren de Aragua + Firearms trafficking:")
+    assert Renderer().alert(CARTELS, "text").title.startswith("[borderwatch] cartels: ")
+
+
+def test_a_label_is_escaped_for_markdown(tmp_path: Path) -> None:
+    renderer = Renderer(labels=Labels({"cartels": "Cartels *and* gangs_"}))
+    assert "- **Cartels \\*and\\* gangs\\_**:" in renderer.alert(CARTELS, "markdown").body
+
+
+@pytest.mark.parametrize(("config_labels", "site", "shown"), [
+    ({"doj-api": "U.S. DOJ (API)"}, "U.S. Department of Justice", "U.S. DOJ (API)"),  # the config wins
+    ({}, "U.S. Department of Justice", "U.S. Department of Justice"),  # then the site's own name
+    ({"other": "Other"}, "", "doj-api"),  # else the source's name
+])
+def test_source_display_name(config_labels: dict[str, str], site: str, shown: str) -> None:
+    alert = StoryAlert(**{**TDA.__dict__, "source_label": site, "copies": (
+        StoryCopy("usao-mdtn", "Eight charged", "https://www.justice.gov/usao-mdtn/x", T0, "Middle District"),)})
+    renderer = Renderer(labels=Labels(sources=config_labels))
+    text = renderer.alert(alert, "text").body
+    assert f"\n{shown} · 2026-11-03 15:05 UTC\n" in text
+    assert f"Read it at {shown}: {TDA.url}" in text
+    assert "- Middle District: Eight charged (2026-11-03) https://www.justice.gov/usao-mdtn/x" in text
+    html = renderer.alert(alert, "html").body
+    assert f"{escape(shown)} &middot; 2026-11-03" in html and f"Read it at {escape(shown)} &rarr;" in html
+    markdown = renderer.alert(alert, "markdown").body
+    assert f"{md_escape(shown)} · 2026-11-03 15:05 UTC" in markdown and "[Middle District](" in markdown
+
+
+def test_new_and_update_messages_have_an_excerpt_in_every_format() -> None:
+    alert = StoryAlert(**{**TDA.__dict__, "excerpt": f"{TDA.title}\n{LEAD}"})
+    first_two = LEAD[:LEAD.index(" The investigation")]
+    for fmt in ("html", "markdown", "text"):
+        body = Renderer().alert(alert, fmt).body
+        assert (md_escape(first_two) if fmt == "markdown" else first_two) in body, fmt
+        assert "gas station" not in body, fmt  # ~300 characters, whole sentences
+        assert body.count(TDA.title) == 1, fmt  # the headline only: the excerpt does not repeat it
+    update = StoryAlert(**{**alert.__dict__, "kind": "update", "reason": "a ninth defendant added"})
+    assert first_two in Renderer().alert(update, "text").body
+    assert first_two not in Renderer().digest([alert], "text").body  # a digest entry stays short
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", ""),
+    ("One short sentence.", "One short sentence."),
+    (LEAD, LEAD[:LEAD.index(" The investigation")]),  # whole sentences; "U.S. Attorney" is no sentence end
+    ("word " * 100, shorten("word " * 100, 300)),  # no sentence end in reach: cut at a word, with "…"
+    ("The Title\nThe body starts here.", "The body starts here."),  # a first line repeating the title goes
+])
+def test_excerpt(text: str, expected: str) -> None:
+    assert excerpt(text, "The Title") == expected
+    assert len(excerpt(text, "The Title")) <= 300
+
+
+def test_evidence_is_taken_from_the_body_before_the_title() -> None:
+    title = "Eight TdA members charged with sex trafficking"
+    stored = [
+        {"phrase": "TdA", "sentence": title, "weight": 4.0, "where": "title"},
+        {"phrase": "Tren de Aragua", "sentence": "They are members of Tren de Aragua.", "weight": 1.0, "where": "body"},
+    ]
+    assert best_evidence(stored, title) == ("They are members of Tren de Aragua.", "Tren de Aragua")
+    # a body sentence that only repeats the title (a feed's text often starts with it) is no better
+    repeated = [{"phrase": "TdA", "sentence": title + ".", "weight": 2.0, "where": "body"}, stored[1]]
+    assert best_evidence(repeated, title)[0] == "They are members of Tren de Aragua."
+    # with no body evidence, the title is still shown rather than nothing
+    assert best_evidence(stored[:1], title) == (title, "TdA")
+    # a sentence the excerpt already shows gives way to another body sentence, if there is one
+    later = {"phrase": "TdA", "sentence": "TdA is a Venezuelan gang.", "weight": 0.5, "where": "body"}
+    excerpt_shown = "They are members of Tren de Aragua. They ran a ring."
+    assert best_evidence([*stored, later], title, excerpt_shown)[0] == "TdA is a Venezuelan gang."
+    assert best_evidence(stored, title, excerpt_shown)[0] == "They are members of Tren de Aragua."

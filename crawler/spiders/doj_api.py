@@ -27,6 +27,8 @@ from pipelines.timeutil import as_utc
 
 _DATETIME_ATTR = re.compile(r'datetime="([^"]+)"')
 _EMPTY = {"", "none", "null", "[]"}
+# Every record of the API is published by the Department itself: its name, for alerts.
+DOJ_NAME = "U.S. Department of Justice"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -100,6 +102,7 @@ def parse_record(record: dict[str, Any], source: str) -> Article | None:
         text=html_to_text(body if isinstance(body, str) else ""),
         final_url=url,
         authority=API_TEXT,
+        site_name=DOJ_NAME,
         doj_uuid=_text(record.get("uuid")),
         doj_number=_text(record.get("number")),
         doj_topics=parse_names(record.get("topic")),

@@ -35,6 +35,8 @@ def parse_feed(body: bytes, source: str) -> tuple[list[tuple[str, dict[str, Any]
         problem = f"not a readable feed: {why!s:.200}"
     entries: list[tuple[str, dict[str, Any], str]] = []
     no_link = 0
+    # The channel's title names the publisher (alerts show it when the config gives no `label`).
+    site_name = " ".join(str(parsed.feed.get("title") or "").split())[:200] or None
     for entry in parsed.entries:
         link = entry.get("link") or ""
         if not link.startswith(("http://", "https://")):
@@ -45,6 +47,7 @@ def parse_feed(body: bytes, source: str) -> tuple[list[tuple[str, dict[str, Any]
             "title": (entry.get("title") or "").strip() or None,
             "published": _entry_time(entry),
             "author": entry.get("author") or None,
+            "site_name": site_name,
         }
         entries.append((link, hints, html_to_text(summary)))
     return entries, no_link, problem
