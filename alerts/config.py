@@ -108,9 +108,12 @@ class AlertSettings(BaseModel):
         timedelta(seconds=30), description="Wait after the first failed send; doubled after each further one."
     )
     backoff_cap: timedelta = Field(timedelta(hours=1), description="The longest wait between two sends.")
-    # apprise's own defaults are 4s to connect and up to 60s per service: too long for a crawl to wait on.
+    # apprise's own defaults are 4s to connect, 4s to read and up to 60s per service: this one limit replaces
+    # them (alerts.channels.timed_service), so a slow but working endpoint is not counted failed and sent twice.
     send_timeout: float = Field(
-        10.0, gt=0, le=300, description="Seconds one send to one channel may take before it counts as failed."
+        10.0, gt=0, le=300,
+        description="Seconds one send to one channel may take. No answer by then after the message went out: "
+                    "`uncertain` (shown, not re-sent automatically).",
     )
     stale_sending: timedelta = Field(
         timedelta(minutes=1),
