@@ -120,8 +120,19 @@ class AlertSettings(BaseModel):
         description="A delivery left `sending` this long (its sender crashed) goes back to pending.",
     )
     templates: str | None = Field(
-        None, description="A folder of Jinja2 templates overriding the shipped ones (same file names)."
+        None, description="A folder of Jinja2 templates overriding the shipped ones (same file names); checked "
+                          "at start-up by rendering every message once.",
     )
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, v: str | None) -> str | None:
+        # Checked here, once for every command: a broken template must stop start-up, not fail every send.
+        if v is not None:
+            from alerts.template_check import check_templates
+
+            check_templates(v)
+        return v
 
     @field_validator("backoff", "backoff_cap", "stale_sending", mode="before")
     @classmethod
