@@ -171,6 +171,9 @@ def test(obj: AlertsContext, watcher: str) -> None:
         result = sender.send(channel, renderer.test(w.name, channel.format))
         if result.ok:
             click.echo(f"ok      {channel.name}")
+        elif result.uncertain:
+            failed += 1
+            click.echo(f"UNSURE  {channel.name}: {result.error}")
         else:
             failed += 1
             click.echo(f"FAILED  {channel.name}: {result.error}")

@@ -160,6 +160,7 @@ class _Run:
         self.templates = templates if templates is not None else settings.templates
         self.sender = Sender(settings.send_timeout)
         self.report = DeliveryReport()
+        self.sends = 0
         self._renderers: dict[str, Renderer] = {}
         self._channels: dict[str, list[Channel]] = {}
 
@@ -169,14 +170,19 @@ class _Run:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
     def out_of_time(self) -> bool:
+        """No room for another send: the budget is spent, or what is left of it is shorter than one send may take.
+
+        A send is never cut short to fit the budget: a slow channel cut off after the message went out would be
+        ``uncertain`` (not re-sent), where waiting for the next run costs nothing. The first send of a run always
+        starts, so a run with a small budget still makes progress."""
         left = self.remaining()
-        return left is not None and left <= 0
+        if left is None:
+            return False
+        return left <= 0 or (self.sends > 0 and left < self.settings.send_timeout)
 
     def send(self, channel: Channel, message: Message) -> SendResult:
-        left = self.remaining()
-        # Each send gets the sender's timeout, cut to what the budget leaves (but at least a second).
-        timeout = None if left is None else max(1.0, left)
-        result = self.sender.send(channel, message, timeout=timeout)
+        self.sends += 1
+        result = self.sender.send(channel, message)
         _pause_after_send()
         return result
 
@@ -466,8 +472,9 @@ def deliver(
 ) -> DeliveryReport:
     """Send every due delivery; returns what happened.
 
-    ``budget``: seconds this call may take (checked between deliveries; each send is also cut to what is
-    left), so a crawl is never held up long — what is left stays pending for the next call. ``force``
+    ``budget``: seconds this call may take (checked between deliveries: a send starts only while a whole
+    ``send_timeout`` fits in what is left, the first one always; a delivery's channels are sent together), so a
+    crawl is never held up long — what is left stays pending for the next call. ``force``
     (``alerts send``): also retry ``failed`` deliveries, ignore backoff waits and close digest windows now.
     ``resend_uncertain`` (``alerts send --resend-uncertain``, implies ``force``): also send ``uncertain`` ones
     again, to the channels that may not have them.

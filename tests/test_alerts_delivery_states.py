@@ -129,6 +129,22 @@ def test_an_uncertain_channel_is_not_retried_with_a_failed_one(db: Database, hoo
         assert len(slow.received) == 1 and len(hook.received) == 1
 
 
+def test_a_time_budget_never_cuts_a_send_short(sqlite_url: str, hook: Webhook) -> None:
+    """With 2 s of budget and a channel answering in 3 s, the one send started gets its whole send_timeout
+    (sent, once); the next waits for the next run instead of being cut off into an uncertain send."""
+    db = Database(sqlite_url)
+    hook.delay = 3.0
+    settings = AlertSettings.model_validate({"send_timeout": 10})
+    ws = [watcher("desk", hook.url())]
+    seed_item(db, title="TdA members charged")
+    seed_item(db, title="Fentanyl pills seized", topics=["fentanyl"])
+    plan(db, ws)
+    report = deliver(db, ws, settings=settings, budget=2.0)
+    assert (report.sent, report.uncertain, report.retrying, report.deferred) == (1, 0, 0, 1)
+    assert [d.state for d in deliveries(db)] == ["sent", "pending"] and len(hook.received) == 1
+    db.dispose()
+
+
 # -- `alerts send` exit codes -----------------------------------------------------------------------------------
 
 
@@ -144,6 +160,13 @@ def test_alerts_send_exits_1_when_a_delivery_did_not_go_through(db: Database, ho
     assert code == 1 and "1 retrying" in out and err.startswith("failed: desk #")
     code, out, err = run(app, "send")
     assert (code, err) == (0, "") and out.startswith("1 alert sent")
+
+
+def test_alerts_test_says_when_a_channel_is_uncertain(db: Database, hook: Webhook) -> None:
+    hook.delay = 3.0
+    app = AlertsApp(Config([watcher("desk", hook.url())], AlertSettings.model_validate({"send_timeout": 1})), db)
+    code, out, _ = run(app, "test", "desk")
+    assert code == 1 and out.startswith("UNSURE  json://127.0.0.1:") and "may have arrived" in out
 
 
 # -- orphaned deliveries ----------------------------------------------------------------------------------------
