@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import apprise
+from apprise.plugins import url_to_dict
 
 from alerts.config import WatcherConfig, redact
 from alerts.mail import email_service
@@ -29,6 +31,12 @@ MARKDOWN_SCHEMES = frozenset({
 ERROR_MAX = 500  # characters of an error kept in the database
 # Slack's webhooks take about one message a second; no service we target needs more between two messages.
 SPACING_CAP = 1.2
+# Connecting is quick or it fails (and then nothing went out): apprise's own default, at most half the limit.
+CONNECT_TIMEOUT = 4.0
+# After the call's deadline apprise stops waiting but its worker thread goes on; its sockets give up this much
+# later, so an abandoned send cannot linger.
+ABANDON_AFTER = 5.0
+SMTP_SCHEMES = frozenset({"mailto", "mailtos"})
 _TOKENS = re.compile(r"[/:@?&=#,;+]")
 
 
@@ -79,11 +87,43 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
+Outcome = Literal["sent", "failed", "uncertain"]
+
+
 @dataclass(frozen=True)
 class SendResult:
     ok: bool
     error: str | None
     elapsed: float
+    # ``uncertain``: no answer within the time limit after the message went out. The other side may have it,
+    # so it is neither a success nor a failure to retry blindly (``alerts.deliver`` keeps it apart).
+    outcome: Outcome = "failed"
+
+    @property
+    def uncertain(self) -> bool:
+        return self.outcome == "uncertain"
+
+
+def timed_service(url: str, limit: float, asset: apprise.AppriseAsset) -> dict[str, Any] | None:
+    """apprise's parsed form of ``url`` with socket timeouts that make ``limit`` the one that applies.
+
+    apprise's plugins bound their own sockets (``cto``/``rto`` URL arguments, 4 s by default), and a read timeout
+    comes back as a plain failure, the same as a refused connection: a webhook answering in 6 s was counted failed
+    and sent again. Here the connection must be made within ``min(CONNECT_TIMEOUT, limit / 2)`` (a failure then
+    means nothing went out), and the read waits past ``limit``, so a slow answer ends at the call's own deadline
+    (``notify(timeout=limit)``) as apprise's ``TIMEOUT``: the message went out, its fate is unknown. SMTP uses
+    ``cto`` for the whole conversation, so e-mail gets the long value there too. A ``cto``/``rto`` the user set
+    in the URL is kept.
+    """
+    parsed = url_to_dict(url, secure_logging=asset.secure_logging)
+    if parsed is None:
+        return None
+    scheme = str(parsed.get("schema") or "").lower()
+    wait = limit + ABANDON_AFTER
+    connect = wait if scheme in SMTP_SCHEMES else min(CONNECT_TIMEOUT, limit / 2)
+    parsed.setdefault("cto", f"{connect:g}")
+    parsed.setdefault("rto", f"{wait:g}")
+    return dict(parsed)
 
 
 class Sender:
@@ -93,6 +133,9 @@ class Sender:
     where a long wait becomes a timeout — and a timed-out send that still goes through becomes a duplicate. So
     such a channel gets a fresh apprise object per send (no wait inside) and the spacing happens here, before
     the call, capped at ``SPACING_CAP``. Channels apprise never spaces (json://, discord://…) keep one object.
+
+    ``timeout`` (``alerts.send_timeout``) is the time one send may take; see ``timed_service`` for how it is made
+    the limit that applies, and how a send that timed out after it went out comes back ``uncertain``.
     """
 
     def __init__(self, timeout: float = 10.0) -> None:
@@ -114,35 +157,64 @@ class Sender:
             if wait > 0:
                 time.sleep(wait)
 
+    def _service(self, url: str, limit: float) -> apprise.Apprise | None:
+        """An apprise object for ``url`` whose sockets wait as ``limit`` needs (kept when it can be reused)."""
+        reusable = self._spacing[url] == 0 and limit == self.timeout
+        if reusable and url in self._kept:
+            return self._kept[url]
+        parsed = timed_service(url, limit, self._asset)
+        if parsed is None:
+            return None
+        service = apprise.Apprise(asset=self._asset)
+        if not service.add(parsed):
+            return None
+        if reusable:
+            self._kept[url] = service
+        return service
+
+    def _mail(self, url: str, limit: float, text: str) -> apprise.Apprise | None:
+        """A fresh e-mail service for ``url`` carrying ``text`` as its plain part (None: not an e-mail URL)."""
+        if message_format(url) != "html":
+            return None
+        parsed = timed_service(url, limit, self._asset)
+        mail = email_service(url, self._asset, parsed) if parsed is not None else None
+        if mail is None:
+            return None
+        mail.text_part = text
+        service = apprise.Apprise(asset=self._asset)
+        return service if service.add(mail) else None
+
     def send(self, channel: Channel, message: Message, *, timeout: float | None = None) -> SendResult:
         """Send ``message`` to one channel within ``timeout`` seconds (default and upper bound: the sender's)."""
         self._space(channel.url)
         start = time.monotonic()
         limit = self.timeout if timeout is None else max(0.5, min(timeout, self.timeout))
-        service = self._kept.get(channel.url)
+        # E-mail: apprise's own service, given our plain-text part to send beside the HTML (alerts.mail).
+        service = self._mail(channel.url, limit, message.text) if message.text is not None else None
         if service is None:
-            service = apprise.Apprise(asset=self._asset)
-            # E-mail: apprise's own service, given our plain-text part to send beside the HTML (alerts.mail).
-            mail = email_service(channel.url, self._asset) if message.text is not None else None
-            if mail is not None:
-                mail.text_part = message.text
-            if not service.add(mail if mail is not None else channel.url):
-                return SendResult(False, "apprise cannot use this URL", 0.0)
-            if self._spacing[channel.url] == 0 and mail is None:
-                self._kept[channel.url] = service
+            service = self._service(channel.url, limit)
+        if service is None:
+            return SendResult(False, "apprise cannot use this URL", 0.0)
+        outcome: Outcome = "failed"
         try:
             with service.notify(
                 body=message.body, title=message.title, body_format=message.body_format, timeout=limit
             ) as result:
-                ok = bool(result)
-                error = None if ok else _explain(result, limit)
+                if result:
+                    outcome, error = "sent", None
+                elif result.status == apprise.AppriseResultStatus.TIMEOUT:
+                    outcome = "uncertain"
+                    error = (f"no answer within {limit:g}s after the message went out: it may have arrived "
+                             "(not re-sent automatically)")
+                else:
+                    error = _explain(result, limit)
         except Exception as exc:  # a plugin's bug must not stop the other deliveries
-            ok, error = False, f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"
         finally:
             self._last[channel.url] = time.monotonic()
         if error is not None:
             error = scrub(error, channel.url)[:ERROR_MAX]
-        return SendResult(ok, error, time.monotonic() - start)
+        return SendResult(outcome == "sent", error, time.monotonic() - start, outcome)
 
 
 def _explain(result: apprise.AppriseResult, limit: float) -> str:

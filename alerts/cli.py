@@ -17,14 +17,15 @@ from sqlalchemy import select
 
 from alerts.channels import Sender, channels_of
 from alerts.config import AlertSettings, WatcherConfig
-from alerts.dispatch import dispatch, kind_of
+from alerts.dispatch import dispatch, kind_of, shown_state
 from alerts.render import Renderer, shorten
 from alerts.views import Labels
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Delivery, Item
 from pipelines.timeutil import as_utc
 
-STATES = ("pending", "sending", "sent", "failed")
+# Stored states, and `orphaned`: not sent, and its watcher is no longer configured (alerts.deliver).
+STATES = ("pending", "sending", "sent", "failed", "uncertain", "orphaned")
 ERRORS_SHOWN = 20  # `alerts send` lists at most this many failures on stderr, then a count
 
 
@@ -81,26 +82,29 @@ def alerts() -> None:
 @click.pass_obj
 def list_(obj: AlertsContext, state: str | None, watcher: str | None, limit: int, fmt: str) -> None:
     """The alert outbox, newest first."""
+    shown = shown_state(Delivery.watcher, Delivery.state, obj.config.watchers)
     query = (
-        select(Delivery, AlertEvent.source, AlertEvent.payload, Item.title, Item.url, Item.source, Item.story_id)
+        select(Delivery, shown, AlertEvent.source, AlertEvent.payload, Item.title, Item.url, Item.source,
+               Item.story_id)
         .join(AlertEvent, AlertEvent.id == Delivery.event_id)
         .outerjoin(Item, Item.id == AlertEvent.item_id)
         .order_by(Delivery.id.desc())
         .limit(limit)
     )
     if state:
-        query = query.where(Delivery.state == state)
+        query = query.where(shown == state)
     if watcher:
         query = query.where(Delivery.watcher == watcher)
     with obj.db.read() as session:
         rows = session.execute(query).all()
     records: list[dict[str, Any]] = []
-    for d, event_source, payload, title, url, item_source, story in rows:
+    for d, state_shown, event_source, payload, title, url, item_source, story in rows:
         kind = kind_of(d.dedup_key)
         if kind in ("health", "recovery"):
             title = f"{event_source}: {(payload or {}).get('message', kind)}"
         records.append({
-            "id": d.id, "watcher": d.watcher, "kind": kind, "state": d.state, "digest": d.digest,
+            "id": d.id, "watcher": d.watcher, "kind": kind, "state": state_shown, "stored_state": d.state,
+            "digest": d.digest,
             "attempts": d.attempts, "created": _iso(d.created), "next_attempt": _iso(d.next_attempt),
             "sent_at": _iso(d.sent_at), "last_error": d.last_error, "title": title or "",
             "url": url, "source": item_source or event_source, "story": story, "key": d.dedup_key,
@@ -119,7 +123,9 @@ def list_(obj: AlertsContext, state: str | None, watcher: str | None, limit: int
         line = (f"{r['id']:>6}  {state_shown:<8} {shorten(r['watcher'], 16):<16} {r['kind']:<9} "
                 f"{r['attempts']:>5}  {when[:16].replace('T', ' '):<16}  {shorten(r['title'], 70)}")
         click.echo(line)
-        if r["state"] != "sent" and r["last_error"]:
+        if r["state"] == "orphaned":
+            click.echo(f"{'':>8}└ watcher {r['watcher']!r} is no longer configured (was {r['stored_state']})")
+        elif r["state"] != "sent" and r["last_error"]:
             click.echo(f"{'':>8}└ {shorten(r['last_error'], 120)}")
     if any(r["digest"] and r["state"] == "pending" for r in records):
         click.echo("* waiting for its digest window")
@@ -128,17 +134,29 @@ def list_(obj: AlertsContext, state: str | None, watcher: str | None, limit: int
 
 @alerts.command("send")
 @click.option("--budget", type=click.FloatRange(min=1), help="Stop after this many seconds (the rest waits).")
+@click.option("--resend-uncertain", is_flag=True,
+              help="Also send `uncertain` alerts again (their channel may already have them: a possible repeat).")
 @click.pass_obj
-def send(obj: AlertsContext, budget: float | None) -> None:
-    """Deliver every pending and failed alert now (digests too), and say how it went."""
+def send(obj: AlertsContext, budget: float | None, resend_uncertain: bool) -> None:
+    """Deliver every pending and failed alert now (digests too), and say how it went.
+
+    Exit 0: every alert tried went through (or there was nothing to send); 1: at least one failed, is waiting
+    for a retry, or is uncertain (no answer after it went out); 2: bad usage or configuration.
+    """
     settings = settings_of(obj.config)
     report = dispatch(obj.db, list(obj.config.watchers), settings=settings, budget=budget, force=True,
-                      labels=labels_of(obj))
+                      labels=labels_of(obj), resend_uncertain=resend_uncertain)
     click.echo(report.summary())
     for error in report.errors[:ERRORS_SHOWN]:
         click.echo(f"failed: {error}", err=True)
     if len(report.errors) > ERRORS_SHOWN:
         click.echo(f"… and {len(report.errors) - ERRORS_SHOWN} more failures", err=True)
+    for doubt in report.doubts[:ERRORS_SHOWN]:
+        click.echo(f"uncertain: {doubt}", err=True)
+    if len(report.doubts) > ERRORS_SHOWN:
+        click.echo(f"… and {len(report.doubts) - ERRORS_SHOWN} more uncertain", err=True)
+    if report.failed or report.retrying or report.uncertain:
+        raise SystemExit(1)
 
 
 @alerts.command("test")
@@ -160,6 +178,9 @@ def test(obj: AlertsContext, watcher: str) -> None:
         result = sender.send(channel, renderer.test(w.name, channel.format))
         if result.ok:
             click.echo(f"ok      {channel.name}")
+        elif result.uncertain:
+            failed += 1
+            click.echo(f"UNSURE  {channel.name}: {result.error}")
         else:
             failed += 1
             click.echo(f"FAILED  {channel.name}: {result.error}")

@@ -108,17 +108,31 @@ class AlertSettings(BaseModel):
         timedelta(seconds=30), description="Wait after the first failed send; doubled after each further one."
     )
     backoff_cap: timedelta = Field(timedelta(hours=1), description="The longest wait between two sends.")
-    # apprise's own defaults are 4s to connect and up to 60s per service: too long for a crawl to wait on.
+    # apprise's own defaults are 4s to connect, 4s to read and up to 60s per service: this one limit replaces
+    # them (alerts.channels.timed_service), so a slow but working endpoint is not counted failed and sent twice.
     send_timeout: float = Field(
-        10.0, gt=0, le=300, description="Seconds one send to one channel may take before it counts as failed."
+        10.0, gt=0, le=300,
+        description="Seconds one send to one channel may take. No answer by then after the message went out: "
+                    "`uncertain` (shown, not re-sent automatically).",
     )
     stale_sending: timedelta = Field(
         timedelta(minutes=1),
         description="A delivery left `sending` this long (its sender crashed) goes back to pending.",
     )
     templates: str | None = Field(
-        None, description="A folder of Jinja2 templates overriding the shipped ones (same file names)."
+        None, description="A folder of Jinja2 templates overriding the shipped ones (same file names); checked "
+                          "at start-up by rendering every message once.",
     )
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, v: str | None) -> str | None:
+        # Checked here, once for every command: a broken template must stop start-up, not fail every send.
+        if v is not None:
+            from alerts.template_check import check_templates
+
+            check_templates(v)
+        return v
 
     @field_validator("backoff", "backoff_cap", "stale_sending", mode="before")
     @classmethod

@@ -5,7 +5,18 @@ The state machine of a ``Delivery``::
     pending ──claim (committed)──► sending ──all channels ok──► sent
        ▲                              │
        └──── a channel failed, ◄──────┤  (attempts + 1, next_attempt = now + backoff)
-             attempts < max           └──attempts reach max──► failed  (shown; `alerts send` retries it)
+             attempts < max           ├──attempts reach max──► failed  (shown; `alerts send` retries it)
+                                      └──none failed, one timed out after sending──► uncertain
+
+``uncertain``: a channel gave no answer within ``alerts.send_timeout`` after the message went out (see
+``alerts.channels.timed_service``). It may have arrived, and most services have no way to drop a repeat, so it
+is never retried blindly: not by the backoff, not by a plain ``alerts send`` — only by ``alerts send
+--resend-uncertain``, a person's decision. Other channels of the same delivery are retried as usual, and a
+retry never re-sends to the uncertain channel.
+
+``orphaned`` is not stored: a delivery not yet sent whose watcher is no longer in the config is shown as
+orphaned (``alerts list``, ``status``), and no sender touches it. It keeps its stored state, so it is live
+again (and sent, if it was pending) when the watcher comes back.
 
 Crash safety: a delivery is marked ``sending`` in its own committed transaction before apprise is called, and
 each channel's outcome is committed right after apprise returns. A sender killed in between leaves the row
@@ -29,9 +40,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, case, func, insert, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from alerts.channels import Channel, Sender, SendResult, channels_of
@@ -66,19 +77,26 @@ class DeliveryReport:
     messages: int = 0  # messages a channel accepted (a digest counts once per channel)
     retrying: int = 0  # a channel failed; retried after the backoff
     failed: int = 0  # out of attempts (or a forced retry failed again)
+    uncertain: int = 0  # a channel timed out after the message went out: not retried blindly
+    orphaned: int = 0  # not sent, and their watcher is no longer configured: left alone
     deferred: int = 0  # due but left for the next run: the time budget was spent
     recovered: int = 0  # `sending` rows of a crashed sender put back to pending
     elapsed: float = 0.0
     errors: list[str] = field(default_factory=list)  # "watcher #id channel: error", credentials hidden
+    doubts: list[str] = field(default_factory=list)  # the same, for uncertain sends
 
     def summary(self) -> str:
         parts = [f"{self.sent} alert{'s' if self.sent != 1 else ''} sent ({self.messages} messages)"]
         parts.append(f"{self.retrying} retrying")
         parts.append(f"{self.failed} failed")
+        if self.uncertain:
+            parts.append(f"{self.uncertain} uncertain (may have arrived; not re-sent)")
         if self.deferred:
             parts.append(f"{self.deferred} left for later")
         if self.recovered:
             parts.append(f"{self.recovered} recovered from a crashed sender")
+        if self.orphaned:
+            parts.append(f"{self.orphaned} orphaned (watcher no longer configured) left alone")
         head = f"{self.planned} planned, " if self.planned else ""
         return f"{head}{', '.join(parts)} in {self.elapsed:.1f}s"
 
@@ -129,12 +147,14 @@ class _Run:
         budget: float | None,
         force: bool,
         labels: Labels | None = None,
+        resend_uncertain: bool = False,
     ) -> None:
         self.db = db
         self.labels = labels
         self.watchers = {w.name: w for w in watchers}
         self.settings = settings
         self.force = force
+        self.resend_uncertain = resend_uncertain
         fixed = as_utc(now) if now is not None else None
         self.now: Callable[[], datetime] = (lambda: fixed) if fixed is not None else utcnow
         self.started = time.monotonic()
@@ -142,6 +162,7 @@ class _Run:
         self.templates = templates if templates is not None else settings.templates
         self.sender = Sender(settings.send_timeout)
         self.report = DeliveryReport()
+        self.sends = 0
         self._renderers: dict[str, Renderer] = {}
         self._channels: dict[str, list[Channel]] = {}
 
@@ -151,14 +172,19 @@ class _Run:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
     def out_of_time(self) -> bool:
+        """No room for another send: the budget is spent, or what is left of it is shorter than one send may take.
+
+        A send is never cut short to fit the budget: a slow channel cut off after the message went out would be
+        ``uncertain`` (not re-sent), where waiting for the next run costs nothing. The first send of a run always
+        starts, so a run with a small budget still makes progress."""
         left = self.remaining()
-        return left is not None and left <= 0
+        if left is None:
+            return False
+        return left <= 0 or (self.sends > 0 and left < self.settings.send_timeout)
 
     def send(self, channel: Channel, message: Message) -> SendResult:
-        left = self.remaining()
-        # Each send gets the sender's timeout, cut to what the budget leaves (but at least a second).
-        timeout = None if left is None else max(1.0, left)
-        result = self.sender.send(channel, message, timeout=timeout)
+        self.sends += 1
+        result = self.sender.send(channel, message)
         _pause_after_send()
         return result
 
@@ -177,6 +203,8 @@ class _Run:
     # -- claims -------------------------------------------------------------------------------------------
 
     def _states(self) -> tuple[str, ...]:
+        if self.resend_uncertain:
+            return ("pending", "failed", "uncertain")
         return ("pending", "failed") if self.force else ("pending",)
 
     def _due(self, now: datetime) -> ColumnElement[bool]:
@@ -199,29 +227,43 @@ class _Run:
         ).all()
         return sorted((_Claimed(r.id, r.watcher, r.attempts) for r in got), key=lambda c: c.id)
 
-    def done_channels(self, ids: Sequence[int]) -> dict[int, set[str]]:
-        """delivery id → channels that already accepted it (earlier attempts)."""
-        done: dict[int, set[str]] = {}
+    def done_channels(self, ids: Sequence[int]) -> dict[int, dict[str, str]]:
+        """delivery id → {channel: "sent" or "uncertain"}: the channels not to send it to again.
+
+        A channel that accepted it is done; one whose send is uncertain too, unless uncertain sends are being
+        re-sent (``--resend-uncertain``)."""
+        done: dict[int, dict[str, str]] = {}
         if ids:
             with self.db.read() as session:
-                for delivery_id, channel in session.execute(
-                    select(DeliveryAttempt.delivery_id, DeliveryAttempt.channel).where(
-                        DeliveryAttempt.delivery_id.in_(ids), DeliveryAttempt.ok.is_(True)
-                    )
+                for delivery_id, channel, ok in session.execute(
+                    select(DeliveryAttempt.delivery_id, DeliveryAttempt.channel, DeliveryAttempt.ok)
+                    .where(DeliveryAttempt.delivery_id.in_(ids))
+                    .where(or_(DeliveryAttempt.ok.is_(True), DeliveryAttempt.outcome == "uncertain"))
                 ):
-                    done.setdefault(delivery_id, set()).add(channel)
+                    channels = done.setdefault(delivery_id, {})
+                    if ok:
+                        channels[channel] = "sent"
+                    elif not self.resend_uncertain and channels.get(channel) != "sent":
+                        channels[channel] = "uncertain"
         return done
 
     # -- outcome ------------------------------------------------------------------------------------------
 
-    def settle(self, session: Session, c: _Claimed, errors: Sequence[str]) -> None:
-        """Record a delivery's outcome after its channels were tried (``errors`` empty: all accepted)."""
+    def settle(self, session: Session, c: _Claimed, errors: Sequence[str], uncertain: Sequence[str] = ()) -> None:
+        """Record a delivery's outcome after its channels were tried: ``errors`` from channels that failed,
+        ``uncertain`` from channels that may have it (this time or before); both empty: all accepted."""
         now = self.now()
         attempts = c.attempts + 1
-        if not errors:
+        if not errors and uncertain:
             values: dict[str, object] = {
-                "state": "sent", "sent_at": now, "next_attempt": None, "last_error": None,
+                "state": "uncertain", "next_attempt": None, "last_error": "; ".join(uncertain)[:2000],
             }
+            self.report.uncertain += 1
+            self.report.doubts.extend(f"{c.watcher} #{c.id} {e}" for e in uncertain)
+            log.warning("alert %s to %s may not have arrived (not re-sent): %s", c.id, c.watcher,
+                        "; ".join(uncertain))
+        elif not errors:
+            values = {"state": "sent", "sent_at": now, "next_attempt": None, "last_error": None}
             self.report.sent += 1
         else:
             last_error = "; ".join(errors)[:2000]
@@ -243,7 +285,8 @@ class _Run:
 
     def attempt(self, session: Session, delivery_id: int, channel: str, result: SendResult) -> None:
         session.connection().execute(insert(ATTEMPTS).values(
-            delivery_id=delivery_id, at=self.now(), channel=channel, ok=result.ok, error=result.error
+            delivery_id=delivery_id, at=self.now(), channel=channel, ok=result.ok, outcome=result.outcome,
+            error=result.error,
         ))
 
     # -- immediate ----------------------------------------------------------------------------------------
@@ -280,13 +323,15 @@ class _Run:
                     continue
                 if claimed[0].attempts != attempts:  # another sender tried it since: read its channels again
                     done = {**done, **self.done_channels([delivery_id])}
-                self.one(claimed[0], alerts.get(delivery_id), done.get(delivery_id, set()))
+                self.one(claimed[0], alerts.get(delivery_id), done.get(delivery_id, {}))
 
-    def one(self, c: _Claimed, alert: Alert | None, done: set[str]) -> None:
+    def one(self, c: _Claimed, alert: Alert | None, done: dict[str, str]) -> None:
         """Send one delivery to each of its watcher's channels that has not had it yet."""
         w = self.watchers[c.watcher]
         todo = [ch for ch in self.channels(w) if ch.name not in done]
         errors: list[str] = []
+        uncertain = [f"{ch.name}: uncertain before (not re-sent)" for ch in self.channels(w)
+                     if done.get(ch.name) == "uncertain"]
         if alert is None:
             with self.db.write() as session:
                 self.settle(session, c, ["nothing to send: the alerted item is gone"])
@@ -306,15 +351,17 @@ class _Run:
                 result = self.send(ch, message)
             if result.ok:
                 self.report.messages += 1
+            elif result.uncertain:
+                uncertain.append(f"{ch.name}: {result.error}")
             else:
                 errors.append(f"{ch.name}: {result.error}")
             with self.db.write() as session:
                 self.attempt(session, c.id, ch.name, result)
                 if i == len(todo) - 1:
-                    self.settle(session, c, errors)
+                    self.settle(session, c, errors, uncertain)
         if not todo:  # every channel had it already (a crash came between the last send and this)
             with self.db.write() as session:
-                self.settle(session, c, [])
+                self.settle(session, c, [], uncertain)
 
     # -- digests ------------------------------------------------------------------------------------------
 
@@ -353,8 +400,12 @@ class _Run:
             alerts = load_alerts(session, [c.id for c in claimed])
         done = self.done_channels([c.id for c in claimed])
         errors: dict[int, list[str]] = {c.id: [] for c in claimed}
+        uncertain: dict[int, list[str]] = {
+            c.id: [f"{ch}: uncertain before (not re-sent)" for ch, o in done.get(c.id, {}).items() if o == "uncertain"]
+            for c in claimed
+        }
         for ch in self.channels(w):
-            subset = [c for c in claimed if ch.name not in done.get(c.id, set()) and c.id in alerts]
+            subset = [c for c in claimed if ch.name not in done.get(c.id, {}) and c.id in alerts]
             if not subset:
                 continue
             stories = [a for c in subset if isinstance(a := alerts[c.id], StoryAlert)]
@@ -368,12 +419,14 @@ class _Run:
             with self.db.write() as session:
                 for c in subset:
                     self.attempt(session, c.id, ch.name, result)
-                    if not result.ok:
+                    if result.uncertain:
+                        uncertain[c.id].append(f"{ch.name}: {result.error}")
+                    elif not result.ok:
                         errors[c.id].append(f"{ch.name}: {result.error}")
         with self.db.write() as session:
             for c in claimed:
                 problems = errors[c.id] if c.id in alerts else ["nothing to send: the alerted item is gone"]
-                self.settle(session, c, problems)
+                self.settle(session, c, problems, uncertain[c.id])
 
 
 def _due_count(db: Database, watchers: Sequence[WatcherConfig], now: datetime) -> int:
@@ -388,6 +441,28 @@ def _due_count(db: Database, watchers: Sequence[WatcherConfig], now: datetime) -
         ) or 0)
 
 
+def _orphaned_count(db: Database, watchers: Sequence[WatcherConfig]) -> int:
+    """Deliveries not sent whose watcher is no longer configured (see the module docstring)."""
+    with db.read() as session:
+        return int(session.scalar(
+            select(func.count(Delivery.id)).where(orphaned(Delivery.watcher, Delivery.state, watchers))
+        ) or 0)
+
+
+def orphaned(watcher: ColumnElement[str] | Any, state: ColumnElement[str] | Any,
+             watchers: Sequence[WatcherConfig]) -> ColumnElement[bool]:
+    """SQL: a delivery is orphaned (not sent, and its watcher is not among ``watchers``)."""
+    names = [w.name for w in watchers]
+    gone: ColumnElement[bool] = watcher.not_in(names) if names else true()
+    return and_(state != "sent", gone)
+
+
+def shown_state(watcher: ColumnElement[str] | Any, state: ColumnElement[str] | Any,
+                watchers: Sequence[WatcherConfig]) -> ColumnElement[str]:
+    """SQL: the state a delivery is shown in: its stored state, or ``orphaned``."""
+    return case((orphaned(watcher, state, watchers), literal("orphaned")), else_=state)
+
+
 def deliver(
     db: Database,
     watchers: Sequence[WatcherConfig],
@@ -398,19 +473,25 @@ def deliver(
     budget: float | None = None,
     force: bool = False,
     labels: Labels | None = None,
+    resend_uncertain: bool = False,
 ) -> DeliveryReport:
     """Send every due delivery; returns what happened.
 
-    ``budget``: seconds this call may take (checked between deliveries; each send is also cut to what is
-    left), so a crawl is never held up long — what is left stays pending for the next call. ``force``
+    ``budget``: seconds this call may take (checked between deliveries: a send starts only while a whole
+    ``send_timeout`` fits in what is left, the first one always; a delivery's channels are sent together), so a
+    crawl is never held up long — what is left stays pending for the next call. ``force``
     (``alerts send``): also retry ``failed`` deliveries, ignore backoff waits and close digest windows now.
     ``labels``: topic and source names from the config in force (default: the shipped topics' labels).
+    ``resend_uncertain`` (``alerts send --resend-uncertain``, implies ``force``): also send ``uncertain`` ones
+    again, to the channels that may not have them.
     """
-    run = _Run(db, watchers, now, templates, settings or AlertSettings.model_validate({}), budget, force, labels)
+    run = _Run(db, watchers, now, templates, settings or AlertSettings.model_validate({}), budget,
+               force or resend_uncertain, labels=labels, resend_uncertain=resend_uncertain)
     # A live sender's row must never look stale: allow at least twice its longest possible send.
     longest = max((len(w.notify) for w in watchers), default=1) * run.settings.send_timeout
     stale = max(run.settings.stale_sending, timedelta(seconds=2 * longest))
     run.report.recovered = recover_stale(db, run.now(), stale)
+    run.report.orphaned = _orphaned_count(db, watchers)
     run.immediate()
     run.digests()
     if run.out_of_time():

@@ -105,11 +105,16 @@ class MultipartEmail(NotifyEmail):  # type: ignore[misc]  # apprise is untyped
         return ok
 
 
-def email_service(url: str, asset: apprise.AppriseAsset) -> MultipartEmail | None:
-    """The e-mail service of a ``mailto://`` / ``mailtos://`` URL, parsed by apprise (None if it cannot)."""
+def email_service(
+    url: str, asset: apprise.AppriseAsset, parsed: dict[str, Any] | None = None
+) -> MultipartEmail | None:
+    """The e-mail service of a ``mailto://`` / ``mailtos://`` URL, parsed by apprise (None if it cannot).
+
+    ``parsed``: apprise's parsed form of ``url`` when the caller has it already (with its timeouts set).
+    """
     if url.split("://", 1)[0].lower() not in EMAIL_SCHEMES:
         return None
-    results = url_to_dict(url, secure_logging=asset.secure_logging)
+    results = parsed if parsed is not None else url_to_dict(url, secure_logging=asset.secure_logging)
     if not results:
         return None
     try:

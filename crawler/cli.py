@@ -179,7 +179,7 @@ def _deliver_after_pass(app: App) -> None:
     config = app.config
     report = dispatch(app.db, config.watchers, settings=config.alerts, templates=config.alerts.templates,
                       budget=DELIVERY_BUDGET, labels=app.labels)
-    click.echo(f"alerts: {report.summary()}", err=bool(report.failed or report.retrying))
+    click.echo(f"alerts: {report.summary()}", err=bool(report.failed or report.retrying or report.uncertain))
 
 
 def _when(value: str | None, name: str) -> datetime | None:

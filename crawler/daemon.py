@@ -367,11 +367,13 @@ class Daemon:
         except Exception as exc:
             log.error("alerts: delivery failed: %s", exc, extra=fields(event="alerts"))
             return
-        if final or report.planned or report.sent or report.failed or report.retrying or report.errors:
-            level = logging.WARNING if report.failed or report.errors else logging.INFO
+        if (final or report.planned or report.sent or report.failed or report.retrying or report.errors
+                or report.uncertain):
+            level = logging.WARNING if report.failed or report.errors or report.uncertain else logging.INFO
             log.log(level, "alerts: %s", report.summary(), extra=fields(
                 event="alerts", planned=report.planned, sent=report.sent, messages=report.messages,
-                retrying=report.retrying, failed=report.failed, errors=report.errors[:5]))
+                retrying=report.retrying, failed=report.failed, uncertain=report.uncertain,
+                errors=report.errors[:5]))
 
     def _heartbeat(self) -> None:
         try:

@@ -10,7 +10,11 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 ROBOTSTXT_OBEY = True
 USER_AGENT = "borderwatch/0.1 (+https://github.com/borderwatch/borderwatch)"
 COOKIES_ENABLED = False
+# Scrapy's remote consoles (the telnet console, and since 2.14 an HTTP server on localhost that runs any Python
+# code sent to it behind a token it writes to a job file in the user's state folder) have no use in a monitor,
+# and a killed pass would leave the token file behind: both off.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "WARNING"
 
 CONCURRENT_REQUESTS = 16

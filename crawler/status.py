@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from alerts.dispatch import shown_state
 from crawler import records
 from crawler.config import Config
 from crawler.health import human
@@ -17,7 +18,8 @@ from pipelines.db import Database
 from pipelines.models import AlertEvent, Delivery, Item, Pass, SourceState
 from pipelines.timeutil import as_utc
 
-DELIVERY_STATES = ("pending", "sending", "failed", "sent")
+# `orphaned`: not sent, and the watcher is no longer configured (alerts.deliver); not counted as failed.
+DELIVERY_STATES = ("pending", "sending", "failed", "uncertain", "orphaned", "sent")
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,8 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
             select(Pass.source, func.max(Pass.started).label("started")).where(Pass.status == "running")
             .group_by(Pass.source))}
         counts = {r.source: r.n for r in s.execute(select(Item.source, func.count().label("n")).group_by(Item.source))}
-        deliveries = {r.state: r.n for r in s.execute(
-            select(Delivery.state, func.count().label("n")).group_by(Delivery.state))}
+        shown = shown_state(Delivery.watcher, Delivery.state, config.watchers).label("state")
+        deliveries = {r.state: r.n for r in s.execute(select(shown, func.count().label("n")).group_by(shown))}
         unplanned = s.scalar(select(func.count()).select_from(AlertEvent).where(AlertEvent.dispatched.is_(False)))
     held = records.lease(db, "daemon")
     if held is None or held[1] <= now:
@@ -208,6 +210,7 @@ def render_table(report: StatusReport) -> Iterator[str]:
             yield f"  {s.name}: {s.last_pass.error}"
     dl = report.deliveries
     yield ""
-    yield (f"alerts: {dl.get('pending', 0)} pending, {dl.get('sending', 0)} sending, {dl.get('failed', 0)} failed "
-           f"({dl.get('sent', 0)} sent); {report.unplanned_events} event"
+    extra = "".join(f", {dl[k]} {k}" for k in ("uncertain", "orphaned") if dl.get(k))
+    yield (f"alerts: {dl.get('pending', 0)} pending, {dl.get('sending', 0)} sending, {dl.get('failed', 0)} failed"
+           f"{extra} ({dl.get('sent', 0)} sent); {report.unplanned_events} event"
            f"{'s' if report.unplanned_events != 1 else ''} not yet planned")

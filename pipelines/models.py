@@ -212,7 +212,8 @@ class Delivery(Base):
     watcher: Mapped[str] = mapped_column(String(200), index=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"), index=True)
     dedup_key: Mapped[str] = mapped_column(String(300))  # new:story:12 / update:item:7:rev:3 / health:src:…
-    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending|sending|sent|failed
+    # pending|sending|sent|failed|uncertain (alerts.deliver); shown as `orphaned` while its watcher is not configured
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     digest: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt: Mapped[datetime | None]
@@ -232,6 +233,8 @@ class DeliveryAttempt(Base):
     at: Mapped[datetime]
     channel: Mapped[str] = mapped_column(Text)
     ok: Mapped[bool] = mapped_column(Boolean)
+    # sent | failed | uncertain (no answer after the message went out: it may have arrived; never retried blindly)
+    outcome: Mapped[str | None] = mapped_column(String(20))
     error: Mapped[str | None] = mapped_column(Text)
 
 

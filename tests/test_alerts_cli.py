@@ -52,9 +52,9 @@ def test_send_delivers_failed_alerts_and_prints_one_line(db: Database, hook: Web
     assert [(r["state"], r["kind"], r["attempts"]) for r in records] == [("failed", "new", 2)] * 2
     assert {r["title"] for r in records} == {"TdA members charged", "Fentanyl pills seized"}
 
-    # still down: `send` tries, says so, stays 0 (the command worked; a channel did not)
+    # still down: `send` tries, says so, exits 1 (a delivery did not go through)
     code, out, err = run(app, "send")
-    assert code == 0 and out.startswith("0 alerts sent (0 messages), 0 retrying, 2 failed")
+    assert code == 1 and out.startswith("0 alerts sent (0 messages), 0 retrying, 2 failed")
     assert err.count("failed: desk #") == 2 and "hunter2secret" not in err
 
     hook.fail_next(0)

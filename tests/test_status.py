@@ -43,6 +43,8 @@ def _config(tmp_path: Path, url: str) -> Path:
              "enabled": False},
             {"name": "fresh", "kind": "feed", "url": "https://example.org/rss", "every": "10m"},
         ],
+        # the watcher the seeded deliveries are for (a removed watcher's deliveries are `orphaned`)
+        "watchers": [{"name": "desk", "notify": ["json://127.0.0.1:9/hook"]}],
     })
 
 
@@ -106,7 +108,8 @@ def test_status_json(tmp_path: Path, database_url: str) -> None:
     assert by["listing"]["enabled"] is False and by["listing"]["due_now"] is False
     assert by["fresh"]["last_pass"] is None and by["fresh"]["due_now"]
     assert by["gone"]["configured"] is False
-    assert out["alerts"] == {"pending": 2, "sending": 0, "failed": 1, "sent": 3, "unplanned_events": 2}
+    assert out["alerts"] == {"pending": 2, "sending": 0, "failed": 1, "uncertain": 0, "orphaned": 0, "sent": 3,
+                             "unplanned_events": 2}
 
 
 def test_status_table(tmp_path: Path, sqlite_url: str) -> None:
