@@ -2,6 +2,7 @@
 
     python bench/stories.py            # dev set (as stored, then text only), clustering, 10,000-doc timing
     python bench/stories.py --quick    # skip the timing run
+    python bench/stories.py --quick --part tuned   # per part: only this one (dev, tuned, held-out)
 
 The dev set is tests/fixtures/stories/{docs,pairs}.jsonl (see the README there). Precision comes first:
 every false merge is listed.
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from pipelines.stories import StoryDoc, StoryIndex, _analyse, fingerprint, split_sentences  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "stories"
+PARTS = ["dev", "tuned", "held-out"]  # the original set; short reprints tuned on; short reprints held out
 
 
 def load_docs() -> tuple[dict[str, StoryDoc], dict[str, str]]:
@@ -60,7 +62,11 @@ def judge_pair(a: StoryDoc, b: StoryDoc) -> tuple[bool, str]:
     return (found is not None, found.reason if found else "")
 
 
-def evaluate_pairs(docs: dict[str, StoryDoc], pairs: list[dict[str, object]], strip_keys: bool) -> None:
+def evaluate_pairs(docs: dict[str, StoryDoc], pairs: list[dict[str, object]], strip_keys: bool,
+                   part: str | None = None) -> None:
+    """``part``: only the pairs of one part of the set (dev, tuned, held-out; see the README there)."""
+    if part is not None:
+        pairs = [row for row in pairs if row.get("part", "dev") == part]
     tp = fp = fn = tn = 0
     false_merges: list[str] = []
     misses: Counter[str] = Counter()
@@ -84,6 +90,8 @@ def evaluate_pairs(docs: dict[str, StoryDoc], pairs: list[dict[str, object]], st
         else:
             tn += 1
     label = "text only (release numbers and URLs removed)" if strip_keys else "as stored (keys and text)"
+    if part is not None:
+        label += f", {part} part"
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     print(f"\n== pairs, {label}")
@@ -100,6 +108,8 @@ def evaluate_pairs(docs: dict[str, StoryDoc], pairs: list[dict[str, object]], st
 
 def _kind(a: str, b: str) -> str:
     ids = a + " " + b
+    if a.startswith("r-") or b.startswith("r-"):
+        return "short reprint"
     for key in ("-es", "-fr", "-en"):
         if key in ids:
             return "other language"
@@ -283,11 +293,14 @@ def aggregator_summaries() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="skip the 10,000-document timing run")
+    parser.add_argument("--part", choices=PARTS, help="report only this part of the set besides the totals")
     args = parser.parse_args()
     docs, story = load_docs()
     pairs = load_pairs()
     evaluate_pairs(docs, pairs, strip_keys=False)
     evaluate_pairs(docs, pairs, strip_keys=True)
+    for part in PARTS if args.part is None else [args.part]:
+        evaluate_pairs(docs, pairs, strip_keys=True, part=part)
     evaluate_clustering(docs, story)
     evaluate_clustering(docs, story, strip_keys=True)
     whole_feed()
