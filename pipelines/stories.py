@@ -905,7 +905,7 @@ ENTITY_NAMES = 0.75  # a translation, or a rewrite sharing no wording, is judged
 ENTITY_SHARED = 5  # ... this many shared names and numbers, at least two of them names
 REWRITE_NUMBERS = 0.5  # ages, amounts, counts, prison terms must mostly agree
 SHORT_COPY_RATIO = 2  # a text half the length of the other or less: a paragraph of it, perhaps
-SHORT_COPY_NAMES = 3  # a short copy names this many people or places, all but one shared
+SHORT_COPY_NAMES = 3  # a short copy names this many people or places, all but one of them shared
 
 
 def jaccard(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> float:
@@ -975,18 +975,17 @@ def _judge(new: _Entry, old: _Entry, threshold: float = DEFAULT_THRESHOLD) -> _V
     if small < SHORT_TEXT:
         if j >= max(threshold, SHORT_NEAR_DUPLICATE):
             return _Verdict(True, j, f"near-duplicate text ({j:.2f})", 1)
-        # A short reprint: one paragraph of a longer release with a lead and credits around it. One
-        # office's template sentence is shared by its other releases too: the people must agree.
-        if (lopsided and containment >= CONTAINMENT_COPY and numbers >= REWRITE_NUMBERS
-                and gap is not None and gap <= REWRITE_WINDOW and len(short.names) >= SHORT_COPY_NAMES
-                and len(fa.names & fb.names) >= SHORT_COPY_NAMES - 1 and names >= NAME_AGREEMENT):
-            return _Verdict(True, containment, f"short copy ({containment:.2f} of it in the longer text)", 1)
         # A day's slack: USAO copies of an OPA release are often posted the next morning.
         if (gap is not None and gap <= timedelta(days=1) and j >= SHORT_TITLED
                 and _title_similarity(new.title, old.title) >= SIMILAR_TITLES
                 and not _RECURRING_TITLE.search(normalize_title(new.title))):
             return _Verdict(True, j, f"similar title and opening within a day ({j:.2f})", 1)
-        return _NO
+        # A short reprint (a lead and one paragraph of a release at least twice its length) that names
+        # the story's people is judged as a longer text is. Two short texts, or one without names, are
+        # not: one office's template opening is shared by its releases about other defendants.
+        if not (lopsided and len(short.names) >= SHORT_COPY_NAMES
+                and len(fa.names & fb.names) >= SHORT_COPY_NAMES - 1):
+            return _NO
     if j >= threshold:
         return _Verdict(True, j, f"near-duplicate text ({j:.2f})", 1)
     if containment >= CONTAINMENT_COPY and numbers >= REWRITE_NUMBERS:
