@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import gzip
+import html
 import itertools
 import json
 import random
@@ -27,7 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.stories import StoryDoc, StoryIndex, _analyse, fingerprint, split_sentences  # noqa: E402
+from pipelines.stories import (  # noqa: E402
+    StoryDoc,
+    StoryIndex,
+    _analyse,
+    fingerprint,
+    normalize_title,
+    split_sentences,
+    story_title,
+)
 
 FIXTURES = ROOT / "tests" / "fixtures" / "stories"
 PARTS = ["dev", "tuned", "held-out"]  # the original set; short reprints tuned on; short reprints held out
@@ -232,6 +242,34 @@ def _rss_mb() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 1e6
 
 
+def outlet_titles() -> None:
+    """The real news pages' ``<title>`` (``../shared/corpus/news_pages``, 258 pages of ~130 outlets) against
+    each article's own headline: how often ``story_title`` removes the outlet's name, and how often it
+    removes a word of the headline."""
+    sys.path.insert(0, str(FIXTURES))
+    from build_pairs import CORPUS
+
+    pages = shortened = equal_before = equal_after = lost = 0
+    for expected_file in sorted((CORPUS / "news_pages").glob("*/*.json")):
+        pages_of = sorted(expected_file.parent.glob(f"{expected_file.stem}_*.html.gz"))
+        for page, record in zip(pages_of, json.loads(expected_file.read_text()).values(), strict=False):
+            markup = gzip.decompress(page.read_bytes()).decode("utf-8", errors="replace")
+            m = re.search(r"<title[^>]*>(.*?)</title>", markup, re.S)
+            if not m or not record.get("title"):
+                continue
+            pages += 1
+            raw, headline = html.unescape(m.group(1)), normalize_title(record["title"])
+            before, after = normalize_title(raw).split(), normalize_title(story_title(raw)).split()
+            equal_before += " ".join(before) == headline
+            equal_after += " ".join(after) == headline
+            if len(after) < len(before):
+                shortened += 1
+                lost += any(len(w) > 3 and w in headline.split() for w in before if w not in after)
+    print(f"\n== outlet names around real titles: {pages} news pages")
+    print(f"  <title> equal to the headline: {equal_before} as served, {equal_after} with the outlet's name set "
+          f"aside; {shortened} shortened, {lost} losing a word of the headline")
+
+
 def whole_feed() -> None:
     """Every item of the 2026 feed (1,020, title and opening) in date order: every merge is listed,
     marked whether the dev set labels it the same story."""
@@ -305,6 +343,7 @@ def main() -> None:
     evaluate_clustering(docs, story, strip_keys=True)
     whole_feed()
     aggregator_summaries()
+    outlet_titles()
     if not args.quick:
         timing()
 

@@ -119,10 +119,11 @@ _CREDIT_LINE = re.compile(
     r"writing by|editing by|edited by|compiled by|con informaci[oó]n de|avec (?:l'AFP|des informations de))"
     r"\b.{0,200}|"
     r"(?:source|sources|fuente|fuentes|via|v[ií]a)\s*:\s*.{0,160}|"
-    r"(?:read more|related|see also|also read|watch|lea tambi[ée]n|lire aussi)\s*:\s*.{0,200}|"
-    r".{0,400}\((?:[A-Z][\w.]*\s)?(?:photo|foto)s?\s*/[^)]{0,80}\))\s*$",
+    r"(?:read more|related|see also|also read|watch|lea tambi[ée]n|lire aussi)\s*:\s*.{0,200})\s*$",
     re.IGNORECASE,
 )
+# A picture caption ending in its credit: "... (AP Photo/Jane Roe, File)".
+_CAPTION = re.compile(r"\((?:[A-Z][\w.]*\s)?(?:photo|foto)s?\s*/[^)]{0,80}\)\s*$", re.IGNORECASE)
 # A byline: "By Jane Roe", "By Staff | November 16, 2025", "Por Ana Lopez y Luis Diaz" (case matters:
 # "By contrast, ..." is a sentence).
 _BYLINE = re.compile(r"^(?=.{0,80}$)\s*(?:By|BY|Por|POR|Par|PAR)\s+(?!(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|"
@@ -256,8 +257,8 @@ def _story_units(text: str) -> list[list[_Unit]]:
         tail = next((i for i, ln in enumerate(lines) if _TAIL_HEADING.match(ln)), None)
         if tail is not None:
             lines = lines[:tail]
-        lines = [_AGENCY_CREDIT.sub(r"\1 - ", ln, count=1).strip(" \t-*•") for ln in lines
-                 if not (_CHROME_LINE.match(ln) or _CREDIT_LINE.match(ln) or _BYLINE.match(ln))]
+        lines = [(_AGENCY_CREDIT.sub(r"\1 - ", ln, count=1) if "(" in ln[:80] else ln).strip(" \t-*•")
+                 for ln in lines if not (_CHROME_LINE.match(ln) or _is_credit(ln))]
         if lines:
             units = _story_sentences(" ".join(lines))
             if units:
@@ -265,6 +266,15 @@ def _story_units(text: str) -> list[list[_Unit]]:
         if tail is not None:
             break
     return paragraphs
+
+
+def _is_credit(line: str) -> bool:
+    """A credit line (``_CREDIT_LINE``, ``_BYLINE``, ``_CAPTION``); the cheap tests first."""
+    if len(line) <= 420 and line.endswith(")") and _CAPTION.search(line):
+        return True
+    if len(line) > 260:
+        return False
+    return bool(_CREDIT_LINE.match(line) or (line[:1] in "BP" and _BYLINE.match(line)))
 
 
 def _story_sentences(paragraph: str) -> list[_Unit]:
@@ -279,17 +289,19 @@ def _story_sentences(paragraph: str) -> list[_Unit]:
 
 
 # An outlet's name around a title: "... | AP News", "... - National | Globalnews.ca", "Border Beat | ...",
-# "... * The Gateway Pundit * by Jane Roe". A segment after (or before) a spaced separator is the
-# outlet's when it is short and reads as a name (every word capitalised, a connector, or a domain), and
-# what remains is the longer part.
+# "... * The Gateway Pundit * by Jane Roe". A segment after a spaced separator is the outlet's when it is
+# short and reads as a name (every word capitalised, a connector, or a domain) and what remains keeps
+# four words; before the title, only after a bar or a guillemet: "Joaquin Guzman Lopez - Son of 'El
+# Chapo' - Pleads Guilty" names the defendant first.
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|•·»*/]|-{1,2}|::)\s+|\s*\|\s*")
+_PREFIX_SEPARATOR = re.compile(r"\s*(?:[|•»]|::)\s*")
 _OUTLET_CONNECTORS = _wordset("the of and de del la el le les des du y et for on by at in online news")
 _OUTLET_MAX_WORDS = 5
 
 
 def _outlet_segment(segment: str) -> bool:
     words = segment.split()
-    if not words or len(words) > _OUTLET_MAX_WORDS or len(segment) > 40:
+    if not words or len(words) > _OUTLET_MAX_WORDS or len(segment) > 40 or "(" in segment or ")" in segment:
         return False
     if _STAGE_OR_KIND.search(segment):
         return False  # "- Sentenced", "| Extradited": part of the story, not a name
@@ -300,20 +312,19 @@ def _outlet_segment(segment: str) -> bool:
 def story_title(title: str) -> str:
     """The title without the outlet's name around it (see ``_TITLE_SEPARATOR``)."""
     title = " ".join(fold_typography(title).split())
-    parts = _TITLE_SEPARATOR.split(title)
-    if len(parts) < 2:
-        return title
-    # Drop outlet segments from the end, then from the start, while the rest stays the longer part.
-    while len(parts) > 1 and _outlet_segment(parts[-1]) and len(" ".join(parts[:-1]).split()) >= 4:
-        parts.pop()
-    while len(parts) > 1 and _outlet_segment(parts[0]) and len(" ".join(parts[1:]).split()) >= 4:
-        parts.pop(0)
-    if len(parts) == 1:
-        return parts[0]
-    # Separators kept inside the title ("Leader - and Two Aides - Charged"): rejoin what remains.
-    start = title.find(parts[0])
-    end = title.rfind(parts[-1]) + len(parts[-1])
-    return title[start:end] if start >= 0 and end >= len(parts[-1]) else " ".join(parts)
+    separators = list(_TITLE_SEPARATOR.finditer(title))
+    start, end = 0, len(title)
+    for m in reversed(separators):  # suffixes, the last first
+        if not (_outlet_segment(title[m.end():end]) and len(title[start:m.start()].split()) >= 4):
+            break
+        end = m.start()
+    for m in separators:  # then prefixes
+        if m.end() > end or not _PREFIX_SEPARATOR.fullmatch(m.group()):
+            break
+        if not (_outlet_segment(title[start:m.start()]) and len(title[m.end():end].split()) >= 4):
+            break
+        start = m.end()
+    return title[start:end]
 
 
 def normalize_title(title: str) -> str:
