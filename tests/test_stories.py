@@ -340,6 +340,11 @@ def test_threshold_must_be_a_fraction() -> None:
         ("Three Men Charged - Two Remain at Large After the Raid", "Three Men Charged - Two Remain at Large After the Raid"),
         ("Gang leader charged - police say more arrests coming", "Gang leader charged - police say more arrests coming"),
         ("Arrests Made | Reuters", "Arrests Made | Reuters"),
+        # Real DOJ titles: a defendant named before a dash, a dash inside parentheses.
+        ("Joaquin Guzman Lopez — Son of ‘El Chapo’ and a Leader of Sinaloa Cartel — Pleads Guilty to Federal Drug "
+         "Charges in Chicago", "Joaquin Guzman Lopez - Son of 'El Chapo' and a Leader of Sinaloa Cartel - Pleads "
+         "Guilty to Federal Drug Charges in Chicago"),
+        ("Attorney Advisor (Senior Counsel - Death Penalty)", "Attorney Advisor (Senior Counsel - Death Penalty)"),
         ("Twenty-Seven Members of Tren de Aragua Charged", "Twenty-Seven Members of Tren de Aragua Charged"),
     ],
 )
