@@ -40,7 +40,7 @@ from pipelines.stories import (  # noqa: E402
 )
 
 FIXTURES = ROOT / "tests" / "fixtures" / "stories"
-PARTS = ["dev", "tuned", "held-out"]  # the original set; short reprints tuned on; short reprints held out
+PARTS = ["dev", "tuned", "held-out", "held-out-2"]  # the original set; short reprints tuned on; held out
 
 
 def load_docs() -> tuple[dict[str, StoryDoc], dict[str, str]]:

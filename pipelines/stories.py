@@ -717,6 +717,7 @@ class _Entry:
     published: datetime | None
     title: str
     title_key: str
+    title_words: frozenset[str]  # the title's words, normalised (a name there is what the story is about)
     url_key: str
     release_key: str | None
     features: _Features
@@ -863,6 +864,7 @@ class StoryIndex:
                 published=_day(doc.published),
                 title=story_title(doc.title),
                 title_key=_title_key(doc.title),
+                title_words=frozenset(normalize_title(story_title(doc.title)).split()),
                 url_key=_url_key(doc.url),
                 release_key=_release_key(doc),
                 features=features,
@@ -958,11 +960,13 @@ def _judge(new: _Entry, old: _Entry, threshold: float = DEFAULT_THRESHOLD) -> _V
     # A short copy (a paragraph of the release) may leave out some of the people the release is about,
     # not all of them: whom the short one is about must be in the long one, and one of whom the long one
     # is about in the short one.
-    short, long_ = (fa, fb) if new.size <= old.size else (fb, fa)
+    # (A name in the long one's title counts as present: "Former NFL Player ... Indicted" over a body
+    # that says "National Football League".)
+    (short, _), (long_, long_entry) = sorted(((fa, new), (fb, old)), key=lambda e: e[1].size)
     lopsided = min(new.size, old.size) * SHORT_COPY_RATIO <= max(new.size, old.size)
     if not few_names and not (
             (fa.principal <= fb.names and fb.principal <= fa.names)
-            or (lopsided and short.principal <= long_.names
+            or (lopsided and short.principal <= long_.names | long_entry.title_words
                 and (not long_.principal or bool(long_.principal & short.names)))):
         return _NO  # whom one is mainly about is absent from the other: the next defendant's plea
     names = _overlap(fa.names, fb.names)

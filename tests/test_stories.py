@@ -90,6 +90,11 @@ SAME_STORY = [
     ("api2020-09-041", "r-ahmed-cousins-lakeshore", "rewrite"),  # the outlet's own headline
     ("api2020-09-021", "r-belfast-gulf", "contained text"),  # held-out part
     ("api2020-09-067", "r-church-indictment-pioneer", "contained text"),  # held-out part
+    # Missed on the first run of the second held-out batch: the reprint is about the "NFL" punter its
+    # title and lead name, the release's body says "National Football League" (a name in the release's
+    # title now counts as present).
+    ("api2020-09-072", "r-prokop-desert", "same title and date"),
+    ("api2020-09-023", "r-lloyds-city", "rewrite"),  # the outlet's headline; "Reporting by; Editing by"
 ]
 
 # (indexed first, matched second, why they are two stories)
@@ -126,6 +131,10 @@ DIFFERENT_STORIES = [
     ("r-church-arrests-pioneer", "r-church-indictment-pioneer", "the same outlet's two stories of one case"),
     ("api2020-09-071", "r-nicholson-timber", "same name, same stage, same outlet, same day, another case"),
     ("r-medicare-pascual-ledger", "r-medicare-marrero-ledger", "one outlet, two pleas in one case"),
+    ("api2020-09-072", "r-prokop-insurance", "a man of the same name and town, indicted the same day"),
+    ("r-prokop-desert", "r-prokop-insurance", "the same, both carried by one outlet with one caption"),
+    ("r-goldblatt-record", "r-milton-record", "one outlet, two sentencings four days apart"),
+    ("api2020-09-055", "r-boulanger-capitol", "two honest-services pleas nine days apart"),
 ]
 
 
@@ -166,8 +175,9 @@ def _dev_set_results() -> dict[str, tuple[list[tuple[str, str]], int, int]]:
 
 # (part, recall floor): dev 0.88 when written (the misses are feed openings, see the README); tuned 0.84
 # (the misses: a reprint against rewrites and translations of its release, which it joins through the
-# release); held-out 1.0 (8 of 8) on its one run.
-@pytest.mark.parametrize(("part", "recall"), [("dev", 0.8), ("tuned", 0.8), ("held-out", 0.75)])
+# release); held-out 1.0 (8 of 8); held-out-2 5 of 6 on its first run, 6 of 6 since (see the README).
+@pytest.mark.parametrize(("part", "recall"), [("dev", 0.8), ("tuned", 0.8), ("held-out", 0.75),
+                                              ("held-out-2", 0.8)])
 def test_dev_set_has_no_false_merge_and_most_copies_match(part: str, recall: float) -> None:
     false_merges, found, same = _dev_set_results()[part]
     assert false_merges == []
