@@ -4,8 +4,8 @@ Who is told what:
 
 - ``new`` (a new item matching a topic): every watcher whose ``topics`` (empty: all) meet the item's topics,
   whose ``sources`` (if set) include the item's source, and whose ``max_age`` covers the item's date
-  (``published``, else ``first_seen``). Key ``new:story:<story>``: a reprint of a story already alerted finds
-  its key taken and sends nothing.
+  (``published``, else ``first_seen``; a ``published`` more than a day after ``first_seen`` is not trusted).
+  Key ``new:story:<story>``: a reprint of a story already alerted finds its key taken and sends nothing.
 - ``update`` (a material change): key ``update:item:<item>:rev:<revision>``, to watchers with
   ``updates: true`` who already have the story's ``new`` delivery, when the changed item is the one they were
   told about or passes their topic and source filters. A watcher never told about the story gets the update
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from alerts.config import WatcherConfig
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Delivery, Item, ItemTopic
-from pipelines.timeutil import as_utc, utcnow
+from pipelines.timeutil import as_utc, item_date, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _load_items(session: Session, ids: Iterable[int]) -> dict[int, _Item]:
     )
     return {
         r.id: _Item(
-            r.id, r.source, r.story_id, as_utc(r.published or r.first_seen), frozenset(topics.get(r.id, ()))
+            r.id, r.source, r.story_id, item_date(r.published, r.first_seen), frozenset(topics.get(r.id, ()))
         )
         for r in rows
     }

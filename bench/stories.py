@@ -2,6 +2,7 @@
 
     python bench/stories.py            # dev set (as stored, then text only), clustering, 10,000-doc timing
     python bench/stories.py --quick    # skip the timing run
+    python bench/stories.py --quick --part tuned   # per part: only this one (dev, tuned, held-out)
 
 The dev set is tests/fixtures/stories/{docs,pairs}.jsonl (see the README there). Precision comes first:
 every false merge is listed.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import gzip
+import html
 import itertools
 import json
 import random
@@ -26,9 +29,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.stories import StoryDoc, StoryIndex, _analyse, fingerprint, split_sentences  # noqa: E402
+from pipelines.stories import (  # noqa: E402
+    StoryDoc,
+    StoryIndex,
+    _analyse,
+    fingerprint,
+    normalize_title,
+    split_sentences,
+    story_title,
+)
 
 FIXTURES = ROOT / "tests" / "fixtures" / "stories"
+PARTS = ["dev", "tuned", "held-out", "held-out-2"]  # the original set; short reprints tuned on; held out
 
 
 def load_docs() -> tuple[dict[str, StoryDoc], dict[str, str]]:
@@ -60,7 +72,11 @@ def judge_pair(a: StoryDoc, b: StoryDoc) -> tuple[bool, str]:
     return (found is not None, found.reason if found else "")
 
 
-def evaluate_pairs(docs: dict[str, StoryDoc], pairs: list[dict[str, object]], strip_keys: bool) -> None:
+def evaluate_pairs(docs: dict[str, StoryDoc], pairs: list[dict[str, object]], strip_keys: bool,
+                   part: str | None = None) -> None:
+    """``part``: only the pairs of one part of the set (dev, tuned, held-out; see the README there)."""
+    if part is not None:
+        pairs = [row for row in pairs if row.get("part", "dev") == part]
     tp = fp = fn = tn = 0
     false_merges: list[str] = []
     misses: Counter[str] = Counter()
@@ -84,6 +100,8 @@ def evaluate_pairs(docs: dict[str, StoryDoc], pairs: list[dict[str, object]], st
         else:
             tn += 1
     label = "text only (release numbers and URLs removed)" if strip_keys else "as stored (keys and text)"
+    if part is not None:
+        label += f", {part} part"
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     print(f"\n== pairs, {label}")
@@ -100,6 +118,8 @@ def evaluate_pairs(docs: dict[str, StoryDoc], pairs: list[dict[str, object]], st
 
 def _kind(a: str, b: str) -> str:
     ids = a + " " + b
+    if a.startswith("r-") or b.startswith("r-"):
+        return "short reprint"
     for key in ("-es", "-fr", "-en"):
         if key in ids:
             return "other language"
@@ -222,6 +242,34 @@ def _rss_mb() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 1e6
 
 
+def outlet_titles() -> None:
+    """The real news pages' ``<title>`` (``../shared/corpus/news_pages``, 258 pages of ~130 outlets) against
+    each article's own headline: how often ``story_title`` removes the outlet's name, and how often it
+    removes a word of the headline."""
+    sys.path.insert(0, str(FIXTURES))
+    from build_pairs import CORPUS
+
+    pages = shortened = equal_before = equal_after = lost = 0
+    for expected_file in sorted((CORPUS / "news_pages").glob("*/*.json")):
+        pages_of = sorted(expected_file.parent.glob(f"{expected_file.stem}_*.html.gz"))
+        for page, record in zip(pages_of, json.loads(expected_file.read_text()).values(), strict=False):
+            markup = gzip.decompress(page.read_bytes()).decode("utf-8", errors="replace")
+            m = re.search(r"<title[^>]*>(.*?)</title>", markup, re.S)
+            if not m or not record.get("title"):
+                continue
+            pages += 1
+            raw, headline = html.unescape(m.group(1)), normalize_title(record["title"])
+            before, after = normalize_title(raw).split(), normalize_title(story_title(raw)).split()
+            equal_before += " ".join(before) == headline
+            equal_after += " ".join(after) == headline
+            if len(after) < len(before):
+                shortened += 1
+                lost += any(len(w) > 3 and w in headline.split() for w in before if w not in after)
+    print(f"\n== outlet names around real titles: {pages} news pages")
+    print(f"  <title> equal to the headline: {equal_before} as served, {equal_after} with the outlet's name set "
+          f"aside; {shortened} shortened, {lost} losing a word of the headline")
+
+
 def whole_feed() -> None:
     """Every item of the 2026 feed (1,020, title and opening) in date order: every merge is listed,
     marked whether the dev set labels it the same story."""
@@ -283,15 +331,19 @@ def aggregator_summaries() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="skip the 10,000-document timing run")
+    parser.add_argument("--part", choices=PARTS, help="report only this part of the set besides the totals")
     args = parser.parse_args()
     docs, story = load_docs()
     pairs = load_pairs()
     evaluate_pairs(docs, pairs, strip_keys=False)
     evaluate_pairs(docs, pairs, strip_keys=True)
+    for part in PARTS if args.part is None else [args.part]:
+        evaluate_pairs(docs, pairs, strip_keys=True, part=part)
     evaluate_clustering(docs, story)
     evaluate_clustering(docs, story, strip_keys=True)
     whole_feed()
     aggregator_summaries()
+    outlet_titles()
     if not args.quick:
         timing()
 

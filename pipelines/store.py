@@ -44,7 +44,7 @@ from pipelines.stories import (
     fingerprint,
     story_features,
 )
-from pipelines.timeutil import as_utc, utcnow
+from pipelines.timeutil import as_utc, trusted_published, utcnow
 from pipelines.worker import classifier_meta
 
 log = logging.getLogger("borderwatch.store")
@@ -291,7 +291,7 @@ class Store:
         item.site_name = a.site_name or item.site_name
         item.title, item.text = title or item.title, text
         item.content_hash = content_hash(item.title, text)
-        item.published = item.published or a.published
+        item.published = item.published or trusted_published(a.published, as_utc(item.first_seen))
         item.doj_uuid = item.doj_uuid or a.doj_uuid
         item.doj_number = item.doj_number or a.doj_number
         item.doj_topics = a.doj_topics or item.doj_topics
@@ -311,8 +311,9 @@ class Store:
     def _insert(self, s: Session, a: Article, title: str, text: str, now: datetime, counts: Counter[str]) -> None:
         features = a.story_features or story_features(title, text)
         signature = a.signature or fingerprint(title, text)
+        published = self._published(a, now, counts)
         # The story first (item id 0: not stored yet), so the item is written once, with its story.
-        probe = StoryDoc(0, title, text, a.published, a.key, a.doj_number, features)
+        probe = StoryDoc(0, title, text, published, a.key, a.doj_number, features)
         match = self.stories.match(probe, signature)
         story: Story | None = None
         if match is not None:
@@ -324,7 +325,7 @@ class Store:
             s.flush()
             story_id = story.id
         item = Item(
-            key=a.key, url=a.url[:2048], source=a.source, title=title, text=text, published=a.published,
+            key=a.key, url=a.url[:2048], source=a.source, title=title, text=text, published=published,
             first_seen=now, updated=now, content_hash=a.content_hash or content_hash(title, text), author=a.author,
             site_name=a.site_name,
             language=a.language, final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
@@ -349,6 +350,16 @@ class Store:
         self.stories.add(replace(probe, item_id=item.id), story_id, signature)
         self._stored_urls.append(a.key)
         counts["new"] += 1
+
+    @staticmethod
+    def _published(a: Article, first_seen: datetime, counts: Counter[str]) -> datetime | None:
+        """The article's publication date, unless it is in the future (see ``trusted_published``)."""
+        published = trusted_published(a.published, first_seen)
+        if a.published is not None and published is None:
+            counts["future_date"] += 1
+            log.info("%s: publication date %s is after its first fetch; not trusted, first_seen used",
+                     a.url, a.published.isoformat())
+        return published
 
     @staticmethod
     def _doc(item: Item, features: StoryFeatures | None = None) -> StoryDoc:

@@ -12,8 +12,13 @@ Pure: values in, values out; the storage layer keeps the index in memory and sto
    shingle sets, overlap of distinctive tokens (names, numbers, amounts), agreement on who the story
    is mainly about and on the legal event in the title (charged / pleaded guilty / sentenced ...), and
    the publication dates. The weaker the text evidence, the more the other signals must agree and the
-   closer the dates must be. Precision comes first: a missed copy costs one duplicate alert, a false
-   merge silences a story.
+   closer the dates must be. A short copy (a lead, one paragraph of the release) is judged on how much
+   of it the longer text contains, and on its names. Precision comes first: a missed copy costs one
+   duplicate alert, a false merge silences a story.
+
+What an outlet puts around a story it carries is set aside before any of this: its name around the
+title (" | AP News", "Outlet - ..."), bylines, agency credits ("MEXICO CITY (AP) -"), picture credits and
+"With files from" / "Source:" lines. It is evidence neither of a copy nor of a different story.
 
 The signature is computed here (numpy) rather than with ``datasketch.MinHash`` so that stored
 signatures do not depend on the datasketch version (2.0 changed the default permutation scheme);
@@ -101,6 +106,34 @@ _CHROME_LINE = re.compile(
     r"(?:sign up|subscribe)\b.{0,80}|©.{0,120}|copyright\b.{0,120}|all rights reserved\.?|###)\s*$",
     re.IGNORECASE,
 )
+# Credit lines an outlet adds to a story it carries: picture credits and captions ("... (AP Photo/Jane
+# Roe)"), "With files from ...", "Source: U.S. Department of Justice", "Read more: ..." links, bylines.
+# They name the outlet, its staff and its photographers, whom two copies of one story do not share and
+# two stories of one outlet do: they are evidence neither of a copy nor of a different story.
+_CREDIT_LINE = re.compile(
+    r"^\s*(?:(?:file |staff )?(?:photo|image|picture|video|graphic|illustration|foto|imagen|credit|"
+    r"cr[ée]dit)s?(?: (?:by|courtesy(?: of)?|credit))?\s*[:/|]\s*.{0,160}|"
+    r"(?:photo|image|picture|foto)s? (?:by|courtesy of|cortes[ií]a de)\b.{0,160}|"
+    r"(?:courtesy|cortes[ií]a)(?: of| de)?\s*:\s*.{0,120}|"
+    r"(?:with (?:files|reporting|additional reporting|information) from|(?:additional )?reporting by|"
+    r"writing by|editing by|edited by|compiled by|con informaci[oó]n de|avec (?:l'AFP|des informations de))"
+    r"\b.{0,200}|"
+    r"(?:source|sources|fuente|fuentes|via|v[ií]a)\s*:\s*.{0,160}|"
+    r"(?:read more|related|see also|also read|watch|lea tambi[ée]n|lire aussi)\s*:\s*.{0,200})\s*$",
+    re.IGNORECASE,
+)
+# A picture caption ending in its credit: "... (AP Photo/Jane Roe, File)".
+_CAPTION = re.compile(r"\((?:[A-Z][\w.]*\s)?(?:photo|foto)s?\s*/[^)]{0,80}\)\s*$", re.IGNORECASE)
+# A byline: "By Jane Roe", "By Staff | November 16, 2025", "Por Ana Lopez y Luis Diaz" (case matters:
+# "By contrast, ..." is a sentence).
+_BYLINE = re.compile(r"^(?=.{0,80}$)\s*(?:By|BY|Por|POR|Par|PAR)\s+(?!(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|"
+                     r"Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+                     r"\.?\s)[A-Z][\w.'-]*(?:\s+(?:[A-Z][\w.'-]*|de|van|von|del|la))*"
+                     r"(?:\s*(?:[,|]|and|y|et)\s*.{0,60})?(?<![.!?])\s*$")
+# A news agency's credit after a dateline, "MEXICO CITY (AP) - ", "KATHMANDU, April 25 (Reuters) - ",
+# or opening a paragraph, "(AP) - ": the agency goes, the dateline stays.
+_AGENCY_CREDIT = re.compile(r"^((?:[A-Z][A-Z.'-]+(?:\s+[A-Z][A-Z.'-]+)*(?:,\s*[A-Z][\w.]*(?:\s+\d{1,2})?)?)?)\s*"
+                            r"\((?:[A-Z][\w.&'/-]*)(?:\s+[A-Z][\w.&'/-]*){0,3}\)\s*-{1,2}\s*")
 # A heading after which the rest of a page is other stories.
 _TAIL_HEADING = re.compile(r"^\s*#*\s*(?:related content|related (?:stories|articles|news)|more from\b.*|"
                            r"read more|recommended(?: for you)?|most read|contenido relacionado|"
@@ -224,7 +257,8 @@ def _story_units(text: str) -> list[list[_Unit]]:
         tail = next((i for i, ln in enumerate(lines) if _TAIL_HEADING.match(ln)), None)
         if tail is not None:
             lines = lines[:tail]
-        lines = [ln.strip(" \t-*•") for ln in lines if not _CHROME_LINE.match(ln)]
+        lines = [(_AGENCY_CREDIT.sub(r"\1 - ", ln, count=1) if "(" in ln[:80] else ln).strip(" \t-*•")
+                 for ln in lines if not (_CHROME_LINE.match(ln) or _is_credit(ln))]
         if lines:
             units = _story_sentences(" ".join(lines))
             if units:
@@ -232,6 +266,15 @@ def _story_units(text: str) -> list[list[_Unit]]:
         if tail is not None:
             break
     return paragraphs
+
+
+def _is_credit(line: str) -> bool:
+    """A credit line (``_CREDIT_LINE``, ``_BYLINE``, ``_CAPTION``); the cheap tests first."""
+    if len(line) <= 420 and line.endswith(")") and _CAPTION.search(line):
+        return True
+    if len(line) > 260:
+        return False
+    return bool(_CREDIT_LINE.match(line) or (line[:1] in "BP" and _BYLINE.match(line)))
 
 
 def _story_sentences(paragraph: str) -> list[_Unit]:
@@ -243,6 +286,45 @@ def _story_sentences(paragraph: str) -> list[_Unit]:
         if not _is_boilerplate(sentence, lower):
             units.append((sentence, words, lower))
     return units
+
+
+# An outlet's name around a title: "... | AP News", "... - National | Globalnews.ca", "Border Beat | ...",
+# "... * The Gateway Pundit * by Jane Roe". A segment after a spaced separator is the outlet's when it is
+# short and reads as a name (every word capitalised, a connector, or a domain) and what remains keeps
+# four words; before the title, only after a bar or a guillemet: "Joaquin Guzman Lopez - Son of 'El
+# Chapo' - Pleads Guilty" names the defendant first.
+_TITLE_SEPARATOR = re.compile(r"\s+(?:[|•·»*/]|-{1,2}|::)\s+|\s*\|\s*")
+_PREFIX_SEPARATOR = re.compile(r"\s*(?:[|•»]|::)\s*")
+_OUTLET_CONNECTORS = _wordset("the of and de del la el le les des du y et for on by at in online news")
+_OUTLET_MAX_WORDS = 5
+
+
+def _outlet_segment(segment: str) -> bool:
+    words = segment.split()
+    if not words or len(words) > _OUTLET_MAX_WORDS or len(segment) > 40 or "(" in segment or ")" in segment:
+        return False
+    if _STAGE_OR_KIND.search(segment):
+        return False  # "- Sentenced", "| Extradited": part of the story, not a name
+    return all(w[0].isupper() or w[0].isdigit() or "." in w or w.lower() in _OUTLET_CONNECTORS
+               for w in words) and any(w[0].isupper() or "." in w for w in words)
+
+
+def story_title(title: str) -> str:
+    """The title without the outlet's name around it (see ``_TITLE_SEPARATOR``)."""
+    title = " ".join(fold_typography(title).split())
+    separators = list(_TITLE_SEPARATOR.finditer(title))
+    start, end = 0, len(title)
+    for m in reversed(separators):  # suffixes, the last first
+        if not (_outlet_segment(title[m.end():end]) and len(title[start:m.start()].split()) >= 4):
+            break
+        end = m.start()
+    for m in separators:  # then prefixes
+        if m.end() > end or not _PREFIX_SEPARATOR.fullmatch(m.group()):
+            break
+        if not (_outlet_segment(title[start:m.start()]) and len(title[m.end():end].split()) >= 4):
+            break
+        start = m.end()
+    return title[start:end]
 
 
 def normalize_title(title: str) -> str:
@@ -429,6 +511,7 @@ def _events(title: str) -> frozenset[str]:
 
 
 _STAGE_NAMES = frozenset(stage for stage, _ in _STAGES)
+_STAGE_OR_KIND = re.compile("|".join(rx.pattern for _, rx in _STAGES + _KINDS), re.IGNORECASE)
 
 
 _LANG_WORDS = {
@@ -512,7 +595,7 @@ def features_from_json(data: Any) -> StoryFeatures | None:
 @functools.lru_cache(maxsize=64)  # fingerprint() then match() then add() analyse the same text
 def _analyse(title: str, text: str) -> tuple[tuple[str, ...], _Features]:
     """The words to shingle (title and story sentences) and the distinctive features of a document."""
-    title = _strip_accents(fold_typography(title))
+    title = _strip_accents(story_title(title))
     words = _WORD.findall(title.lower())
     body_words = 0
     counts: Counter[str] = Counter()
@@ -595,7 +678,7 @@ def _url_key(url: str) -> str:
 
 def _title_key(title: str) -> str:
     """The normalised title, if it is specific enough to name one story, else ""."""
-    key = normalize_title(title)
+    key = normalize_title(story_title(title))
     words = key.split()
     if _RECURRING_TITLE.search(key):
         return ""
@@ -634,6 +717,7 @@ class _Entry:
     published: datetime | None
     title: str
     title_key: str
+    title_words: frozenset[str]  # the title's words, normalised (a name there is what the story is about)
     url_key: str
     release_key: str | None
     features: _Features
@@ -778,8 +862,9 @@ class StoryIndex:
                 sig=parsed[0],
                 size=parsed[1],
                 published=_day(doc.published),
-                title=doc.title,
+                title=story_title(doc.title),
                 title_key=_title_key(doc.title),
+                title_words=frozenset(normalize_title(story_title(doc.title)).split()),
                 url_key=_url_key(doc.url),
                 release_key=_release_key(doc),
                 features=features,
@@ -832,6 +917,8 @@ REWRITE_NAMES = 0.7  # ... and it is judged on entities more than on wording
 ENTITY_NAMES = 0.75  # a translation, or a rewrite sharing no wording, is judged on entities alone:
 ENTITY_SHARED = 5  # ... this many shared names and numbers, at least two of them names
 REWRITE_NUMBERS = 0.5  # ages, amounts, counts, prison terms must mostly agree
+SHORT_COPY_RATIO = 2  # a text half the length of the other or less: a paragraph of it, perhaps
+SHORT_COPY_NAMES = 3  # a short copy names this many people or places, all but one of them shared
 
 
 def jaccard(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> float:
@@ -870,7 +957,17 @@ def _judge(new: _Entry, old: _Entry, threshold: float = DEFAULT_THRESHOLD) -> _V
             and not fb.title_numbers & (fa.title_numbers | fa.numbers)):
         return _NO  # "Sentenced to 9 Years" vs "to 12 Years"; "Filed 115 Cases" vs "107 Cases"
     few_names = min(len(fa.names), len(fb.names)) < 3
-    if not few_names and not (fa.principal <= fb.names and fb.principal <= fa.names):
+    # A short copy (a paragraph of the release) may leave out some of the people the release is about,
+    # not all of them: whom the short one is about must be in the long one, and one of whom the long one
+    # is about in the short one.
+    # (A name in the long one's title counts as present: "Former NFL Player ... Indicted" over a body
+    # that says "National Football League".)
+    (short, _), (long_, long_entry) = sorted(((fa, new), (fb, old)), key=lambda e: e[1].size)
+    lopsided = min(new.size, old.size) * SHORT_COPY_RATIO <= max(new.size, old.size)
+    if not few_names and not (
+            (fa.principal <= fb.names and fb.principal <= fa.names)
+            or (lopsided and short.principal <= long_.names | long_entry.title_words
+                and (not long_.principal or bool(long_.principal & short.names)))):
         return _NO  # whom one is mainly about is absent from the other: the next defendant's plea
     names = _overlap(fa.names, fb.names)
     if not few_names and names < NAME_CONFLICT:
@@ -898,7 +995,12 @@ def _judge(new: _Entry, old: _Entry, threshold: float = DEFAULT_THRESHOLD) -> _V
                 and _title_similarity(new.title, old.title) >= SIMILAR_TITLES
                 and not _RECURRING_TITLE.search(normalize_title(new.title))):
             return _Verdict(True, j, f"similar title and opening within a day ({j:.2f})", 1)
-        return _NO
+        # A short reprint (a lead and one paragraph of a release at least twice its length) that names
+        # the story's people is judged as a longer text is. Two short texts, or one without names, are
+        # not: one office's template opening is shared by its releases about other defendants.
+        if not (lopsided and len(short.names) >= SHORT_COPY_NAMES
+                and len(fa.names & fb.names) >= SHORT_COPY_NAMES - 1):
+            return _NO
     if j >= threshold:
         return _Verdict(True, j, f"near-duplicate text ({j:.2f})", 1)
     if containment >= CONTAINMENT_COPY and numbers >= REWRITE_NUMBERS:

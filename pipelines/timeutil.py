@@ -73,3 +73,25 @@ def parse_when(text: str | date | datetime, now: datetime | None = None) -> date
         return (now or utcnow()) - span
     except OverflowError:
         raise ValueError(f"duration too long: {text!r} reaches back before the year 1") from None
+
+
+# A publication date more than this after the page was first fetched is a placeholder or a mistake
+# (year 9999, a date typed a month ahead) rather than a date: a day allows for time zones and for dates
+# given without a time.
+FUTURE_DATE_SLACK = timedelta(days=1)
+
+
+def trusted_published(published: datetime | None, first_seen: datetime) -> datetime | None:
+    """``published`` if it is believable: not more than ``FUTURE_DATE_SLACK`` after ``first_seen``.
+
+    An untrusted date is dropped (None): items are then ordered, filtered and judged fresh for alerts
+    by ``first_seen``, as items without a date are.
+    """
+    if published is None:
+        return None
+    return published if as_utc(published) <= as_utc(first_seen) + FUTURE_DATE_SLACK else None
+
+
+def item_date(published: datetime | None, first_seen: datetime) -> datetime:
+    """The date an item is ordered and judged fresh by: its trusted publication date, else first_seen."""
+    return as_utc(trusted_published(published, first_seen) or first_seen)

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.stories import StoryDoc, StoryIndex, StoryMatch, fingerprint
+from pipelines.stories import (
+    StoryDoc,
+    StoryIndex,
+    StoryMatch,
+    fingerprint,
+    story_features,
+    story_paragraphs,
+    story_title,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stories"
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +79,22 @@ SAME_STORY = [
     ("feed-6", "feed-198", "same title and date"),  # OPA and USAO Middle Georgia, real feed items
     ("feed-70", "feed-446", "similar title and opening"),  # "Florida Man" / "Miami-Dade Man"
     ("feed-156", "feed-182", "similar title and opening"),  # USAO copy posted the next day
+    # Short reprints (reprints.py): a lead, one paragraph of the release, credit lines, the outlet's
+    # name around the title. The first four were missed before the outlet's name and credits were set
+    # aside and short copies were judged on containment.
+    ("doj-26-149", "r-anti-tren-borderline", "same title and date"),  # "{title} — Borderline Report"
+    ("api2020-09-032", "r-passport-cross-capitol", "same title and date"),  # "{title} - Capitol Wire"
+    ("az-fentanyl-reyes", "r-reyes-dispatch", "contained text"),
+    ("laredo-straw", "r-laredo-ledger", "near-duplicate text"),
+    ("doj-25-1075", "r-tda-chile-courier", "contained text"),  # "Valley Courier | {title}", byline
+    ("api2020-09-041", "r-ahmed-cousins-lakeshore", "rewrite"),  # the outlet's own headline
+    ("api2020-09-021", "r-belfast-gulf", "contained text"),  # held-out part
+    ("api2020-09-067", "r-church-indictment-pioneer", "contained text"),  # held-out part
+    # Missed on the first run of the second held-out batch: the reprint is about the "NFL" punter its
+    # title and lead name, the release's body says "National Football League" (a name in the release's
+    # title now counts as present).
+    ("api2020-09-072", "r-prokop-desert", "same title and date"),
+    ("api2020-09-023", "r-lloyds-city", "rewrite"),  # the outlet's headline; "Reporting by; Editing by"
 ]
 
 # (indexed first, matched second, why they are two stories)
@@ -95,6 +119,22 @@ DIFFERENT_STORIES = [
     ("feed-244", "feed-331", "National Night Out in two districts"),
     ("feed-233", "feed-565", "two weekly round-ups of one office"),
     ("feed-548", "feed-668", "two Trinitarios pleas, same title, four days apart"),
+    # Short reprints against what they must not join (reprints.py; the last four are the held-out part).
+    ("api2020-09-066", "r-passport-cross-capitol", "the next defendant's plea in the same case"),
+    ("api2020-09-042", "r-medicare-pascual-ledger", "another plea in the same clinic case"),
+    ("api2020-09-067", "r-church-arrests-pioneer", "the indictment of the men arrested 11 days earlier"),
+    ("laredo-straw", "r-saldana-bank-fraud", "same outlet and credits, same name, another case"),
+    ("r-laredo-ledger", "r-saldana-bank-fraud", "two reprints of one outlet with the same credit lines"),
+    ("r-anti-tren-borderline", "r-sdny-robbery-borderline", "one outlet, two TdA indictments, one office"),
+    ("az-fentanyl-ortiz", "r-reyes-dispatch", "the other sentencing of the same office"),
+    ("api2020-09-052", "r-church-indictment-pioneer", "the arrests, then the indictment: one outlet"),
+    ("r-church-arrests-pioneer", "r-church-indictment-pioneer", "the same outlet's two stories of one case"),
+    ("api2020-09-071", "r-nicholson-timber", "same name, same stage, same outlet, same day, another case"),
+    ("r-medicare-pascual-ledger", "r-medicare-marrero-ledger", "one outlet, two pleas in one case"),
+    ("api2020-09-072", "r-prokop-insurance", "a man of the same name and town, indicted the same day"),
+    ("r-prokop-desert", "r-prokop-insurance", "the same, both carried by one outlet with one caption"),
+    ("r-goldblatt-record", "r-milton-record", "one outlet, two sentencings four days apart"),
+    ("api2020-09-055", "r-boulanger-capitol", "two honest-services pleas nine days apart"),
 ]
 
 
@@ -117,19 +157,31 @@ def test_different_stories_stay_apart(first: str, second: str, why: str) -> None
     assert match_pair(text_only(doc(second)), text_only(doc(first))) is None, why
 
 
-def test_dev_set_has_no_false_merge_and_most_copies_match() -> None:
+@cache
+def _dev_set_results() -> dict[str, tuple[list[tuple[str, str]], int, int]]:
+    """Per part of the set: the false merges, the same-story pairs found, the same-story pairs."""
     rows = [json.loads(line) for line in (FIXTURES / "pairs.jsonl").read_text().splitlines()]
-    false_merges, found, same = [], 0, 0
+    results: dict[str, tuple[list[tuple[str, str]], int, int]] = {}
     for row in rows:
+        false_merges, found, same = results.setdefault(row["part"], ([], 0, 0))
         a, b = sorted((doc(row["a"]), doc(row["b"])), key=lambda d: (d.published, d.item_id))
         matched = match_pair(a, b) is not None
         if row["same"]:
-            same += 1
-            found += matched
+            results[row["part"]] = (false_merges, found + matched, same + 1)
         elif matched:
             false_merges.append((row["a"], row["b"]))
+    return results
+
+
+# (part, recall floor): dev 0.88 when written (the misses are feed openings, see the README); tuned 0.84
+# (the misses: a reprint against rewrites and translations of its release, which it joins through the
+# release); held-out 1.0 (8 of 8); held-out-2 5 of 6 on its first run, 6 of 6 since (see the README).
+@pytest.mark.parametrize(("part", "recall"), [("dev", 0.8), ("tuned", 0.8), ("held-out", 0.75),
+                                              ("held-out-2", 0.8)])
+def test_dev_set_has_no_false_merge_and_most_copies_match(part: str, recall: float) -> None:
+    false_merges, found, same = _dev_set_results()[part]
     assert false_merges == []
-    assert found / same >= 0.8  # 0.88 when written; the misses are feed openings (see the README)
+    assert same and found / same >= recall
 
 
 KEY = doj_key = "doj-26-149"
@@ -276,3 +328,82 @@ def test_threshold_must_be_a_fraction() -> None:
         StoryIndex(threshold=0)
     with pytest.raises(ValueError):
         StoryIndex(threshold=1.5)
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        # The shapes of the news pages in ../shared/corpus/news_pages.
+        ("Nepal says 'no proof' flydubai plane suffered bird strike | Reuters",
+         "Nepal says 'no proof' flydubai plane suffered bird strike"),
+        ("Russia hits Kyiv with ballistic missile, damages buildings and schools - National | Globalnews.ca",
+         "Russia hits Kyiv with ballistic missile, damages buildings and schools"),
+        ("Death toll in Valencia fire rises to 10 as remains of last missing person found | Spain | The Guardian",
+         "Death toll in Valencia fire rises to 10 as remains of last missing person found"),
+        ("Fedorov Dismissal Protests Grow * The Gateway Pundit * by Jane Roe", "Fedorov Dismissal Protests Grow"),
+        ("Phoenix Man Sentenced to 12 Years — Casa Grande Dispatch", "Phoenix Man Sentenced to 12 Years"),
+        ("Phoenix Man Sentenced to 12 Years – Casa Grande Dispatch", "Phoenix Man Sentenced to 12 Years"),
+        ("Valley Courier | United States Extradites Three Alleged Members of Tren de Aragua to Chile",
+         "United States Extradites Three Alleged Members of Tren de Aragua to Chile"),
+        # Not an outlet: an event, a long clause, lower-case words, a title too short to lose a part.
+        ("Clinic Owner Pleads Guilty - Sentencing Set", "Clinic Owner Pleads Guilty - Sentencing Set"),
+        ("Three Men Charged - Two Remain at Large After the Raid", "Three Men Charged - Two Remain at Large After the Raid"),
+        ("Gang leader charged - police say more arrests coming", "Gang leader charged - police say more arrests coming"),
+        ("Arrests Made | Reuters", "Arrests Made | Reuters"),
+        # Real DOJ titles: a defendant named before a dash, a dash inside parentheses.
+        ("Joaquin Guzman Lopez — Son of ‘El Chapo’ and a Leader of Sinaloa Cartel — Pleads Guilty to Federal Drug "
+         "Charges in Chicago", "Joaquin Guzman Lopez - Son of 'El Chapo' and a Leader of Sinaloa Cartel - Pleads "
+         "Guilty to Federal Drug Charges in Chicago"),
+        ("Attorney Advisor (Senior Counsel - Death Penalty)", "Attorney Advisor (Senior Counsel - Death Penalty)"),
+        ("Twenty-Seven Members of Tren de Aragua Charged", "Twenty-Seven Members of Tren de Aragua Charged"),
+    ],
+)
+def test_outlet_name_around_a_title_is_set_aside(title: str, expected: str) -> None:
+    assert story_title(title) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("Photo: U.S. Attorney's Office for the Southern District of New York", None),
+        ("FILE - Agents outside the courthouse in Phoenix. (AP Photo/Ross D. Franklin, File)", None),
+        ("With files from The Canadian Press", None),
+        ("Additional reporting by Ana Ruiz; Editing by Tom Hale", None),
+        ("Source: U.S. Department of Justice", None),
+        ("By Staff | November 15, 2025", None),
+        ("By Jane Roe, The Associated Press", None),
+        ("READ MORE: Another story entirely", None),
+        ("MEXICO CITY (AP) — Mexico's economy grew.", "MEXICO CITY - Mexico's economy grew."),
+        ("KATHMANDU, April 25 (Reuters) - Nepal disputed the account.", "KATHMANDU, April 25 - Nepal disputed the account."),
+        ("(AP) — Three men were arrested.", "Three men were arrested."),
+        # Sentences of the story that look like credits.
+        ("By contrast, the court found him guilty.", "By contrast, the court found him guilty."),
+        ("By Jan. 5, the gang had moved to Texas", "By Jan. 5, the gang had moved to Texas"),
+        ("Tren de Aragua (TdA) - a Venezuelan gang - was designated.", "Tren de Aragua (TdA) - a Venezuelan gang - was designated."),
+    ],
+)
+def test_credit_lines_are_not_part_of_the_story(line: str, kept: str | None) -> None:
+    assert story_paragraphs(line) == ([[kept]] if kept else [])
+
+
+def test_an_outlets_framing_is_no_evidence() -> None:
+    """The outlet's name, byline, agency credit and picture credits leave the signature and the
+    features exactly as the bare copy's: they can neither join nor split a story."""
+    bare_title = "Three Men Indicted for Racially-Motivated Church Arson in Springfield, Mass."
+    bare = ("NEW YORK - A federal grand jury indicted three Springfield men.\n\n"
+            "The indictment alleges that Benjamin Haskell, 22, Michael Jacques, 24, and Thomas Gleason, 21, "
+            "all of Springfield, conspired to burn the church.")
+    framed = ("By Staff | January 28, 2009\n\n" + bare.replace("NEW YORK - ", "NEW YORK (AP) — ")
+              + "\n\nPhoto: Springfield Fire Department\n\nWith files from The Associated Press")
+    for title in (bare_title + " — Pioneer Valley News", "Pioneer Valley News | " + bare_title):
+        assert fingerprint(title, framed) == fingerprint(bare_title, bare)
+        assert story_features(title, framed) == story_features(bare_title, bare)
+
+
+def test_a_short_copy_matches_without_its_title() -> None:
+    """A reprint under the outlet's own headline is judged on its text: the release's paragraph."""
+    for release, reprint in [("az-fentanyl-reyes", "r-reyes-dispatch"), ("api2020-09-032", "r-passport-cross-capitol"),
+                             ("api2020-09-015", "r-medicare-pascual-ledger")]:
+        untitled = replace(text_only(doc(reprint)), title="Local news")
+        found = match_pair(text_only(doc(release)), untitled)
+        assert found is not None and found.reason.startswith(("contained text", "short copy")), reprint
