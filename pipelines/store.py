@@ -15,14 +15,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipelines import items as outcome
 from pipelines.classify import Classifier, TopicResult
 from pipelines.db import Database
-from pipelines.items import Article, KnownPage, Outcome
+from pipelines.items import Article, KnownPage, Outcome, RetryState
 from pipelines.models import (
     AlertEvent,
     Item,
@@ -34,6 +34,7 @@ from pipelines.models import (
     TopicChange,
     UrlState,
 )
+from pipelines.retry import RETRIED, RetryPolicy
 from pipelines.revisions import compare, content_hash
 from pipelines.stories import (
     StoryDoc,
@@ -73,8 +74,10 @@ class Store:
         *,
         stories: StoryIndex | None = None,
         now: Callable[[], datetime] = utcnow,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.db = db
+        self.retry = retry or RetryPolicy()
         self._classifier = classifier
         self.stories = stories if stories is not None else StoryIndex()
         self.now = now
@@ -123,6 +126,17 @@ class Store:
                 # A link that redirected: the conditional GET goes to the link, which redirects on.
                 known[r.link] = page
         return known
+
+    def load_retries(self) -> dict[str, RetryState]:
+        """Failed and blocked URLs: what waits for a retry, and what was given up."""
+        with self.db.read() as s:
+            rows = s.execute(
+                select(UrlState.url, UrlState.source, UrlState.status, UrlState.attempts, UrlState.next_attempt,
+                       UrlState.fetch_url, UrlState.etag, UrlState.last_modified)
+                .where(UrlState.status.in_(sorted(RETRIED)))
+            ).all()
+        return {r.url: RetryState(r.source, r.status, r.attempts or 1, _utc(r.next_attempt), r.fetch_url, r.etag,
+                                  r.last_modified) for r in rows}
 
     def source_state(self, source: str) -> SourceState:
         with self.db.read() as s:
@@ -189,9 +203,18 @@ class Store:
             return
         if o.status not in _RECORDED:
             return
+        url = o.url[:2048]
+        attempts = (s.scalar(select(UrlState.attempts).where(UrlState.url == url)) or 0) + 1
+        # A page (it has an address to ask again) that failed or met a bot wall is tried again later,
+        # with a growing wait; the source's own URL is tried on every pass anyway.
+        retried = o.status in RETRIED and o.fetch_url is not None
         values = {
-            "url": o.url[:2048], "source": o.source, "status": o.status, "detail": o.detail[:2000],
-            "attempts": 1, "first_seen": now, "last_attempt": now,
+            "url": url, "source": o.source, "status": o.status, "detail": o.detail[:2000],
+            "attempts": attempts, "first_seen": now, "last_attempt": now,
+            "next_attempt": self.retry.next_attempt(o.source, attempts, now) if retried else None,
+            "fetch_url": o.fetch_url[:2048] if o.fetch_url else None,
+            "etag": o.etag[:500] if o.etag else None,
+            "last_modified": o.last_modified[:100] if o.last_modified else None,
         }
         insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
         stmt = insert(UrlState).values(**values)
@@ -200,7 +223,9 @@ class Store:
             set_={
                 "status": stmt.excluded.status, "detail": stmt.excluded.detail,
                 "last_attempt": stmt.excluded.last_attempt, "attempts": UrlState.attempts + 1,
-                "source": stmt.excluded.source,
+                "source": stmt.excluded.source, "next_attempt": stmt.excluded.next_attempt,
+                "fetch_url": func.coalesce(stmt.excluded.fetch_url, UrlState.fetch_url),
+                "etag": stmt.excluded.etag, "last_modified": stmt.excluded.last_modified,
             },
         )
         s.execute(stmt)
@@ -426,7 +451,8 @@ class Store:
             p.updated = counts["updated"]
             p.unchanged = counts["unchanged"] + counts["trivial_change"] + counts[outcome.NOT_MODIFIED]
             p.skipped = sum(counts[k] for k in (outcome.KNOWN, outcome.OLD, outcome.NO_LINK, "duplicate",
-                                                 outcome.ROBOTS, outcome.NO_TEXT))
+                                                 outcome.ROBOTS, outcome.NO_TEXT, outcome.WAITING,
+                                                 outcome.GIVEN_UP))
             p.failed = counts[outcome.FAILED] + counts[outcome.TOO_LARGE]
             p.blocked = counts[outcome.BLOCKED]
             p.fetched = int(stats.get("responses", 0))
