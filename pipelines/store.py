@@ -83,7 +83,7 @@ class Store:
         self.now = now
         self._lock = threading.Lock()  # several sources' crawlers share one store in a process
         self._known: dict[str, Item] = {}  # the current batch's items by URL and link
-        self._stored_urls: list[str] = []  # the current batch's newly stored URLs
+        self._stored_urls: list[str] = []  # the current batch's URLs read (stored or found unchanged)
 
     @property
     def classifier(self) -> Classifier:
@@ -187,11 +187,12 @@ class Store:
                         with s.begin_nested():
                             self._save_article(s, obj, now, counts)
                     except Exception as exc:  # one bad record must not lose the batch
+                        self._stored_urls = [u for u in self._stored_urls if u not in (obj.url, obj.link)]
                         log.warning("%s: could not store %s: %s", obj.source, obj.url, exc)
                         counts[outcome.FAILED] += 1
                         failed = Outcome(obj.url, obj.source, outcome.FAILED, f"store: {exc}"[:500])
                         self._record_outcome(s, failed, now, Counter())
-            if self._stored_urls:  # stored now: no longer failed or blocked
+            if self._stored_urls:  # read now: no longer failed or blocked
                 s.execute(delete(UrlState).where(UrlState.url.in_(self._stored_urls)))
 
     def _record_outcome(self, s: Session, o: Outcome, now: datetime, counts: Counter[str]) -> None:
@@ -255,6 +256,9 @@ class Store:
         if not text:
             self._record_outcome(s, Outcome(a.url, a.source, outcome.NO_TEXT, "no article text"), now, counts)
             return
+        # Fetched and read (new, changed, unchanged or another source's copy): no longer failed or blocked,
+        # under its own URL nor under the link that redirected to it.
+        self._stored_urls.extend(u for u in (a.url, a.link) if u)
         item = self._find(s, a)
         if item is None:
             self._insert(s, a, title, text, now, counts)
@@ -366,7 +370,6 @@ class Store:
                 payload={"topics": [r.topic for r in matched]},
             ))
         self.stories.add(replace(probe, item_id=item.id), story_id, signature)
-        self._stored_urls.append(a.url)
         counts["new"] += 1
 
     @staticmethod

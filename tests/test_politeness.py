@@ -347,3 +347,17 @@ def test_migration_0004_upgrades_a_database_made_at_0001(database_url: str) -> N
             assert s.scalar(select(Pass)) is None
     finally:
         db.dispose()
+
+
+def test_a_retried_link_that_now_redirects_is_cleared(site: Site, sqlite_url: str, tmp_path: Path) -> None:
+    """The failed link's record goes once the page it now redirects to is read (stored under its final URL)."""
+    site.add("/pr/moved", "", redirect="/pr/new-home", fail=[500])
+    site.add("/pr/new-home", article("new-home"))
+    publish(site, ["/pr/moved"])
+    config = feed_config(tmp_path, sqlite_url, site)
+    crawl(config)
+    assert url_states(sqlite_url)["moved"].status == "failed"
+    make_due(sqlite_url)
+    crawl(config)
+    assert [i["url"].rsplit("/", 1)[1] for i in items_json(config)] == ["new-home"]
+    assert url_states(sqlite_url) == {}
