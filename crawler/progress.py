@@ -66,7 +66,10 @@ class PassProgress:
         self.runs = list(runs)
         self.every = every
         self.stream = stream or sys.stderr
-        self.live = self.stream.isatty() if live is None else live
+        if live is None:  # a closed or absent stderr (a service) is no terminal
+            isatty = getattr(self.stream, "isatty", None)
+            live = bool(isatty()) if callable(isatty) and not getattr(self.stream, "closed", False) else False
+        self.live = live
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = 0.0
