@@ -361,3 +361,47 @@ def test_a_retried_link_that_now_redirects_is_cleared(site: Site, sqlite_url: st
     crawl(config)
     assert [i["url"].rsplit("/", 1)[1] for i in items_json(config)] == ["new-home"]
     assert url_states(sqlite_url) == {}
+
+
+def test_run_child_passes_on_progress_lines() -> None:
+    from crawler.child import StopRequest, run_child
+
+    script = (
+        "import sys, time\n"
+        "for n in range(3):\n"
+        "    sys.stderr.write(f'2026-11-24 12:00:0{n},000 INFO borderwatch.progress: news: running, {n} of 9 pages "
+        "fetched\\n2026-11-24 12:00:0{n},000 INFO borderwatch: other\\n'); sys.stderr.flush(); time.sleep(0.3)\n"
+    )
+    seen: list[str] = []
+    outcome = run_child([sys.executable, "-c", script], timeout=30, stop=StopRequest(), on_progress=seen.append)
+    assert outcome.exit_code == 0
+    assert seen[:2] == ["news: running, 0 of 9 pages fetched", "news: running, 1 of 9 pages fetched"]
+    assert "INFO borderwatch: other" in outcome.stderr  # the child's output is kept whole for its summary
+
+
+def test_the_daemon_logs_its_passes_progress(site: Site, sqlite_url: str, tmp_path: Path) -> None:
+    """`borderwatch run`: a long pass's progress lines (every crawl.progress_every) reach the daemon's log."""
+    config = slow_config(tmp_path, site, sqlite_url, progress_every="1s")
+    data = config.read_text() + "run:\n  log_format: json\n"
+    config.write_text(data)
+    log_path = tmp_path / "daemon.log"
+    env = {k: v for k, v in os.environ.items() if k != "BORDERWATCH_CONFIG"}
+    with open(log_path, "ab") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "crawler", "--config", str(config), "run"],
+                                stdout=f, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        records: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            records = [json.loads(ln) for ln in lines if ln.startswith("{")]
+            if any(r.get("event") == "pass" for r in records):
+                break
+            time.sleep(0.5)
+        progress = [r for r in records if r.get("event") == "progress"]
+        assert progress, log_path.read_text()
+        assert progress[0]["source"] == "news" and progress[0]["logger"] == "borderwatch.progress"
+        assert progress[0]["message"].startswith("news: running, ") and "pages fetched" in progress[0]["message"]
+    finally:
+        proc.send_signal(__import__("signal").SIGTERM)
+        proc.wait(60)
