@@ -4,7 +4,7 @@ A Twisted reactor runs once per process, and a pass that leaks memory, crashes o
 daemon with it; so each pass is a process. The child runs in its own session (a Ctrl-C in the daemon's
 terminal reaches the daemon only, which then decides when its passes stop) and is stopped with SIGINT
 (Scrapy's graceful shutdown), then, after ``KILL_AFTER``, SIGKILL to its whole process group (its
-extraction workers included).
+extraction workers included). The progress lines a long pass logs are passed on to the daemon as they come.
 """
 
 from __future__ import annotations
@@ -75,8 +75,10 @@ def run_child(
     stop: StopRequest,
     on_start: Callable[[int], None] | None = None,
     env: dict[str, str] | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> ChildOutcome:
-    """Run ``cmd`` to its end, or past ``timeout`` seconds / a stop request, then stop it."""
+    """Run ``cmd`` to its end, or past ``timeout`` seconds / a stop request, then stop it. ``on_progress``
+    receives each progress line the child logs (``borderwatch.progress``) while it runs."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
@@ -84,8 +86,11 @@ def run_child(
         if on_start is not None:
             on_start(proc.pid)
         timed_out = stopped = False
+        progress = _ProgressReader(err.fileno(), on_progress) if on_progress is not None else None
         try:
             while proc.poll() is None:
+                if progress is not None:
+                    progress.read()
                 if time.monotonic() - started >= timeout:
                     timed_out = True
                 elif stop.due():
@@ -104,6 +109,30 @@ def run_child(
             seconds=time.monotonic() - started, timeout=timeout, timed_out=timed_out, stopped=stopped and not timed_out,
             stdout=_tail(out), stderr=_tail(err),
         )
+
+
+class _ProgressReader:
+    """Follows a child's stderr file (by offset: the file's own position is left alone) for progress lines."""
+
+    MARK = b" borderwatch.progress: "
+
+    def __init__(self, fd: int, emit: Callable[[str], None]) -> None:
+        self.fd = fd
+        self.emit = emit
+        self.offset = 0
+        self.partial = b""
+
+    def read(self) -> None:
+        chunk = os.pread(self.fd, 65536, self.offset)
+        if not chunk:
+            return
+        self.offset += len(chunk)
+        *lines, self.partial = (self.partial + chunk).split(b"\n")
+        self.partial = self.partial[-TAIL_BYTES:]  # a line without an end for ever must not grow memory
+        for line in lines:
+            _, mark, message = line.partition(self.MARK)
+            if mark:
+                self.emit(message.decode("utf-8", "replace").strip())
 
 
 def _stop(proc: subprocess.Popen[bytes], stop: StopRequest) -> None:

@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import cached_property
 from typing import Any, NoReturn
@@ -135,13 +135,33 @@ def _level(verbose: int) -> str:
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """borderwatch: watch press offices and news for transnational organized crime."""
-    logging.basicConfig(level=_level(verbose), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The level on the handler too: libraries (Scrapy) set their own loggers to DEBUG, and their
+    level = _level(verbose)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A filter on the handler too: libraries (Scrapy) set their own loggers to DEBUG, and their
     # records reach the root handler whatever the root logger's level.
     for handler in logging.getLogger().handlers:
-        handler.setLevel(_level(verbose))
+        handler.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        handler.addFilter(_shown(verbose))
+    # A pass's progress lines (when stderr is not a terminal) are shown at every level.
+    logging.getLogger("borderwatch.progress").setLevel(logging.INFO)
     ctx.obj = App(config_path, verbose)
     ctx.call_on_close(ctx.obj.close)
+
+
+# Our own loggers: the ones -v shows at INFO (the libraries' INFO lines, Scrapy's above all, wait for -vv).
+_OURS = ("borderwatch", "crawler", "pipelines", "alerts")
+
+
+def _shown(verbose: int) -> Callable[[logging.LogRecord], bool]:
+    """Warnings always; with -v our info lines; with -vv everything; the progress lines at every level."""
+    def shown(record: logging.LogRecord) -> bool:
+        if verbose > 1 or record.levelno >= logging.WARNING:
+            return True
+        name = record.name
+        if verbose == 1:
+            return any(name == p or name.startswith(p + ".") for p in _OURS)
+        return name == "borderwatch.progress"
+    return shown
 
 
 @main.command()

@@ -75,7 +75,25 @@ class CrawlConfig(_Strict):
         ),
     )
 
-    _parse_revisit = field_validator("revisit", mode="before")(_duration)
+    page_attempts: int = Field(
+        8, ge=1, le=100,
+        description=(
+            "Passes that try a failed or blocked page before it is given up (recorded, shown by `status`)."
+        ),
+    )
+    page_backoff_cap: Duration = Field(
+        timedelta(days=1),
+        description=(
+            "The longest wait before a failed or blocked page is tried again (the wait starts at its "
+            "source's `every` and doubles after each try)."
+        ),
+    )
+    progress_every: Duration = Field(
+        timedelta(minutes=1),
+        description="When stderr is not a terminal, a pass logs one progress line per source this often.",
+    )
+
+    _parse_revisit = field_validator("revisit", "page_backoff_cap", "progress_every", mode="before")(_duration)
 
     @field_validator("revisit_every", mode="before")
     @classmethod
@@ -165,7 +183,8 @@ class ListingSource(_SourceBase):
     kind: Literal["listing"] = Field(description="The source kind.")
     links: str = Field(description="CSS selector of the article links on the listing page.")
     next: str | None = Field(None, description="CSS selector of the link to the next listing page.")
-    max_pages: int = Field(3, ge=1, le=100, description="Listing pages walked at most in one pass.")
+    # A bound, not a ceiling: a backfill over a long archive sets it as high as it needs.
+    max_pages: int = Field(3, ge=1, description="Listing pages walked at most in one pass.")
 
 
 class SitemapSource(_SourceBase):

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pipelines.items import KnownPage
+from pipelines.items import KnownPage, RetryState
 from pipelines.timeutil import as_utc
 
 
@@ -19,6 +19,8 @@ class PassContext:
     first_pass: bool
     revisit_every: timedelta = timedelta(hours=1)
     known: dict[str, KnownPage] = field(default_factory=dict)
+    retries: dict[str, RetryState] = field(default_factory=dict)  # failed and blocked URLs by canonical key
+    page_attempts: int = 8
     watermark: str | None = None
     feed_etag: str | None = None
     feed_last_modified: str | None = None
@@ -49,4 +51,28 @@ class PassContext:
         sitemap being unchanged): the address each was last fetched from."""
         due = {page.fetch_url or url for url, page in self.known.items()
                if page.source == source and self.revisit_due(url)}
+        return sorted(due)
+
+    def retry_wait(self, url: str) -> str | None:
+        """Why a failed or blocked URL is not to be fetched now (its backoff runs, or it was given up),
+        else None (never failed, or due a retry)."""
+        state = self.retries.get(url)
+        if state is None:
+            return None
+        if state.next_attempt is None:
+            if state.attempts >= self.page_attempts:
+                return f"{state.status}; given up after {state.attempts} tries"
+            return None
+        if as_utc(state.next_attempt) > self.now:
+            return f"{state.status}; next try at {as_utc(state.next_attempt):%Y-%m-%d %H:%M} UTC"
+        return None
+
+    def due_retries(self, source: str) -> list[str]:
+        """Where to try again this source's failed and blocked pages whose backoff has run out, whether or not
+        its feed or listing still links them: the address each was last asked for."""
+        due = []
+        for url, state in self.retries.items():
+            if (state.source == source and state.fetch_url and state.next_attempt is not None
+                    and url not in self.queued and url not in self.known and self.retry_wait(url) is None):
+                due.append(state.fetch_url)
         return sorted(due)

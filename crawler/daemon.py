@@ -39,6 +39,8 @@ from pipelines.db import Database
 from pipelines.timeutil import utcnow
 
 log = logging.getLogger("borderwatch.daemon")
+# A long pass's progress lines, logged by its child process every crawl.progress_every, repeated here.
+_progress_log = logging.getLogger("borderwatch.progress")
 
 DAEMON_LEASE_NAME = "daemon"
 # The daemon lease lives 90s and is renewed every 20s: a daemon killed with SIGKILL on another host frees
@@ -278,7 +280,8 @@ class Daemon:
 
         try:
             outcome = run_child(cmd, timeout=self.run_config.pass_timeout.total_seconds(), stop=self.stop,
-                                on_start=started)
+                                on_start=started, on_progress=lambda line: _progress_log.info(
+                                    line, extra=fields(event="progress", source=name)))
         except OSError as exc:
             log.error("%s: cannot start a pass process: %s", name, exc, extra=fields(source=name))
             return None

@@ -19,10 +19,12 @@ from scrapy.settings import Settings
 
 from crawler.config import Config
 from crawler.context import PassContext
+from crawler.progress import PassProgress
 from crawler.spiders import SPIDERS
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.leases import Leases
+from pipelines.retry import RetryPolicy
 from pipelines.store import Store
 from pipelines.timeutil import utcnow
 from pipelines.worker import WorkerPool
@@ -49,6 +51,8 @@ class PassResult:
         parts = [f"{c.get('new', 0)} new", f"{c.get('updated', 0)} updated",
                  f"{c.get('unchanged', 0) + c.get('trivial_change', 0) + c.get('not_modified', 0)} unchanged"]
         for key, label in (("known", "known skipped"), ("duplicate", "duplicates"), ("old", "older than since"),
+                           ("retried", "retried"), ("waiting", "waiting to be retried"),
+                           ("given_up", "given up"),
                            ("blocked", "blocked"), ("failed", "failed"), ("too_large", "too large"),
                            ("robots", "disallowed by robots.txt"), ("no_text", "without text"),
                            ("no_link", "entries without link")):
@@ -111,7 +115,9 @@ def run_pass(
     sources = [s for s in config.sources if (names and s.name in names) or (not names and s.enabled)]
     classifier = classifier or Classifier.from_file(config.topics)
     db = db or Database(config.database)
-    store = Store(db, classifier)
+    retry = RetryPolicy(attempts=config.crawl.page_attempts, cap=config.crawl.page_backoff_cap,
+                        every={s.name: s.every for s in config.sources})
+    store = Store(db, classifier, retry=retry)
     leases = Leases(db)
     results: list[PassResult] = []
     runs: list[tuple[Any, PassContext, int, Crawler]] = []
@@ -123,8 +129,9 @@ def run_pass(
     # for a whole interval (measured: ~7 ms a page). 1 ms keeps the reactor responsive.
     sys.setswitchinterval(0.001)
     process = CrawlerProcess(settings)  # (it sets Scrapy's loggers to DEBUG: quieten them after)
+    # -v shows our own progress and info lines; Scrapy's internals only at -vv.
     for name in ("scrapy", "twisted", "py.warnings", "protego", "filelock"):
-        logging.getLogger(name).setLevel(log_level if log_level != "WARNING" else "CRITICAL")
+        logging.getLogger(name).setLevel("DEBUG" if log_level == "DEBUG" else "CRITICAL")
     pool: WorkerPool | None = None
     started = time.monotonic()
     for source in sources:
@@ -136,20 +143,26 @@ def run_pass(
             pool = WorkerPool(config.crawl.extract_workers, config.topics)
             store.load_stories()
             known = store.load_known()
+            retries = store.load_retries()
         state = store.source_state(source.name)
         ctx = PassContext(
             source=source.name, now=utcnow(), since=source.since, revisit=config.crawl.revisit,
             revisit_every=config.crawl.revisit_every,
             first_pass=state.last_success is None, known=known, watermark=state.watermark,
+            retries=retries, page_attempts=config.crawl.page_attempts,
             feed_etag=state.feed_etag, feed_last_modified=state.feed_last_modified,
         )
         pass_id = store.begin_pass(source.name)
         crawler = process.create_crawler(_spider_class(source, config))
         process.crawl(crawler, source=source, context=ctx, store=store, pool=pool)
         runs.append((source, ctx, pass_id, crawler))
+        log.info("%s: pass %d started (%s %s)", source.name, pass_id, source.kind, source.url)
+    progress = PassProgress([(source.name, crawler, ctx) for source, ctx, _, crawler in runs],
+                            every=config.crawl.progress_every.total_seconds())
     try:
         if runs:
-            process.start()
+            with progress:
+                process.start()
     finally:
         if pool is not None:
             pool.shutdown()

@@ -15,7 +15,8 @@ from crawler import records
 from crawler.config import Config
 from crawler.health import human
 from pipelines.db import Database
-from pipelines.models import AlertEvent, Delivery, Item, Pass, SourceState
+from pipelines.models import AlertEvent, Delivery, Item, Pass, SourceState, UrlState
+from pipelines.retry import RETRIED
 from pipelines.timeutil import as_utc
 
 # `orphaned`: not sent, and the watcher is no longer configured (alerts.deliver); not counted as failed.
@@ -52,6 +53,9 @@ class SourceStatus:
     health_since: datetime | None
     last_success: datetime | None
     last_new_item: datetime | None
+    retry_waiting: int = 0  # failed or blocked pages waiting for their next try
+    retry_next: datetime | None = None  # the soonest of those tries
+    given_up: int = 0  # failed or blocked on every try: no longer tried
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,14 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
         shown = shown_state(Delivery.watcher, Delivery.state, config.watchers).label("state")
         deliveries = {r.state: r.n for r in s.execute(select(shown, func.count().label("n")).group_by(shown))}
         unplanned = s.scalar(select(func.count()).select_from(AlertEvent).where(AlertEvent.dispatched.is_(False)))
+        waiting = {r.source: (r.n, as_utc(r.next)) for r in s.execute(
+            select(UrlState.source, func.count().label("n"), func.min(UrlState.next_attempt).label("next"))
+            .where(UrlState.next_attempt.is_not(None)).group_by(UrlState.source))}
+        given_up = {r.source: r.n for r in s.execute(
+            select(UrlState.source, func.count().label("n"))
+            .where(UrlState.next_attempt.is_(None), UrlState.status.in_(sorted(RETRIED)),
+                   UrlState.fetch_url.is_not(None), UrlState.attempts >= config.crawl.page_attempts)
+            .group_by(UrlState.source))}
     held = records.lease(db, "daemon")
     if held is None or held[1] <= now:
         daemon = DaemonStatus(None, None)
@@ -130,6 +142,8 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
             health_since=_utc(st.health_since) if st else None,
             last_success=_utc(st.last_success) if st else None,
             last_new_item=_utc(st.last_new_item) if st else None,
+            retry_waiting=waiting.get(name, (0, None))[0], retry_next=waiting.get(name, (0, None))[1],
+            given_up=given_up.get(name, 0),
         ))
     return StatusReport(now, daemon, sources, {k: deliveries.get(k, 0) for k in DELIVERY_STATES},
                         int(unplanned or 0))
@@ -162,6 +176,7 @@ def to_json(report: StatusReport) -> dict[str, Any]:
             "items": s.items, "consecutive_failures": s.consecutive_failures,
             "health": s.health, "health_since": _iso(s.health_since),
             "last_success": _iso(s.last_success), "last_new_item": _iso(s.last_new_item),
+            "retries": {"waiting": s.retry_waiting, "next_try": _iso(s.retry_next), "given_up": s.given_up},
         })
     d = report.daemon
     return {
@@ -208,9 +223,24 @@ def render_table(report: StatusReport) -> Iterator[str]:
     for s in report.sources:
         if s.last_pass and s.last_pass.status != "ok" and s.last_pass.error:
             yield f"  {s.name}: {s.last_pass.error}"
+    for s in report.sources:
+        if s.retry_waiting or s.given_up:
+            yield f"  {s.name}: {retry_line(s, now)}"
     dl = report.deliveries
     yield ""
     extra = "".join(f", {dl[k]} {k}" for k in ("uncertain", "orphaned") if dl.get(k))
     yield (f"alerts: {dl.get('pending', 0)} pending, {dl.get('sending', 0)} sending, {dl.get('failed', 0)} failed"
            f"{extra} ({dl.get('sent', 0)} sent); {report.unplanned_events} event"
            f"{'s' if report.unplanned_events != 1 else ''} not yet planned")
+
+
+def retry_line(s: SourceStatus, now: datetime) -> str:
+    """``3 pages waiting to be retried (next try in 40m); 1 given up``."""
+    parts = []
+    if s.retry_waiting:
+        when = "due now" if s.retry_next is None or s.retry_next <= now else f"in {human(s.retry_next - now)}"
+        pages = "page" if s.retry_waiting == 1 else "pages"
+        parts.append(f"{s.retry_waiting} failed or blocked {pages} waiting to be retried (next try {when})")
+    if s.given_up:
+        parts.append(f"{s.given_up} given up after crawl.page_attempts tries")
+    return "; ".join(parts)

@@ -58,6 +58,8 @@ ROBOTS = "robots"  # robots.txt disallows it
 NO_TEXT = "no_text"  # the page held no extractable article text
 NO_LINK = "no_link"  # a feed entry without a link
 OLD = "old"  # older than the source's `since` on a first pass
+WAITING = "waiting"  # failed or blocked before: not tried again until its backoff has run out
+GIVEN_UP = "given_up"  # failed or blocked on every try (crawl.page_attempts): no longer tried
 
 
 @dataclass
@@ -67,6 +69,10 @@ class Outcome:
     status: str
     detail: str = ""
     http_status: int | None = None
+    # For a retry of a failed or blocked page: where it was asked for and its validators, if it had any.
+    fetch_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,3 +86,16 @@ class KnownPage:
     etag: str | None
     last_modified: str | None
     fetch_url: str | None = None  # where the page was last fetched (the canonical key need not answer)
+
+
+@dataclass(frozen=True)
+class RetryState:
+    """A failed or blocked URL, as much as the seen-check needs to decide whether to try it again."""
+
+    source: str
+    status: str  # blocked | failed
+    attempts: int
+    next_attempt: datetime | None  # None: given up (it used up its attempts)
+    fetch_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None

@@ -173,7 +173,12 @@ class SourceState(Base):
 
 
 class UrlState(Base):
-    """A URL that could not be stored: blocked by a bot wall, failed, too large, disallowed by robots."""
+    """A URL that could not be stored: blocked by a bot wall, failed, too large, disallowed by robots.
+
+    A failed or blocked URL is tried again once ``next_attempt`` has come (a backoff doubling from its
+    source's interval), conditionally when its validators are known; ``next_attempt`` is None when it is
+    not retried (another status, or it used up its attempts: given up).
+    """
 
     __tablename__ = "url_states"
     url: Mapped[str] = mapped_column(String(2048), primary_key=True)
@@ -183,6 +188,10 @@ class UrlState(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     first_seen: Mapped[datetime]
     last_attempt: Mapped[datetime]
+    next_attempt: Mapped[datetime | None] = mapped_column(index=True)
+    fetch_url: Mapped[str | None] = mapped_column(String(2048))  # the address last asked for
+    etag: Mapped[str | None] = mapped_column(String(500))  # validators of the last answer, if it gave any
+    last_modified: Mapped[str | None] = mapped_column(String(100))
 
 
 class AlertEvent(Base):

@@ -15,14 +15,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipelines import items as outcome
 from pipelines.classify import Classifier, TopicResult
 from pipelines.db import Database
-from pipelines.items import Article, KnownPage, Outcome
+from pipelines.items import Article, KnownPage, Outcome, RetryState
 from pipelines.models import (
     AlertEvent,
     Item,
@@ -34,6 +34,7 @@ from pipelines.models import (
     TopicChange,
     UrlState,
 )
+from pipelines.retry import RETRIED, RetryPolicy
 from pipelines.revisions import compare, content_hash
 from pipelines.stories import (
     StoryDoc,
@@ -73,14 +74,16 @@ class Store:
         *,
         stories: StoryIndex | None = None,
         now: Callable[[], datetime] = utcnow,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.db = db
+        self.retry = retry or RetryPolicy()
         self._classifier = classifier
         self.stories = stories if stories is not None else StoryIndex()
         self.now = now
         self._lock = threading.Lock()  # several sources' crawlers share one store in a process
         self._known: dict[str, Item] = {}  # the current batch's items by key and link
-        self._stored_urls: list[str] = []  # the current batch's newly stored keys
+        self._stored_urls: list[str] = []  # the current batch's keys read (stored or found unchanged)
 
     @property
     def classifier(self) -> Classifier:
@@ -124,6 +127,17 @@ class Store:
                 # A link that redirected: the conditional GET goes to the link, which redirects on.
                 known[r.link] = page
         return known
+
+    def load_retries(self) -> dict[str, RetryState]:
+        """Failed and blocked URLs: what waits for a retry, and what was given up."""
+        with self.db.read() as s:
+            rows = s.execute(
+                select(UrlState.url, UrlState.source, UrlState.status, UrlState.attempts, UrlState.next_attempt,
+                       UrlState.fetch_url, UrlState.etag, UrlState.last_modified)
+                .where(UrlState.status.in_(sorted(RETRIED)))
+            ).all()
+        return {r.url: RetryState(r.source, r.status, r.attempts or 1, _utc(r.next_attempt), r.fetch_url, r.etag,
+                                  r.last_modified) for r in rows}
 
     def source_state(self, source: str) -> SourceState:
         with self.db.read() as s:
@@ -174,11 +188,12 @@ class Store:
                         with s.begin_nested():
                             self._save_article(s, obj, now, counts)
                     except Exception as exc:  # one bad record must not lose the batch
+                        self._stored_urls = [u for u in self._stored_urls if u not in (obj.key, obj.link)]
                         log.warning("%s: could not store %s: %s", obj.source, obj.url, exc)
                         counts[outcome.FAILED] += 1
                         failed = Outcome(obj.key, obj.source, outcome.FAILED, f"store: {exc}"[:500])
                         self._record_outcome(s, failed, now, Counter())
-            if self._stored_urls:  # stored now: no longer failed or blocked
+            if self._stored_urls:  # read now: no longer failed or blocked
                 s.execute(delete(UrlState).where(UrlState.url.in_(self._stored_urls)))
 
     def _record_outcome(self, s: Session, o: Outcome, now: datetime, counts: Counter[str]) -> None:
@@ -190,9 +205,18 @@ class Store:
             return
         if o.status not in _RECORDED:
             return
+        url = o.url[:2048]
+        attempts = (s.scalar(select(UrlState.attempts).where(UrlState.url == url)) or 0) + 1
+        # A page (it has an address to ask again) that failed or met a bot wall is tried again later,
+        # with a growing wait; the source's own URL is tried on every pass anyway.
+        retried = o.status in RETRIED and o.fetch_url is not None
         values = {
-            "url": o.url[:2048], "source": o.source, "status": o.status, "detail": o.detail[:2000],
-            "attempts": 1, "first_seen": now, "last_attempt": now,
+            "url": url, "source": o.source, "status": o.status, "detail": o.detail[:2000],
+            "attempts": attempts, "first_seen": now, "last_attempt": now,
+            "next_attempt": self.retry.next_attempt(o.source, attempts, now) if retried else None,
+            "fetch_url": o.fetch_url[:2048] if o.fetch_url else None,
+            "etag": o.etag[:500] if o.etag else None,
+            "last_modified": o.last_modified[:100] if o.last_modified else None,
         }
         insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
         stmt = insert(UrlState).values(**values)
@@ -201,7 +225,9 @@ class Store:
             set_={
                 "status": stmt.excluded.status, "detail": stmt.excluded.detail,
                 "last_attempt": stmt.excluded.last_attempt, "attempts": UrlState.attempts + 1,
-                "source": stmt.excluded.source,
+                "source": stmt.excluded.source, "next_attempt": stmt.excluded.next_attempt,
+                "fetch_url": func.coalesce(stmt.excluded.fetch_url, UrlState.fetch_url),
+                "etag": stmt.excluded.etag, "last_modified": stmt.excluded.last_modified,
             },
         )
         s.execute(stmt)
@@ -231,6 +257,9 @@ class Store:
         if not text:
             self._record_outcome(s, Outcome(a.key, a.source, outcome.NO_TEXT, "no article text"), now, counts)
             return
+        # Fetched and read (new, changed, unchanged or another source's copy): no longer failed or blocked,
+        # under its own URL nor under the link that redirected to it.
+        self._stored_urls.extend(u for u in (a.key, a.link) if u)
         item = self._find(s, a)
         if item is None:
             self._insert(s, a, title, text, now, counts)
@@ -348,7 +377,6 @@ class Store:
                 payload={"topics": [r.topic for r in matched]},
             ))
         self.stories.add(replace(probe, item_id=item.id), story_id, signature)
-        self._stored_urls.append(a.key)
         counts["new"] += 1
 
     @staticmethod
@@ -443,7 +471,8 @@ class Store:
             p.updated = counts["updated"]
             p.unchanged = counts["unchanged"] + counts["trivial_change"] + counts[outcome.NOT_MODIFIED]
             p.skipped = sum(counts[k] for k in (outcome.KNOWN, outcome.OLD, outcome.NO_LINK, "duplicate",
-                                                 outcome.ROBOTS, outcome.NO_TEXT))
+                                                 outcome.ROBOTS, outcome.NO_TEXT, outcome.WAITING,
+                                                 outcome.GIVEN_UP))
             p.failed = counts[outcome.FAILED] + counts[outcome.TOO_LARGE]
             p.blocked = counts[outcome.BLOCKED]
             p.fetched = int(stats.get("responses", 0))

@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
@@ -16,7 +18,7 @@ from crawler.botwall import detect_bot_wall
 from crawler.context import PassContext
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
-from pipelines.items import Article, Outcome
+from pipelines.items import Article, Outcome, RetryState
 
 try:  # the name changed across Twisted/Scrapy versions
     from twisted.web._newclient import ResponseNeverReceived
@@ -33,6 +35,7 @@ class SourceSpider(scrapy.Spider):
         super().__init__(name=source.name, **kwargs)
         self.source = source
         self.ctx = context
+        self._retries_scheduled = False
 
     async def start(self) -> AsyncIterator[Any]:  # pragma: no cover - every kind overrides it
         raise NotImplementedError
@@ -45,6 +48,16 @@ class SourceSpider(scrapy.Spider):
         headers: dict[str, str] = {}
         if key in self.ctx.queued:  # the same article under another link variant (tracking, www…)
             return Outcome(key, self.source.name, outcome.KNOWN, "already requested in this pass")
+        retry = self.ctx.retries.get(key) if key not in self.ctx.known else None
+        if retry is not None:  # failed or blocked before: tried again once its backoff has run out
+            wait = self.ctx.retry_wait(key)
+            if wait is not None:
+                return Outcome(key, self.source.name, outcome.GIVEN_UP if "given up" in wait else outcome.WAITING,
+                               wait)
+            if retry.etag:
+                headers["If-None-Match"] = retry.etag
+            if retry.last_modified:
+                headers["If-Modified-Since"] = retry.last_modified
         self.ctx.queued.add(key)
         if key in self.ctx.known:  # stored under this URL, or redirected from it
             page = self.ctx.revisit_due(key)
@@ -59,21 +72,30 @@ class SourceSpider(scrapy.Spider):
             callback=self.parse_page,
             errback=self.on_error,
             headers=headers,
-            meta={**(meta or {}), "key": key},
+            meta={**(meta or {}), "key": key, "fetch_url": url, "retry": retry},
             dont_filter=False,
         )
 
     def parse_page(self, response: Response) -> Iterator[Article | Outcome]:
         key: str = response.meta["key"]
+        fetch_url: str = response.meta.get("fetch_url") or response.url
+        retry: RetryState | None = response.meta.get("retry")
         if response.status == 304:
+            if retry is not None:  # the bot wall (or error page) it answered last time, unchanged
+                yield Outcome(key, self.source.name, retry.status, "unchanged since the last try (HTTP 304)", 304,
+                              fetch_url=fetch_url, etag=retry.etag, last_modified=retry.last_modified)
+                return
             yield Outcome(key, self.source.name, outcome.NOT_MODIFIED, http_status=304)
             return
         wall = detect_bot_wall(response.status, response.body)
         if wall:
-            yield Outcome(key, self.source.name, outcome.BLOCKED, wall, response.status)
+            # Its validators, so the next try is a conditional request that costs the site nothing.
+            yield Outcome(key, self.source.name, outcome.BLOCKED, wall, response.status, fetch_url=fetch_url,
+                          etag=_header(response, b"ETag"), last_modified=_header(response, b"Last-Modified"))
             return
         if response.status >= 400:
-            yield Outcome(key, self.source.name, outcome.FAILED, f"HTTP {response.status}", response.status)
+            yield Outcome(key, self.source.name, outcome.FAILED, f"HTTP {response.status}", response.status,
+                          fetch_url=fetch_url)
             return
         if not isinstance(response, TextResponse):
             yield Outcome(key, self.source.name, outcome.NO_TEXT, "not an HTML page", response.status)
@@ -105,7 +127,30 @@ class SourceSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         key = request.meta.get("key") or canonical_url(request.url)
         status, detail, http = describe_failure(failure)
-        return Outcome(key, self.source.name, status, detail, http)
+        return Outcome(key, self.source.name, status, detail, http, fetch_url=request.meta.get("fetch_url"))
+
+    # -- retries of failed and blocked pages ----------------------------------------------------------
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.retry_due_pages, signal=signals.spider_idle)
+        return spider  # type: ignore[no-any-return]
+
+    def retry_due_pages(self) -> None:
+        """Once the source's own walk is done: the failed and blocked pages whose backoff has run out are tried
+        again, whether or not the feed still lists them or answered 304."""
+        if self._retries_scheduled or self.crawler.engine is None:
+            return
+        self._retries_scheduled = True
+        scheduled = 0
+        for url in self.ctx.due_retries(self.source.name):
+            request = self.page_request(url)
+            if isinstance(request, scrapy.Request):
+                self.crawler.engine.crawl(request)
+                scheduled += 1
+        if scheduled:
+            self.ctx.counts["retried"] += scheduled
+            raise DontCloseSpider
 
 
 def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
@@ -117,6 +162,8 @@ def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
         msg = str(failure.value)
         if "robots.txt" in msg:
             return outcome.ROBOTS, "disallowed by robots.txt", None
+        if "DOWNLOAD_MAXSIZE" in msg:  # a compressed body that grew past the limit while decompressed
+            return outcome.TOO_LARGE, "larger than the page size limit (crawl.max_page_size) once decompressed", None
         return outcome.FAILED, msg or "ignored", None
     text = str(failure.value)
     if "larger than download max size" in text or "max size" in text or failure.check(

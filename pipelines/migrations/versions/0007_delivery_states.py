@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0007'
-down_revision: Union[str, Sequence[str], None] = '0003_site_names'
+down_revision: Union[str, Sequence[str], None] = '0004_url_retry'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
