@@ -127,7 +127,8 @@ def run_pass(
             results.append(PassResult(source.name, "locked", error=f"being crawled by {holder}"))
             continue
         if pool is None:
-            pool = WorkerPool(config.crawl.extract_workers, config.topics)
+            pool = WorkerPool(config.crawl.extract_workers, config.topics,
+                              page_timeout=config.crawl.extract_timeout)
             store.load_stories()
             known = store.load_known()
         state = store.source_state(source.name)

@@ -1,17 +1,30 @@
-"""What an extraction worker process does for one page: the CPU work that needs nothing but the page.
+"""What an extraction worker process does for one page, and the pool of those processes.
 
 Extraction (trafilatura), then the topic rules and the story fingerprint of the result, so the
 reactor process only fetches and writes. Workers are ``spawn``-ed and recycled
 (``max_tasks_per_child``) so a leak in a parser cannot grow for days.
+
+The pool is built for the bad day: each worker process has its own pipe and a thread in the parent
+that feeds it, so the page a worker was running when it died is known. A worker killed from outside
+(the OOM killer) is replaced and its page retried; a page that kills its worker twice is failed with
+the reason. A page still running after ``page_timeout`` seconds (a pathological page) has its worker
+killed and replaced and is failed as too complex. Workers die with the process that started them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import queue
+import signal
+import sys
+import threading
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from pipelines.classify import Classifier, TopicResult
@@ -61,30 +74,257 @@ def _init_worker(topics_path: str | None) -> None:
         _classifier = None
 
 
-class WorkerPool:
-    """A pool of worker processes running ``process_page``."""
+# -- the worker process ---------------------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-    def __init__(self, workers: int = 0, topics_path: str | None = None, max_tasks_per_child: int = 1000) -> None:
-        self.workers = workers or max(1, os.cpu_count() or 1)
-        self._executor = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            max_tasks_per_child=max_tasks_per_child,
-            initializer=_init_worker,
-            initargs=(topics_path,),
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process when the thread that started it ends (Linux), and exit now if
+    that already happened: a crawl killed with ``kill -9`` must not leave its workers running."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the pipe's EOF still ends an idle worker
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _serve(conn: Connection, topics_path: str | None, parent_pid: int) -> None:
+    """A worker process: pages in, ``(True, PageResult)`` or ``(False, reason)`` out, until EOF or None."""
+    die_with_parent(parent_pid)
+    _init_worker(topics_path)
+    conn.send("ready")
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if task is None:
+            return
+        try:
+            conn.send((True, process_page(*task)))
+        except Exception as exc:  # a page the parser chokes on: reported, the worker lives on
+            conn.send((False, f"{type(exc).__name__}: {exc}"[:300]))
+
+
+# -- the parent's side ----------------------------------------------------------------------------------
+class ExtractionFailed(Exception):
+    """A page could not be extracted; the message is the reason recorded for its URL."""
+
+
+class _WorkerLost(Exception):
+    """The worker process died (or never started) while it had a page."""
+
+
+class _PageTimeout(Exception):
+    pass
+
+
+# A spawned worker imports trafilatura and loads the topic rules before it takes a page: seconds on a
+# loaded machine, and not counted against a page's deadline.
+START_TIMEOUT = 120.0
+# A page whose worker died is tried again in a new worker; dying a second time on it, it is failed.
+MAX_DEATHS = 2
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, ctx: Any, topics_path: str | None) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process: BaseProcess = ctx.Process(
+            target=_serve, args=(child, topics_path, os.getpid()), daemon=True, name="borderwatch-extract",
         )
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.tasks = 0
+
+    def run(self, task: tuple[Any, ...], timeout: float) -> tuple[bool, Any]:
+        if not self.ready:
+            if not self.conn.poll(START_TIMEOUT):
+                self.kill()
+                raise _WorkerLost("the extraction worker did not start")
+            self._recv()
+            self.ready = True
+        try:
+            self.conn.send(task)
+        except OSError as exc:
+            self.kill()
+            raise _WorkerLost(_describe_exit(self.process.exitcode)) from exc
+        if not self.conn.poll(timeout):
+            self.kill()
+            raise _PageTimeout
+        answer: tuple[bool, Any] = self._recv()
+        self.tasks += 1
+        return answer
+
+    def _recv(self) -> Any:
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError) as exc:
+            self.process.join(5)
+            code = self.process.exitcode
+            self.kill()
+            raise _WorkerLost(_describe_exit(code)) from exc
+
+    def retire(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.conn.close()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+@dataclass
+class _Task:
+    args: tuple[Any, ...]
+    future: asyncio.Future[PageResult]
+    loop: asyncio.AbstractEventLoop
+    deaths: int = 0
+
+
+def _resolve(future: asyncio.Future[PageResult], result: PageResult | None, error: Exception | None) -> None:
+    if future.done():  # cancelled meanwhile (the crawl is stopping)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
+
+
+class WorkerPool:
+    """Worker processes running ``process_page``, each fed by its own thread from one queue of pages."""
+
+    def __init__(
+        self, workers: int = 0, topics_path: str | None = None, max_tasks_per_child: int = 1000,
+        page_timeout: float = 60.0,
+    ) -> None:
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.topics_path = topics_path
+        self.max_tasks_per_child = max_tasks_per_child
+        self.page_timeout = page_timeout
+        self._ctx = multiprocessing.get_context("spawn")
+        self._queue: queue.Queue[_Task | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._live: set[_Worker] = set()
+        self._lock = threading.Lock()
+        self._closing = False
         # Pages waiting for a worker are held in memory: a few per worker keep every worker busy,
         # more would only grow the queue while the downloader outruns extraction (backpressure
         # reaches Scrapy through its scraper slot instead).
         self._slots = asyncio.Semaphore(self.workers * 3)
 
+    def pids(self) -> list[int]:
+        """The worker processes alive now (for monitoring)."""
+        with self._lock:
+            return [w.process.pid for w in self._live if w.process.pid is not None and w.process.is_alive()]
+
     async def process(self, html: str, url: str, content: str | None, **hints: Any) -> PageResult:
+        """Extract one page in a worker. Raises ExtractionFailed with the reason when it cannot."""
         loop = asyncio.get_running_loop()
+        args = (html, url, content, hints.get("title"), hints.get("doj_topics") or [],
+                hints.get("doj_components") or [], hints.get("source", ""))
         async with self._slots:
-            return await loop.run_in_executor(
-                self._executor, process_page, html, url, content, hints.get("title"),
-                hints.get("doj_topics") or [], hints.get("doj_components") or [], hints.get("source", ""),
-            )
+            if not self._threads:
+                self._start_threads()
+            task = _Task(args, loop.create_future(), loop)
+            self._queue.put(task)
+            return await task.future
+
+    def _start_threads(self) -> None:
+        # A worker is started by its feeding thread, which lives as long as the pool: the kernel's
+        # parent-death signal follows that thread (see die_with_parent).
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._feed, name=f"borderwatch-extract-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _feed(self) -> None:
+        worker: _Worker | None = None
+        try:
+            while True:
+                task = self._queue.get()
+                if task is None:
+                    return
+                if self._closing:
+                    self._answer(task, error=ExtractionFailed("extraction failed: the crawl was stopping"))
+                    continue
+                if worker is None:
+                    worker = _Worker(self._ctx, self.topics_path)
+                    with self._lock:
+                        self._live.add(worker)
+                try:
+                    ok, value = worker.run(task.args, self.page_timeout)
+                except _WorkerLost as lost:
+                    self._drop(worker)
+                    worker = None
+                    task.deaths += 1
+                    if task.deaths < MAX_DEATHS and not self._closing:
+                        self._queue.put(task)  # again, in a new worker
+                    else:
+                        self._answer(task, error=ExtractionFailed(
+                            f"extraction failed: the worker died on this page {task.deaths} times ({lost})"))
+                    continue
+                except _PageTimeout:
+                    self._drop(worker)
+                    worker = None
+                    self._answer(task, error=ExtractionFailed(
+                        f"too complex: extraction ran over {self.page_timeout:g}s (crawl.extract_timeout)"))
+                    continue
+                if ok:
+                    self._answer(task, result=value)
+                else:
+                    self._answer(task, error=ExtractionFailed(f"extraction failed: {value}"))
+                if worker.tasks >= self.max_tasks_per_child:
+                    self._drop(worker, retire=True)
+                    worker = None
+        finally:
+            if worker is not None:
+                self._drop(worker, retire=True)
+
+    def _drop(self, worker: _Worker, *, retire: bool = False) -> None:
+        with self._lock:
+            self._live.discard(worker)
+        if retire:
+            worker.retire()
+        else:
+            worker.kill()
+
+    @staticmethod
+    def _answer(task: _Task, result: PageResult | None = None, error: Exception | None = None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            task.loop.call_soon_threadsafe(_resolve, task.future, result, error)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers: pages still queued are dropped, a page being extracted is waited for."""
+        self._closing = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(self.page_timeout + 10)
+        with self._lock:
+            left = list(self._live)
+            self._live.clear()
+        for worker in left:
+            worker.kill()
