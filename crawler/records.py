@@ -192,6 +192,28 @@ def recover_orphans(db: Database, now: datetime) -> list[str]:
     return fixed
 
 
+def settle_orphaned_passes(db: Database, source: str, now: datetime) -> list[int]:
+    """Passes of ``source`` left ``running`` by a process that is gone: marked ``crashed``.
+
+    Called by a pass that has just taken ``source:<name>``'s lease: whoever wrote a ``running`` row for
+    the source no longer holds the lease, so that row will never be finished by its writer. Counted as
+    a failure of the source, as the daemon counts a child that crashed.
+    """
+    settled: list[int] = []
+    with db.write() as s:
+        rows = list(s.scalars(select(Pass).where(Pass.source == source, Pass.status == "running")))
+        for row in rows:
+            row.status = "crashed"
+            row.finished = now
+            row.error = "left running by a process that is gone (a crash or kill -9); settled by the next pass"
+            settled.append(row.id)
+        if settled:
+            state = s.get(SourceState, source)
+            if state is not None:
+                state.consecutive_failures = (state.consecutive_failures or 0) + len(settled)
+    return settled
+
+
 # -- scheduling --------------------------------------------------------------------------------------------
 def first_run(last_pass: datetime | None, every: timedelta, now: datetime) -> datetime:
     """When a source's next pass is due: one interval after its last pass, now if that is past or it never ran."""
