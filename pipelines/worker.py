@@ -22,6 +22,8 @@ import queue
 import signal
 import sys
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -92,21 +94,36 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def _serve(conn: Connection, topics_path: str | None, parent_pid: int) -> None:
-    """A worker process: pages in, ``(True, PageResult)`` or ``(False, reason)`` out, until EOF or None."""
+    """A worker process: pages in, ``(True, PageResult)`` or ``(False, reason)`` out, until EOF or None.
+
+    A thread reads the pipe while the main thread extracts, so the parent can hand over the next page
+    before this one is done (the worker never idles waiting for it) without either side blocking.
+    """
     die_with_parent(parent_pid)
     _init_worker(topics_path)
+    tasks: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+
+    def read() -> None:
+        while True:
+            try:
+                task = conn.recv()
+            except (EOFError, OSError):  # the parent is gone
+                task = None
+            tasks.put(task)
+            if task is None:
+                return
+
+    threading.Thread(target=read, daemon=True).start()
     conn.send("ready")
-    while True:
+    while (task := tasks.get()) is not None:
         try:
-            task = conn.recv()
-        except (EOFError, OSError):  # the parent is gone
-            return
-        if task is None:
-            return
-        try:
-            conn.send((True, process_page(*task)))
+            answer: tuple[bool, Any] = (True, process_page(*task))
         except Exception as exc:  # a page the parser chokes on: reported, the worker lives on
-            conn.send((False, f"{type(exc).__name__}: {exc}"[:300]))
+            answer = (False, f"{type(exc).__name__}: {exc}"[:300])
+        try:
+            conn.send(answer)
+        except OSError:  # the parent is gone
+            return
 
 
 # -- the parent's side ----------------------------------------------------------------------------------
@@ -125,6 +142,8 @@ class _PageTimeout(Exception):
 # A spawned worker imports trafilatura and loads the topic rules before it takes a page: seconds on a
 # loaded machine, and not counted against a page's deadline.
 START_TIMEOUT = 120.0
+# Pages handed to one worker at a time: the one it extracts and the next, waiting in its pipe.
+PIPELINE = 2
 # A page whose worker died is tried again in a new worker; dying a second time on it, it is failed.
 MAX_DEATHS = 2
 
@@ -153,19 +172,26 @@ class _Worker:
         self.ready = False
         self.tasks = 0
 
-    def run(self, task: tuple[Any, ...], timeout: float) -> tuple[bool, Any]:
+    def wait_ready(self) -> None:
         if not self.ready:
             if not self.conn.poll(START_TIMEOUT):
                 self.kill()
                 raise _WorkerLost("the extraction worker did not start")
             self._recv()
             self.ready = True
+
+    def send(self, task: tuple[Any, ...]) -> None:
         try:
             self.conn.send(task)
         except OSError as exc:
+            self.process.join(5)
+            code = self.process.exitcode
             self.kill()
-            raise _WorkerLost(_describe_exit(self.process.exitcode)) from exc
-        if not self.conn.poll(timeout):
+            raise _WorkerLost(_describe_exit(code)) from exc
+
+    def receive(self, timeout: float) -> tuple[bool, Any]:
+        """The answer for the oldest page sent; _PageTimeout (the worker killed) if none comes in time."""
+        if not self.conn.poll(max(timeout, 0.0)):
             self.kill()
             raise _PageTimeout
         answer: tuple[bool, Any] = self._recv()
@@ -262,46 +288,87 @@ class WorkerPool:
 
     def _feed(self) -> None:
         worker: _Worker | None = None
+        # Pages sent to this thread's worker, oldest (the one it is extracting) first, and when that
+        # one started: the worker takes the next page from its pipe the moment it is done with one.
+        inflight: deque[_Task] = deque()
+        started = 0.0
+        stop = False
         try:
-            while True:
-                task = self._queue.get()
-                if task is None:
-                    return
-                if self._closing:
-                    self._answer(task, error=ExtractionFailed("extraction failed: the crawl was stopping"))
+            while not stop or inflight:
+                while not stop and len(inflight) < PIPELINE and (
+                        worker is None or worker.tasks + len(inflight) < self.max_tasks_per_child):
+                    try:
+                        task = self._queue.get(block=not inflight)
+                    except queue.Empty:
+                        break
+                    if task is None:
+                        stop = True
+                        break
+                    if self._closing:
+                        self._answer(task, error=ExtractionFailed("extraction failed: the crawl was stopping"))
+                        continue
+                    try:
+                        if worker is None:
+                            worker = _Worker(self._ctx, self.topics_path)
+                            with self._lock:
+                                self._live.add(worker)
+                            worker.wait_ready()
+                        worker.send(task.args)
+                    except _WorkerLost as lost:
+                        inflight.append(task)
+                        self._lost(worker, inflight, lost)
+                        worker = None
+                        continue
+                    if not inflight:
+                        started = time.monotonic()
+                    inflight.append(task)
+                if not inflight:
                     continue
-                if worker is None:
-                    worker = _Worker(self._ctx, self.topics_path)
-                    with self._lock:
-                        self._live.add(worker)
+                assert worker is not None
                 try:
-                    ok, value = worker.run(task.args, self.page_timeout)
+                    ok, value = worker.receive(started + self.page_timeout - time.monotonic())
                 except _WorkerLost as lost:
-                    self._drop(worker)
+                    self._lost(worker, inflight, lost)
                     worker = None
-                    task.deaths += 1
-                    if task.deaths < MAX_DEATHS and not self._closing:
-                        self._queue.put(task)  # again, in a new worker
-                    else:
-                        self._answer(task, error=ExtractionFailed(
-                            f"extraction failed: the worker died on this page {task.deaths} times ({lost})"))
                     continue
                 except _PageTimeout:
                     self._drop(worker)
                     worker = None
-                    self._answer(task, error=ExtractionFailed(
+                    self._answer(inflight.popleft(), error=ExtractionFailed(
                         f"too complex: extraction ran over {self.page_timeout:g}s (crawl.extract_timeout)"))
+                    self._requeue(inflight)
                     continue
+                started = time.monotonic()
+                task = inflight.popleft()
                 if ok:
                     self._answer(task, result=value)
                 else:
                     self._answer(task, error=ExtractionFailed(f"extraction failed: {value}"))
-                if worker.tasks >= self.max_tasks_per_child:
+                if not inflight and worker.tasks >= self.max_tasks_per_child:
                     self._drop(worker, retire=True)
                     worker = None
         finally:
             if worker is not None:
                 self._drop(worker, retire=True)
+            for task in inflight:
+                self._answer(task, error=ExtractionFailed("extraction failed: the crawl was stopping"))
+
+    def _lost(self, worker: _Worker | None, inflight: deque[_Task], lost: _WorkerLost) -> None:
+        """The worker died: the page it was extracting counts a death; the pages queued behind it go back."""
+        if worker is not None:
+            self._drop(worker)
+        task = inflight.popleft()
+        task.deaths += 1
+        if task.deaths < MAX_DEATHS and not self._closing:
+            self._queue.put(task)  # again, in a new worker
+        else:
+            self._answer(task, error=ExtractionFailed(
+                f"extraction failed: the worker died on this page {task.deaths} times ({lost})"))
+        self._requeue(inflight)
+
+    def _requeue(self, inflight: deque[_Task]) -> None:
+        while inflight:
+            self._queue.put(inflight.popleft())
 
     def _drop(self, worker: _Worker, *, retire: bool = False) -> None:
         with self._lock:
@@ -317,12 +384,19 @@ class WorkerPool:
             task.loop.call_soon_threadsafe(_resolve, task.future, result, error)
 
     def shutdown(self) -> None:
-        """Stop the workers: pages still queued are dropped, a page being extracted is waited for."""
+        """Stop the workers: pages still queued are failed, a page being extracted is waited for."""
         self._closing = True
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
             thread.join(self.page_timeout + 10)
+        while True:
+            try:
+                task = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if task is not None:
+                self._answer(task, error=ExtractionFailed("extraction failed: the crawl was stopping"))
         with self._lock:
             left = list(self._live)
             self._live.clear()
