@@ -4,7 +4,8 @@ A child records its own pass (``Pass`` row, ``SourceState``) when it can. When i
 and was killed, or was stopped at shutdown — the daemon settles the record here: the row the child left
 ``running`` becomes ``crashed``/``timeout``/``stopped`` with an error, the child's ``source:<name>`` lease
 is released, and a failure is counted (a pass stopped at shutdown is not the source's fault: not counted,
-and the source stays due, so a restart runs it).
+and the source stays due, so a restart runs it). A manual ``crawl`` that takes over the lease of a process
+that is gone settles that process's pass the same way (``settle_orphaned_passes``).
 """
 
 from __future__ import annotations
