@@ -63,6 +63,10 @@ class CrawlConfig(_Strict):
     extract_workers: int = Field(
         0, ge=0, le=64, description="Extraction processes; 0 means one per CPU core."
     )
+    extract_timeout: float = Field(
+        60.0, gt=0, le=3600,
+        description="Seconds one page may take in extraction; a page over it is recorded as too complex.",
+    )
     revisit: Duration = Field(
         timedelta(days=3),
         description="Known pages younger than this are revisited (conditional GET) to catch corrections.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pipelines.items import KnownPage, RetryState
 from pipelines.timeutil import as_utc
@@ -32,6 +33,14 @@ class PassContext:
     start_blocked: bool = False
     counts: Counter[str] = field(default_factory=Counter)
     queued: set[str] = field(default_factory=set)  # canonical URLs already requested this pass
+    spider_errors: list[str] = field(default_factory=list)  # exceptions raised in the spider's callbacks
+
+    def spider_error(self, failure: Any, response: Any, spider: Any) -> None:
+        """Scrapy's ``spider_error`` signal: a callback raised, so whatever it had not yielded yet is lost.
+        Kept for the pass's record (the pass fails), never left in a log line only."""
+        self.counts["spider_error"] += 1
+        exc = failure.value
+        self.spider_errors.append(f"{getattr(response, 'url', '?')}: {type(exc).__name__}: {exc}"[:300])
 
     def revisit_due(self, url: str) -> KnownPage | None:
         """The known page when it is young enough to revisit (conditionally) and was not checked

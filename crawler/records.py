@@ -4,7 +4,8 @@ A child records its own pass (``Pass`` row, ``SourceState``) when it can. When i
 and was killed, or was stopped at shutdown — the daemon settles the record here: the row the child left
 ``running`` becomes ``crashed``/``timeout``/``stopped`` with an error, the child's ``source:<name>`` lease
 is released, and a failure is counted (a pass stopped at shutdown is not the source's fault: not counted,
-and the source stays due, so a restart runs it).
+and the source stays due, so a restart runs it). A manual ``crawl`` that takes over the lease of a process
+that is gone settles that process's pass the same way (``settle_orphaned_passes``).
 """
 
 from __future__ import annotations
@@ -190,6 +191,28 @@ def recover_orphans(db: Database, now: datetime) -> list[str]:
             row.error = "left running by a process that is gone (found when the daemon started)"
             fixed.append(row.source)
     return fixed
+
+
+def settle_orphaned_passes(db: Database, source: str, now: datetime) -> list[int]:
+    """Passes of ``source`` left ``running`` by a process that is gone: marked ``crashed``.
+
+    Called by a pass that has just taken ``source:<name>``'s lease: whoever wrote a ``running`` row for
+    the source no longer holds the lease, so that row will never be finished by its writer. Counted as
+    a failure of the source, as the daemon counts a child that crashed.
+    """
+    settled: list[int] = []
+    with db.write() as s:
+        rows = list(s.scalars(select(Pass).where(Pass.source == source, Pass.status == "running")))
+        for row in rows:
+            row.status = "crashed"
+            row.finished = now
+            row.error = "left running by a process that is gone (a crash or kill -9); settled by the next pass"
+            settled.append(row.id)
+        if settled:
+            state = s.get(SourceState, source)
+            if state is not None:
+                state.consecutive_failures = (state.consecutive_failures or 0) + len(settled)
+    return settled
 
 
 # -- scheduling --------------------------------------------------------------------------------------------

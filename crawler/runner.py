@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
 from crawler.config import Config
 from crawler.context import PassContext
 from crawler.progress import PassProgress
+from crawler.records import settle_orphaned_passes
 from crawler.spiders import SPIDERS
 from pipelines.classify import Classifier
 from pipelines.db import Database
@@ -53,7 +55,8 @@ class PassResult:
         for key, label in (("known", "known skipped"), ("duplicate", "duplicates"), ("old", "older than since"),
                            ("retried", "retried"), ("waiting", "waiting to be retried"),
                            ("given_up", "given up"),
-                           ("blocked", "blocked"), ("failed", "failed"), ("too_large", "too large"),
+                           ("blocked", "blocked"), ("failed", "failed"), ("bad_record", "unreadable records"),
+                           ("too_large", "too large"),
                            ("robots", "disallowed by robots.txt"), ("no_text", "without text"),
                            ("no_link", "entries without link")):
             if c.get(key):
@@ -140,10 +143,13 @@ def run_pass(
             results.append(PassResult(source.name, "locked", error=f"being crawled by {holder}"))
             continue
         if pool is None:
-            pool = WorkerPool(config.crawl.extract_workers, config.topics)
+            pool = WorkerPool(config.crawl.extract_workers, config.topics,
+                              page_timeout=config.crawl.extract_timeout)
             store.load_stories()
             known = store.load_known()
             retries = store.load_retries()
+        # Holding the lease now, any pass of this source still "running" was left by a dead process.
+        settle_orphaned_passes(db, source.name, utcnow())
         state = store.source_state(source.name)
         ctx = PassContext(
             source=source.name, now=utcnow(), since=source.since, revisit=config.crawl.revisit,
@@ -154,6 +160,7 @@ def run_pass(
         )
         pass_id = store.begin_pass(source.name)
         crawler = process.create_crawler(_spider_class(source, config))
+        crawler.signals.connect(ctx.spider_error, signal=signals.spider_error)
         process.crawl(crawler, source=source, context=ctx, store=store, pool=pool)
         runs.append((source, ctx, pass_id, crawler))
         log.info("%s: pass %d started (%s %s)", source.name, pass_id, source.kind, source.url)
@@ -173,6 +180,10 @@ def run_pass(
             error = ctx.start_error
             if error is None and reason != "finished":
                 error = f"stopped: {reason}"
+            if error is None and ctx.spider_errors:
+                # What the callback had not yielded yet is lost: not an "ok" pass, and no watermark.
+                more = f" (and {len(ctx.spider_errors) - 1} more)" if len(ctx.spider_errors) > 1 else ""
+                error = f"spider error at {ctx.spider_errors[0]}{more}"
             status = "ok" if error is None else ("blocked" if ctx.start_blocked else "failed")
             run_stats: dict[str, Any] = {
                 "requests": int(stats.get("downloader/request_count", 0)),

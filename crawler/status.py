@@ -100,9 +100,8 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
         states = {st.source: st for st in s.scalars(select(SourceState))}
         last_ids = list(s.scalars(select(func.max(Pass.id)).where(Pass.status != "running").group_by(Pass.source)))
         last = {p.source: p for p in s.scalars(select(Pass).where(Pass.id.in_(last_ids)))} if last_ids else {}
-        running = {r.source: as_utc(r.started) for r in s.execute(
-            select(Pass.source, func.max(Pass.started).label("started")).where(Pass.status == "running")
-            .group_by(Pass.source))}
+        running_rows = {p.source: p for p in s.scalars(select(Pass).where(Pass.status == "running")
+                                                       .order_by(Pass.started))}
         counts = {r.source: r.n for r in s.execute(select(Item.source, func.count().label("n")).group_by(Item.source))}
         shown = shown_state(Delivery.watcher, Delivery.state, config.watchers).label("state")
         deliveries = {r.state: r.n for r in s.execute(select(shown, func.count().label("n")).group_by(shown))}
@@ -115,6 +114,17 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
             .where(UrlState.next_attempt.is_(None), UrlState.status.in_(sorted(RETRIED)),
                    UrlState.fetch_url.is_not(None), UrlState.attempts >= config.crawl.page_attempts)
             .group_by(UrlState.source))}
+    running: dict[str, datetime] = {}
+    for name, row in running_rows.items():
+        gone = _gone_writer(db, name, now)
+        if gone is None:
+            running[name] = as_utc(row.started)
+        elif row.id > (last[name].id if name in last else 0):
+            # Its writer died (kill -9, a crash): it is not running, whatever the row says. The next
+            # pass over the source settles the row as crashed; until then it is shown as it is.
+            last[name] = Pass(id=row.id, source=name, started=row.started, finished=None, status="crashed",
+                              new=row.new, updated=row.updated, unchanged=row.unchanged, failed=row.failed,
+                              blocked=row.blocked, error=f"left running by {gone}, a process that is gone")
     held = records.lease(db, "daemon")
     if held is None or held[1] <= now:
         daemon = DaemonStatus(None, None)
@@ -147,6 +157,14 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
         ))
     return StatusReport(now, daemon, sources, {k: deliveries.get(k, 0) for k in DELIVERY_STATES},
                         int(unplanned or 0))
+
+
+def _gone_writer(db: Database, source: str, now: datetime) -> str | None:
+    """Who left ``source``'s pass running, when its lease names a process of this host that is gone."""
+    held = records.lease(db, f"source:{source}")
+    if held is not None and held[1] > now and records.owner_gone(held[0]):
+        return held[0]
+    return None
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -3,7 +3,8 @@
 ``extract(html, url, content=None)`` is pure and runs in worker processes (``pipelines.worker``):
 text extraction is CPU work and must never run on the reactor thread. Where a site's main-content element
 is known (justice.gov: ``div.field_body``) only that element reaches trafilatura, so navigation,
-"Related Content" and sidebars never become article text.
+"Related Content" and sidebars never become article text. ``binary_body`` tells a file served as
+``text/html`` (gzip bytes, a PDF, an image) from a page before anything tries to read it as one.
 """
 
 from __future__ import annotations
@@ -228,6 +229,37 @@ def extract(html: str, url: str, content: str | None = None) -> Document:
         text=_clean_text(text), title=title, published=published, author=author, site_name=_page_site_name(tree),
         language=language, topics=topics, components=components, targeted=bool(target), canonical=_page_canonical(tree),
     )
+
+
+# The first bytes of files a server may send as text/html, as they read once decoded as UTF-8 or Latin-1
+# (a byte that is not UTF-8 becomes U+FFFD).
+_MAGIC = (
+    ("gzip data", ("\x1f\ufffd\x08", "\x1f\x8b\x08")),
+    ("a PDF document", ("%PDF-",)),
+    ("a ZIP archive", ("PK\x03\x04",)),
+    ("a PNG image", ("\ufffdPNG\r\n", "\x89PNG\r\n")),
+    ("a GIF image", ("GIF87a", "GIF89a")),
+    ("a JPEG image", ("\ufffd\ufffd\ufffd", "\xff\xd8\xff")),
+    ("zstd data", ("(\ufffd/\ufffd", "(\xb5/\xfd")),
+    ("bzip2 data", ("BZh",)),
+    ("xz data", ("\ufffd7zXZ", "\xfd7zXZ")),
+)
+# Text has next to no control characters and, decoded right, no U+FFFD; binary data decoded as text is
+# a quarter to half of them. 10% of the first 8 KB tells the two apart with a wide margin either way.
+_BINARY_SAMPLE = 8192
+_BINARY_SHARE = 0.10
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
+
+
+def binary_body(text: str) -> str | None:
+    """What a page's decoded body really is when it is not text (``"gzip data"``…), else None."""
+    head = text[:_BINARY_SAMPLE].lstrip("\ufeff")
+    for name, prefixes in _MAGIC:
+        if head.startswith(prefixes) and (name != "bzip2 data" or head[3:4].isdigit()):
+            return name
+    if head and len(_CONTROL.findall(head)) >= _BINARY_SHARE * len(head):
+        return "binary data"
+    return None
 
 
 _BLOCK_TAGS = ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "pre", "table")

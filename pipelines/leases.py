@@ -48,13 +48,18 @@ class Leases:
         self.db = db
 
     def acquire(self, name: str, ttl: timedelta, owner: str | None = None) -> bool:
-        """Take (or renew) lease ``name`` unless another owner holds a live one."""
+        """Take (or renew) lease ``name`` unless another owner holds a live one.
+
+        A lease whose owner is a process of this host that is gone (``kill -9``, a crash, a full disk)
+        is taken over at once instead of blocking its source until it expires.
+        """
         owner = owner or lease_owner()
         now = utcnow()
         try:
             with self.db.write() as s:
                 lock = s.get(Lock, name, with_for_update=True)
-                if lock is not None and lock.owner != owner and as_utc(lock.expires) > now:
+                if (lock is not None and lock.owner != owner and as_utc(lock.expires) > now
+                        and not owner_gone(lock.owner)):
                     return False
                 if lock is None:
                     s.add(Lock(name=name, owner=owner, acquired=now, expires=now + ttl))

@@ -13,7 +13,9 @@ from scrapy.crawler import Crawler
 
 from pipelines import items as outcome
 from pipelines.canonical import page_address
+from pipelines.extract import binary_body
 from pipelines.items import Article, Outcome
+from pipelines.worker import ExtractionFailed
 
 # Rows per write transaction: batches of ~50 cost a fraction of per-item commits on SQLite
 # (measured 2,500 rows/s per-item vs 8,600 rows/s batched) while keeping an item's wait short.
@@ -36,12 +38,17 @@ class ExtractStage:
             return item
         spider: Any = self.crawler.spider
         html, item.html = item.html, None
+        binary = binary_body(html)
+        if binary:  # a file served as text/html: its "text" would be replacement characters
+            return Outcome(item.key, item.source, outcome.NO_TEXT, f"binary body ({binary}) served as a page")
         try:
             result = await spider.pool.process(
                 html, item.final_url or item.url, item.content, title=item.title, doj_topics=item.doj_topics,
                 doj_components=item.doj_components, source=item.source,
             )
-        except Exception as exc:  # a worker died (a pathological page): record, go on
+        except ExtractionFailed as exc:  # a page that kills its worker or runs over its deadline: record, go on
+            return Outcome(item.key, item.source, outcome.FAILED, str(exc)[:300])
+        except Exception as exc:
             return Outcome(item.key, item.source, outcome.FAILED, f"extraction failed: {exc!r}"[:300])
         doc = result.doc
         if not doc.text:

@@ -1,17 +1,32 @@
-"""What an extraction worker process does for one page: the CPU work that needs nothing but the page.
+"""What an extraction worker process does for one page, and the pool of those processes.
 
 Extraction (trafilatura), then the topic rules and the story fingerprint of the result, so the
 reactor process only fetches and writes. Workers are ``spawn``-ed and recycled
 (``max_tasks_per_child``) so a leak in a parser cannot grow for days.
+
+The pool is built for the bad day: each worker process has its own pipe and a thread in the parent
+that feeds it, so the page a worker was running when it died is known. A worker killed from outside
+(the OOM killer) is replaced and its page retried; a page that kills its worker twice is failed with
+the reason. A page still running after ``page_timeout`` seconds (a pathological page) has its worker
+killed and replaced and is failed as too complex. Workers die with the process that started them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from pipelines.classify import Classifier, TopicResult
@@ -71,30 +86,329 @@ def _init_worker(topics_path: str | None) -> None:
         _classifier, _classifier_error = None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-class WorkerPool:
-    """A pool of worker processes running ``process_page``."""
+# -- the worker process ---------------------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-    def __init__(self, workers: int = 0, topics_path: str | None = None, max_tasks_per_child: int = 1000) -> None:
-        self.workers = workers or max(1, os.cpu_count() or 1)
-        self._executor = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            max_tasks_per_child=max_tasks_per_child,
-            initializer=_init_worker,
-            initargs=(topics_path,),
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process when the thread that started it ends (Linux), and exit now if
+    that already happened: a crawl killed with ``kill -9`` must not leave its workers running."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the pipe's EOF still ends an idle worker
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _serve(conn: Connection, topics_path: str | None, parent_pid: int) -> None:
+    """A worker process: pages in, ``(True, PageResult)`` or ``(False, reason)`` out, until EOF or None.
+
+    A thread reads the pipe while the main thread extracts, so the parent can hand over the next page
+    before this one is done (the worker never idles waiting for it) without either side blocking.
+    """
+    die_with_parent(parent_pid)
+    _init_worker(topics_path)
+    tasks: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+
+    def read() -> None:
+        while True:
+            try:
+                task = conn.recv()
+            except (EOFError, OSError):  # the parent is gone
+                task = None
+            tasks.put(task)
+            if task is None:
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    conn.send("ready")
+    while (task := tasks.get()) is not None:
+        try:
+            answer: tuple[bool, Any] = (True, process_page(*task))
+        except Exception as exc:  # a page the parser chokes on: reported, the worker lives on
+            answer = (False, f"{type(exc).__name__}: {exc}"[:300])
+        try:
+            conn.send(answer)
+        except OSError:  # the parent is gone
+            return
+
+
+# -- the parent's side ----------------------------------------------------------------------------------
+class ExtractionFailed(Exception):
+    """A page could not be extracted; the message is the reason recorded for its URL."""
+
+
+class _WorkerLost(Exception):
+    """The worker process died (or never started) while it had a page."""
+
+
+class _PageTimeout(Exception):
+    pass
+
+
+# A spawned worker imports trafilatura and loads the topic rules before it takes a page: seconds on a
+# loaded machine, and not counted against a page's deadline.
+START_TIMEOUT = 120.0
+# Pages handed to one worker at a time: the one it extracts and the next, waiting in its pipe.
+PIPELINE = 2
+# A page whose worker died is tried again in a new worker; dying a second time on it, it is failed.
+MAX_DEATHS = 2
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, ctx: Any, topics_path: str | None) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process: BaseProcess = ctx.Process(
+            target=_serve, args=(child, topics_path, os.getpid()), daemon=True, name="borderwatch-extract",
         )
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.tasks = 0
+
+    def wait_ready(self) -> None:
+        if not self.ready:
+            if not self.conn.poll(START_TIMEOUT):
+                self.kill()
+                raise _WorkerLost("the extraction worker did not start")
+            self._recv()
+            self.ready = True
+
+    def send(self, task: tuple[Any, ...]) -> None:
+        try:
+            self.conn.send(task)
+        except OSError as exc:
+            self.process.join(5)
+            code = self.process.exitcode
+            self.kill()
+            raise _WorkerLost(_describe_exit(code)) from exc
+
+    def receive(self, timeout: float) -> tuple[bool, Any]:
+        """The answer for the oldest page sent; _PageTimeout (the worker killed) if none comes in time."""
+        if not self.conn.poll(max(timeout, 0.0)):
+            self.kill()
+            raise _PageTimeout
+        answer: tuple[bool, Any] = self._recv()
+        self.tasks += 1
+        return answer
+
+    def _recv(self) -> Any:
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError) as exc:
+            self.process.join(5)
+            code = self.process.exitcode
+            self.kill()
+            raise _WorkerLost(_describe_exit(code)) from exc
+
+    def retire(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.conn.close()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+@dataclass
+class _Task:
+    args: tuple[Any, ...]
+    future: asyncio.Future[PageResult]
+    loop: asyncio.AbstractEventLoop
+    deaths: int = 0
+
+
+def _resolve(future: asyncio.Future[PageResult], result: PageResult | None, error: Exception | None) -> None:
+    if future.done():  # cancelled meanwhile (the crawl is stopping)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
+
+
+class WorkerPool:
+    """Worker processes running ``process_page``, each fed by its own thread from one queue of pages."""
+
+    def __init__(
+        self, workers: int = 0, topics_path: str | None = None, max_tasks_per_child: int = 1000,
+        page_timeout: float = 60.0,
+    ) -> None:
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.topics_path = topics_path
+        self.max_tasks_per_child = max_tasks_per_child
+        self.page_timeout = page_timeout
+        self._ctx = multiprocessing.get_context("spawn")
+        self._queue: queue.Queue[_Task | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._live: set[_Worker] = set()
+        self._lock = threading.Lock()
+        self._closing = False
         # Pages waiting for a worker are held in memory: a few per worker keep every worker busy,
         # more would only grow the queue while the downloader outruns extraction (backpressure
         # reaches Scrapy through its scraper slot instead).
         self._slots = asyncio.Semaphore(self.workers * 3)
 
+    def pids(self) -> list[int]:
+        """The worker processes alive now (for monitoring)."""
+        with self._lock:
+            return [w.process.pid for w in self._live if w.process.pid is not None and w.process.is_alive()]
+
     async def process(self, html: str, url: str, content: str | None, **hints: Any) -> PageResult:
+        """Extract one page in a worker. Raises ExtractionFailed with the reason when it cannot."""
         loop = asyncio.get_running_loop()
+        args = (html, url, content, hints.get("title"), hints.get("doj_topics") or [],
+                hints.get("doj_components") or [], hints.get("source", ""))
         async with self._slots:
-            return await loop.run_in_executor(
-                self._executor, process_page, html, url, content, hints.get("title"),
-                hints.get("doj_topics") or [], hints.get("doj_components") or [], hints.get("source", ""),
-            )
+            if not self._threads:
+                self._start_threads()
+            task = _Task(args, loop.create_future(), loop)
+            self._queue.put(task)
+            return await task.future
+
+    def _start_threads(self) -> None:
+        # A worker is started by its feeding thread, which lives as long as the pool: the kernel's
+        # parent-death signal follows that thread (see die_with_parent).
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._feed, name=f"borderwatch-extract-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _feed(self) -> None:
+        worker: _Worker | None = None
+        # Pages sent to this thread's worker, oldest (the one it is extracting) first, and when that
+        # one started: the worker takes the next page from its pipe the moment it is done with one.
+        inflight: deque[_Task] = deque()
+        started = 0.0
+        stop = False
+        try:
+            while not stop or inflight:
+                while not stop and len(inflight) < PIPELINE and (
+                        worker is None or worker.tasks + len(inflight) < self.max_tasks_per_child):
+                    try:
+                        task = self._queue.get(block=not inflight)
+                    except queue.Empty:
+                        break
+                    if task is None:
+                        stop = True
+                        break
+                    if self._closing:
+                        self._answer(task, error=ExtractionFailed("extraction failed: the crawl was stopping"))
+                        continue
+                    try:
+                        if worker is None:
+                            worker = _Worker(self._ctx, self.topics_path)
+                            with self._lock:
+                                self._live.add(worker)
+                            worker.wait_ready()
+                        worker.send(task.args)
+                    except _WorkerLost as lost:
+                        inflight.append(task)
+                        self._lost(worker, inflight, lost)
+                        worker = None
+                        continue
+                    if not inflight:
+                        started = time.monotonic()
+                    inflight.append(task)
+                if not inflight:
+                    continue
+                assert worker is not None
+                try:
+                    ok, value = worker.receive(started + self.page_timeout - time.monotonic())
+                except _WorkerLost as lost:
+                    self._lost(worker, inflight, lost)
+                    worker = None
+                    continue
+                except _PageTimeout:
+                    self._drop(worker)
+                    worker = None
+                    self._answer(inflight.popleft(), error=ExtractionFailed(
+                        f"too complex: extraction ran over {self.page_timeout:g}s (crawl.extract_timeout)"))
+                    self._requeue(inflight)
+                    continue
+                started = time.monotonic()
+                task = inflight.popleft()
+                if ok:
+                    self._answer(task, result=value)
+                else:
+                    self._answer(task, error=ExtractionFailed(f"extraction failed: {value}"))
+                if not inflight and worker.tasks >= self.max_tasks_per_child:
+                    self._drop(worker, retire=True)
+                    worker = None
+        finally:
+            if worker is not None:
+                self._drop(worker, retire=True)
+            for task in inflight:
+                self._answer(task, error=ExtractionFailed("extraction failed: the crawl was stopping"))
+
+    def _lost(self, worker: _Worker | None, inflight: deque[_Task], lost: _WorkerLost) -> None:
+        """The worker died: the page it was extracting counts a death; the pages queued behind it go back."""
+        if worker is not None:
+            self._drop(worker)
+        task = inflight.popleft()
+        task.deaths += 1
+        if task.deaths < MAX_DEATHS and not self._closing:
+            self._queue.put(task)  # again, in a new worker
+        else:
+            self._answer(task, error=ExtractionFailed(
+                f"extraction failed: the worker died on this page {task.deaths} times ({lost})"))
+        self._requeue(inflight)
+
+    def _requeue(self, inflight: deque[_Task]) -> None:
+        while inflight:
+            self._queue.put(inflight.popleft())
+
+    def _drop(self, worker: _Worker, *, retire: bool = False) -> None:
+        with self._lock:
+            self._live.discard(worker)
+        if retire:
+            worker.retire()
+        else:
+            worker.kill()
+
+    @staticmethod
+    def _answer(task: _Task, result: PageResult | None = None, error: Exception | None = None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            task.loop.call_soon_threadsafe(_resolve, task.future, result, error)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers: pages still queued are failed, a page being extracted is waited for."""
+        self._closing = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(self.page_timeout + 10)
+        while True:
+            try:
+                task = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if task is not None:
+                self._answer(task, error=ExtractionFailed("extraction failed: the crawl was stopping"))
+        with self._lock:
+            left = list(self._live)
+            self._live.clear()
+        for worker in left:
+            worker.kill()

@@ -2,7 +2,10 @@
 
 Read newest-changed first (``sort=changed&direction=DESC``) and stop at the last pass's watermark, or
 at ``since`` on a first pass. Both field formats are read: 2020 (epoch strings, ``null``, sometimes
-Python-repr lists) and 2024 (``<time datetime=…>`` strings, ``""`` for empty values).
+Python-repr lists) and 2024 (``<time datetime=…>`` strings, ``""`` for empty values). A record that
+cannot be read (a date out of range, a field of the wrong type) is skipped and recorded as failed with
+the reason; the rest of its page is read, and the watermark moves on (an edit to the record changes its
+``changed`` stamp, so the next pass reads it again).
 """
 
 from __future__ import annotations
@@ -31,12 +34,26 @@ _EMPTY = {"", "none", "null", "[]"}
 DOJ_NAME = "U.S. Department of Justice"
 
 
+class BadRecord(ValueError):
+    """An API record with a value that cannot be read (the message names the field and the value)."""
+
+
+def _from_epoch(seconds: float, raw: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise BadRecord(f"timestamp out of range: {str(raw)[:40]!r}") from exc
+
+
 def parse_time(value: Any) -> datetime | None:
-    """``1723032000``, ``"1723032000"``, or ``<time datetime="2024-08-07T22:06:46+00:00">…</time>``."""
+    """``1723032000``, ``"1723032000"``, or ``<time datetime="2024-08-07T22:06:46+00:00">…</time>``.
+
+    None when empty or not a date; BadRecord for an epoch no calendar holds (``9999999999999``).
+    """
     if value is None:
         return None
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
+        return _from_epoch(value, value)
     s = str(value).strip()
     m = _DATETIME_ATTR.search(s)
     if m:
@@ -46,7 +63,7 @@ def parse_time(value: Any) -> datetime | None:
             pass
     digits = re.sub(r"<[^>]+>", "", s).strip()
     if digits.isdigit():
-        return datetime.fromtimestamp(int(digits), UTC)
+        return _from_epoch(int(digits), digits)
     try:
         return as_utc(datetime.fromisoformat(s.replace("Z", "+00:00")))
     except ValueError:
@@ -93,12 +110,16 @@ def parse_record(record: dict[str, Any], source: str) -> Article | None:
     if not url:
         return None
     body = record.get("body") or ""
+    try:
+        published = parse_time(record.get("date"))
+    except BadRecord as exc:
+        raise BadRecord(f"date: {exc}") from None
     return Article(
         url=strip_tracking(url),  # the API's own address (www. and all): it opens
         key=canonical_url(url),
         source=source,
         title=_text(record.get("title")),
-        published=parse_time(record.get("date")),
+        published=published,
         text=html_to_text(body if isinstance(body, str) else ""),
         final_url=url,
         authority=API_TEXT,
@@ -142,43 +163,25 @@ class DojApiSpider(SourceSpider):
         try:
             data = json.loads(response.body)
             results = data.get("results") or []
+            if not isinstance(results, list):
+                raise ValueError("results is not a list")
         except (ValueError, AttributeError):
             self.ctx.start_error = f"{response.url}: not a DOJ API response (invalid JSON)"
             yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED, "invalid JSON")
             return
-        watermark = self.ctx.watermark
         reached_end = len(results) < self.source.pagesize
         for record in results:
             if not isinstance(record, dict):
                 continue
-            changed = parse_time(record.get("changed"))
-            stamp = _stamp(changed)
-            if page == 0 and stamp and (self.ctx.new_watermark is None or stamp > self.ctx.new_watermark):
-                self.ctx.new_watermark = stamp
-            if watermark and stamp and stamp < watermark:
-                # Everything from here on was read by an earlier pass. (A record stamped exactly at the
-                # watermark is read again: one changed in that same second after the last pass must
-                # not be lost; the store finds the others unchanged.)
-                reached_end = True
-                self.ctx.counts["below_watermark"] += 1
+            try:
+                produced, stop = self._read(record, response)
+            except Exception as exc:  # one bad record must not cost its page (and every page after it)
+                self.ctx.counts["bad_record"] += 1
+                yield Outcome(_record_key(record, response), self.source.name, outcome.FAILED,
+                              f"unreadable API record: {type(exc).__name__}: {exc}"[:500])
                 continue
-            if changed and changed < self.ctx.since and self.ctx.first_pass:
-                reached_end = True  # sorted by `changed`: everything after this is older still
-                url = _text(record.get("url")) or response.url
-                yield Outcome(canonical_url(url), self.source.name, outcome.OLD, "changed before `since`")
-                continue
-            article = parse_record(record, self.source.name)
-            if article is None:
-                yield Outcome(canonical_url(response.url), self.source.name, outcome.NO_LINK, "record without url")
-                continue
-            if (
-                article.published
-                and article.published < self.ctx.since
-                and article.key not in self.ctx.known
-            ):
-                yield Outcome(article.key, self.source.name, outcome.OLD, "published before `since`")
-                continue
-            yield article
+            reached_end = reached_end or stop
+            yield from produced
         if reached_end:
             self.ctx.counts["walk_complete"] = 1
         elif page + 1 >= self.source.max_pages:
@@ -187,3 +190,41 @@ class DojApiSpider(SourceSpider):
             self.ctx.new_watermark = self.ctx.watermark
         else:
             yield self._page(page + 1)
+
+    def _read(self, record: dict[str, Any], response: Response) -> tuple[list[Article | Outcome], bool]:
+        """What one record yields, and whether the walk may stop after its page."""
+        page: int = response.meta["page"]
+        watermark = self.ctx.watermark
+        try:
+            changed = parse_time(record.get("changed"))
+        except BadRecord as exc:
+            raise BadRecord(f"changed: {exc}") from None
+        stamp = _stamp(changed)
+        if page == 0 and stamp and (self.ctx.new_watermark is None or stamp > self.ctx.new_watermark):
+            self.ctx.new_watermark = stamp
+        if watermark and stamp and stamp < watermark:
+            # Everything from here on was read by an earlier pass. (A record stamped exactly at the
+            # watermark is read again: one changed in that same second after the last pass must
+            # not be lost; the store finds the others unchanged.)
+            self.ctx.counts["below_watermark"] += 1
+            return [], True
+        if changed and changed < self.ctx.since and self.ctx.first_pass:
+            # sorted by `changed`: everything after this is older still
+            url = _text(record.get("url")) or response.url
+            return [Outcome(canonical_url(url), self.source.name, outcome.OLD, "changed before `since`")], True
+        article = parse_record(record, self.source.name)
+        if article is None:
+            no_url = Outcome(canonical_url(response.url), self.source.name, outcome.NO_LINK, "record without url")
+            return [no_url], False
+        if article.published and article.published < self.ctx.since and article.key not in self.ctx.known:
+            return [Outcome(article.key, self.source.name, outcome.OLD, "published before `since`")], False
+        return [article], False
+
+
+def _record_key(record: dict[str, Any], response: Response) -> str:
+    """Where a bad record is recorded: its own URL when it has a usable one, else the API page's."""
+    url = _text(record.get("url"))
+    try:
+        return canonical_url(url) if url and url.startswith(("http://", "https://")) else canonical_url(response.url)
+    except Exception:
+        return canonical_url(response.url)
