@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from crawler.config import Config, ConfigError, load_config
+from crawler.logs import install_redaction
 from pipelines.db import Database, DatabaseError
 from pipelines.timeutil import as_utc, parse_when
 
@@ -92,6 +93,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     # records reach the root handler whatever the root logger's level.
     for handler in logging.getLogger().handlers:
         handler.setLevel(_level(verbose))
+    install_redaction()  # credentials hidden in every log record, whoever logs it
     ctx.obj = App(config_path, verbose)
 
 

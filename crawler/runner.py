@@ -23,6 +23,7 @@ from crawler.spiders import SPIDERS
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.leases import Leases
+from pipelines.redact import redact_text
 from pipelines.store import Store
 from pipelines.timeutil import utcnow
 from pipelines.worker import WorkerPool
@@ -51,6 +52,7 @@ class PassResult:
         for key, label in (("known", "known skipped"), ("duplicate", "duplicates"), ("old", "older than since"),
                            ("blocked", "blocked"), ("failed", "failed"), ("too_large", "too large"),
                            ("robots", "disallowed by robots.txt"), ("no_text", "without text"),
+                           ("refused", "refused (not http(s), or a non-public address)"),
                            ("no_link", "entries without link")):
             if c.get(key):
                 parts.append(f"{c[key]} {label}")
@@ -84,10 +86,14 @@ def scrapy_settings(config: Config, log_level: str = "WARNING") -> Settings:
 def _spider_class(source: Any, config: Config) -> type[Any]:
     base = SPIDERS[source.kind]
     delay = source.delay if source.delay is not None else config.crawl.download_delay
-    custom: dict[str, Any] = {"DOWNLOAD_DELAY": delay}
+    custom: dict[str, Any] = {
+        "DOWNLOAD_DELAY": delay,
+        # Non-public networks this source may reach besides its own origin (crawler.fetchpolicy).
+        "BORDERWATCH_ALLOW_NETWORKS": [*config.crawl.allow_networks, *source.allow_networks],
+    }
     if source.kind == "doj_api":
         # The API's documented limit is a hard ceiling: no jitter below it.
-        custom = {"DOWNLOAD_DELAY": max(delay, 1.0 / source.rate), "DOWNLOAD_DELAY_JITTER": 0.0}
+        custom.update({"DOWNLOAD_DELAY": max(delay, 1.0 / source.rate), "DOWNLOAD_DELAY_JITTER": 0.0})
     if delay == 0:
         # No delay (a local site, a benchmark): let the host take parallel requests.
         custom["CONCURRENT_REQUESTS_PER_DOMAIN"] = config.crawl.concurrency
@@ -154,6 +160,8 @@ def run_pass(
             error = ctx.start_error
             if error is None and reason != "finished":
                 error = f"stopped: {reason}"
+            if error is not None:
+                error = redact_text(error)  # printed and stored: a source URL's credentials never are
             status = "ok" if error is None else ("blocked" if ctx.start_blocked else "failed")
             run_stats: dict[str, Any] = {
                 "requests": int(stats.get("downloader/request_count", 0)),

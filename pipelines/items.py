@@ -50,6 +50,7 @@ ROBOTS = "robots"  # robots.txt disallows it
 NO_TEXT = "no_text"  # the page held no extractable article text
 NO_LINK = "no_link"  # a feed entry without a link
 OLD = "old"  # older than the source's `since` on a first pass
+REFUSED = "refused"  # never fetched: not http(s), or another origin on a non-public address (crawler.fetchpolicy)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from pipelines.models import (
     TopicChange,
     UrlState,
 )
+from pipelines.redact import redact_text, redact_url
 from pipelines.revisions import compare, content_hash
 from pipelines.stories import (
     StoryDoc,
@@ -50,7 +51,7 @@ from pipelines.worker import classifier_meta
 log = logging.getLogger("borderwatch.store")
 
 # Outcomes worth a per-URL record (the others are only counted).
-_RECORDED = {outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT}
+_RECORDED = {outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT, outcome.REFUSED}
 # How far back stored items are loaded into the story index: copies of one story appear within days.
 STORY_WINDOW = timedelta(days=60)
 EVIDENCE_PER_TOPIC = 5
@@ -190,7 +191,9 @@ class Store:
         if o.status not in _RECORDED:
             return
         values = {
-            "url": o.url[:2048], "source": o.source, "status": o.status, "detail": o.detail[:2000],
+            # Credentials in a URL or an error (a source's ?token=…) are never stored.
+            "url": redact_url(o.url)[:2048], "source": o.source, "status": o.status,
+            "detail": redact_text(o.detail)[:2000],
             "attempts": 1, "first_seen": now, "last_attempt": now,
         }
         insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -421,12 +424,12 @@ class Store:
             assert p is not None
             p.finished = now
             p.status = status
-            p.error = error
+            p.error = redact_text(error) if error else error
             p.new = counts["new"]
             p.updated = counts["updated"]
             p.unchanged = counts["unchanged"] + counts["trivial_change"] + counts[outcome.NOT_MODIFIED]
             p.skipped = sum(counts[k] for k in (outcome.KNOWN, outcome.OLD, outcome.NO_LINK, "duplicate",
-                                                 outcome.ROBOTS, outcome.NO_TEXT))
+                                                 outcome.ROBOTS, outcome.NO_TEXT, outcome.REFUSED))
             p.failed = counts[outcome.FAILED] + counts[outcome.TOO_LARGE]
             p.blocked = counts[outcome.BLOCKED]
             p.fetched = int(stats.get("responses", 0))

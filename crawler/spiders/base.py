@@ -14,9 +14,11 @@ from twisted.python.failure import Failure
 
 from crawler.botwall import detect_bot_wall
 from crawler.context import PassContext
+from crawler.fetchpolicy import RefusedRequest, scheme_refusal
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.items import Article, Outcome
+from pipelines.redact import redact_url
 
 try:  # the name changed across Twisted/Scrapy versions
     from twisted.web._newclient import ResponseNeverReceived
@@ -41,6 +43,9 @@ class SourceSpider(scrapy.Spider):
     # -- article pages -------------------------------------------------------------------------------
     def page_request(self, url: str, meta: dict[str, Any] | None = None) -> scrapy.Request | Outcome:
         """A request for an article page, or an Outcome when the seen-check says not to fetch it."""
+        refusal = scheme_refusal(url)
+        if refusal:  # file:, data:, ftp:, javascript:… are never fetched: recorded, not requested
+            return Outcome(record_key(url), self.source.name, outcome.REFUSED, refusal)
         key = canonical_url(url)
         headers: dict[str, str] = {}
         if key in self.ctx.queued:  # the same article under another link variant (tracking, www…)
@@ -100,7 +105,7 @@ class SourceSpider(scrapy.Spider):
     # -- failures -------------------------------------------------------------------------------------
     def on_error(self, failure: Failure) -> Outcome:
         request = failure.request  # type: ignore[attr-defined]
-        key = request.meta.get("key") or canonical_url(request.url)
+        key = request.meta.get("key") or record_key(request.url)
         status, detail, http = describe_failure(failure)
         return Outcome(key, self.source.name, status, detail, http)
 
@@ -110,6 +115,8 @@ def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
     if failure.check(HttpError):
         resp = failure.value.response  # type: ignore[union-attr]
         return outcome.FAILED, f"HTTP {resp.status}", resp.status
+    if failure.check(RefusedRequest):
+        return outcome.REFUSED, str(failure.value), None
     if failure.check(IgnoreRequest):
         msg = str(failure.value)
         if "robots.txt" in msg:
@@ -128,6 +135,14 @@ def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
         return outcome.FAILED, "connection lost before a response", None
     name = failure.type.__name__ if failure.type else "error"
     return outcome.FAILED, f"{name}: {text}"[:300], None
+
+
+def record_key(url: str) -> str:
+    """The URL a page's outcome is recorded under: its canonical form, or, for a URL that is not http(s)
+    (a refused ``file:`` link), the link itself, credentials hidden and bounded."""
+    if scheme_refusal(url) is None:
+        return canonical_url(url)
+    return redact_url(url.strip())[:500]
 
 
 def _cancelled_errors() -> tuple[type[BaseException], ...]:
@@ -175,7 +190,7 @@ def _start_failed(spider: SourceSpider, failure: Failure) -> Outcome:
     request = failure.request  # type: ignore[attr-defined]
     if spider.ctx.start_error is None:
         spider.ctx.start_error = f"{request.url}: {detail}"
-    return Outcome(canonical_url(request.url), spider.source.name, status, detail, http)
+    return Outcome(record_key(request.url), spider.source.name, status, detail, http)
 
 
 def check_source_response(spider: SourceSpider, response: Response) -> Outcome | None:
