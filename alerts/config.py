@@ -24,7 +24,12 @@ def redact(url: str) -> str:
     service = apprise.Apprise.instantiate(url)
     if service is None:
         return url.split("://", 1)[0] + "://…"
-    return str(service.url(privacy=True)).split("?", 1)[0]
+    shown = str(service.url(privacy=True)).split("?", 1)[0]
+    # apprise hides passwords and its services' known tokens, not a token in a generic URL's path
+    # (json://host/hooks/<token>): hide what apprise_secrets finds too.
+    for secret in sorted(apprise_secrets(url), key=len, reverse=True):
+        shown = shown.replace(secret, "***")
+    return shown
 
 
 # A path segment of an apprise URL looks like a token (webhook ids, bot tokens) from this length with a

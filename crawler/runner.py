@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
@@ -91,6 +92,12 @@ def _spider_class(source: Any, config: Config) -> type[Any]:
         # Non-public networks this source may reach besides its own origin (crawler.fetchpolicy).
         "BORDERWATCH_ALLOW_NETWORKS": [*config.crawl.allow_networks, *source.allow_networks],
     }
+    parts = urlsplit(source.url)
+    if parts.username is not None:
+        # https://user:password@host/feed: HTTP Basic auth, sent to that host only (Scrapy cannot fetch a
+        # URL with user-info; crawler.spiders.base.source_request takes it out of the URL).
+        custom.update({"HTTPAUTH_USER": unquote(parts.username), "HTTPAUTH_PASS": unquote(parts.password or ""),
+                       "HTTPAUTH_DOMAIN": parts.hostname})
     if source.kind == "doj_api":
         # The API's documented limit is a hard ceiling: no jitter below it.
         custom.update({"DOWNLOAD_DELAY": max(delay, 1.0 / source.rate), "DOWNLOAD_DELAY_JITTER": 0.0})

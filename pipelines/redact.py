@@ -15,6 +15,7 @@ runs every log record through :func:`redact_text`.
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
@@ -166,6 +167,10 @@ def url_secrets(url: str) -> list[str]:
         found.append(parts.password)
     if parts.username and parts.password is None:
         found.append(parts.username)  # https://TOKEN@host/
+    if parts.username is not None and parts.password is not None:
+        # as an HTTP Basic Authorization header carries them
+        pair = f"{unquote(parts.username)}:{unquote(parts.password)}"
+        found.append(base64.b64encode(pair.encode()).decode())
     for m in _PAIR.finditer(parts.query):
         if is_secret_name(unquote(m.group("name"))):
             found.append(m.group("value"))

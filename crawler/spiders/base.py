@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
@@ -173,6 +174,7 @@ def source_request(
     spider: SourceSpider, url: str, callback: Any, *, conditional: bool = False, **meta: Any
 ) -> scrapy.Request:
     """A request for the source's own URL (a feed, an API page, a listing), with start-failure handling."""
+    url = without_userinfo(url)  # its credentials travel as HTTP Basic auth (crawler.runner)
     headers: dict[str, str] = {}
     if conditional:
         if spider.ctx.feed_etag:
@@ -183,6 +185,14 @@ def source_request(
         url, callback=callback, errback=lambda f: _start_failed(spider, f), headers=headers,
         meta={"source_url": True, **meta}, dont_filter=True,
     )
+
+
+def without_userinfo(url: str) -> str:
+    """``https://user:pass@host/feed`` → ``https://host/feed``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _start_failed(spider: SourceSpider, failure: Failure) -> Outcome:
