@@ -6,8 +6,10 @@ services next to the crawler; no test touches a private-range or public address.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -29,6 +31,7 @@ from crawler.config import ConfigError, load_config
 from crawler.fetchpolicy import (
     ConnectedAddressMiddleware,
     FetchPolicy,
+    FetchPolicyMiddleware,
     RefusedRequest,
     is_public,
     scheme_refusal,
@@ -218,6 +221,22 @@ def test_connected_address_is_checked_on_every_response() -> None:
         mw.process_response(req, resp)
 
 
+def test_names_are_checked_on_the_addresses_they_resolve_to() -> None:
+    """Before any connection: ``localhost`` is a loopback address whatever its name says."""
+    crawler = get_crawler(_SourceSpider)
+    crawler.spider = _SourceSpider("http://127.0.0.1:8080/feed")
+    mw = FetchPolicyMiddleware.from_crawler(crawler)
+
+    async def check(url: str) -> None:
+        await mw.process_request(Request(url))
+
+    with pytest.raises(RefusedRequest, match=r"localhost \(127\.0\.0\.1\)"):
+        asyncio.run(check("http://localhost:8080/admin"))
+    with pytest.raises(RefusedRequest, match="only http and https"):
+        asyncio.run(check("file:///etc/passwd"))
+    asyncio.run(check("http://127.0.0.1:8080/own-origin"))  # allowed: no exception
+
+
 def ssrf_site(site: Site, internal: Site) -> None:
     site.add("/news/ok", justice_page("A Public Article", ["An article on the source's own site."]))
     site.add("/go", "", redirect=internal.url("/admin/other"))
@@ -268,18 +287,18 @@ def test_allow_networks_lets_an_intranet_source_through(
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("10.0.0.0/8", None),
+    ("10.0.0.0/8", "sources[0].allow_networks: expected a list of networks"),
     (["10.0.0.0/33"], "sources[0].allow_networks: '10.0.0.0/33' is not a network"),
     (["intranet"], "sources[0].allow_networks: 'intranet' is not a network"),
+    (["10.1.2.3", "fd00::/8"], None),
 ])
 def test_allow_networks_is_validated(tmp_path: Path, value: Any, message: str | None) -> None:
     config = crawl_config(tmp_path, "sqlite:///x.db", [
         {"name": "feed", "kind": "feed", "url": "http://127.0.0.1:1/feed", "allow_networks": value}])
     if message is None:
-        with pytest.raises(ConfigError, match="expected a list of networks"):
-            load_config(config)
+        assert load_config(config).sources[0].allow_networks == ["10.1.2.3/32", "fd00::/8"]
         return
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(config)
 
 
