@@ -131,7 +131,12 @@ def test_links_to_files_data_ftp_and_javascript_are_refused_and_recorded(
              "</urlset>", content_type="application/xml")
     site.add("/index.xml", '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
              f"<sitemap><loc>{local.as_uri()}?index=1</loc></sitemap></sitemapindex>", content_type="application/xml")
+    site.add("/feed", rss([
+        {"title": "File", "link": local.as_uri() + "?feed=1", "pubDate": rfc822(NOW - 3600)},
+        {"title": "Script", "link": "javascript:feed()", "pubDate": rfc822(NOW - 3600)},
+    ]), content_type="application/rss+xml")
     config = crawl_config(tmp_path, sqlite_url, [
+        {"name": "feed", "kind": "feed", "url": site.url("/feed"), "fetch_pages": False},
         {"name": "listing", "kind": "listing", "url": site.url("/listing"), "links": "h3 a", "next": "a.next"},
         {"name": "sitemap", "kind": "sitemap", "url": site.url("/sitemap.xml")},
         {"name": "index", "kind": "sitemap", "url": site.url("/index.xml")},
@@ -150,8 +155,10 @@ def test_links_to_files_data_ftp_and_javascript_are_refused_and_recorded(
     assert "only http and https" in refused["file"].detail
     assert "javascript" in refused["javascript"].detail
     file_rows = [s for url, s in states.items() if url.startswith("file:")]
-    # the listing's link, its next link, the sitemap's entry and the index's child sitemap: all recorded
-    assert len(file_rows) == 4 and {s.source for s in file_rows} == {"listing", "sitemap", "index"}
+    # the feed's entry, the listing's link, its next link, the sitemap's entry and the index's child
+    # sitemap: all recorded
+    assert len(file_rows) == 5 and {s.source for s in file_rows} == {"feed", "listing", "sitemap", "index"}
+    assert states["javascript:feed()"].status == "refused"
     loop = [s for url, s in states.items() if "/loop/" in url]
     assert len(loop) == 1 and loop[0].status == "failed" and "redirect loop" in loop[0].detail
     assert "refused" in proc.stdout  # the pass lines count them
