@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, TextIO
 
 from pipelines.redact import redact_text
@@ -66,10 +68,19 @@ class RedactingFilter(logging.Filter):
 
 
 def install_redaction(logger: logging.Logger | None = None) -> None:
-    """Put a :class:`RedactingFilter` on every handler of ``logger`` (the root by default) that lacks one."""
+    """Put a :class:`RedactingFilter` on every handler of ``logger`` (the root by default) that lacks one;
+    an uncaught exception's traceback is printed redacted too."""
     for handler in (logger or logging.getLogger()).handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _redacted_excepthook
+
+
+def _redacted_excepthook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    sys.stderr.write(redact_text("".join(traceback.format_exception(exc_type, exc, tb))))
 
 
 def setup_logging(fmt: str, level: str, stream: TextIO | None = None) -> None:

@@ -7,6 +7,7 @@ services next to the crawler; no test touches a private-range or public address.
 from __future__ import annotations
 
 import asyncio
+import io
 import ipaddress
 import logging
 import re
@@ -36,7 +37,7 @@ from crawler.fetchpolicy import (
     is_public,
     scheme_refusal,
 )
-from crawler.logs import RedactingFilter
+from crawler.logs import RedactingFilter, fields, setup_logging
 from pipelines.db import Database
 from pipelines.models import Pass, UrlState
 from pipelines.redact import forget_secrets, redact_text, register_secret
@@ -360,6 +361,27 @@ def test_logging_filter_scrubs_message_args_and_traceback(clean_registry: None) 
     assert RedactingFilter().filter(record)
     assert record.getMessage() == 'http://h:80 "POST /hook/***?token=***"'
     assert record.exc_text is not None and "pw@" not in record.exc_text and "***@h.example" in record.exc_text
+
+
+def test_daemon_logging_is_redacted_in_both_formats(clean_registry: None) -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        for fmt in ("text", "json"):
+            out = io.StringIO()
+            setup_logging(fmt, "DEBUG", stream=out)
+            logging.getLogger("urllib3.connectionpool").debug(
+                '%s "GET /feed?api_key=%s HTTP/1.1" 200', "http://u:Pw0rd9@h.example", "K3yK3y")
+            logging.getLogger("borderwatch").info("pass", extra=fields(error="https://h.example/?token=T0k9"))
+            text = out.getvalue()
+            assert "Pw0rd9" not in text and "K3yK3y" not in text and "T0k9" not in text, text
+            assert "api_key=***" in text
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
 
 
 SECRETS = {
