@@ -52,3 +52,6 @@ DOWNLOADER_MIDDLEWARES = {
 # Only http(s) is ever fetched: a link to file:///etc/passwd, data:, ftp: or s3: has no handler at all
 # (crawler.fetchpolicy refuses and records it before it gets here).
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+# Scrapy 2.19's remote control: an HTTP endpoint on localhost that executes Python code sent to it
+# (token in a job file on disk). A monitor has no use for it: no listening port, nothing to attack.
+REMOTE_CONTROL_ENABLED = False

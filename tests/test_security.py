@@ -424,6 +424,7 @@ def test_secrets_in_urls_appear_nowhere(
     assert first.returncode == 0, first.stderr
     assert "broken: failed" in first.stderr and "***" in first.stderr  # the error is shown, redacted
     assert "DEBUG" in first.stderr  # -vv really logged the debug lines of Scrapy, apprise, urllib3
+    assert "Remote control" not in first.stderr  # Scrapy's code-execution endpoint is never opened
     for proc in outputs:
         for name, secret in s.items():
             assert secret not in proc.stdout, (name, proc.args, proc.stdout)
