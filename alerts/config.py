@@ -6,10 +6,12 @@ import logging
 import re
 from datetime import timedelta
 from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipelines.redact import MIN_SECRET, is_secret_name, url_secrets
 from pipelines.timeutil import parse_duration
 
 _AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -22,7 +24,58 @@ def redact(url: str) -> str:
     service = apprise.Apprise.instantiate(url)
     if service is None:
         return url.split("://", 1)[0] + "://…"
-    return str(service.url(privacy=True)).split("?", 1)[0]
+    shown = str(service.url(privacy=True)).split("?", 1)[0]
+    # apprise hides passwords and its services' known tokens, not a token in a generic URL's path
+    # (json://host/hooks/<token>): hide what apprise_secrets finds too.
+    for secret in sorted(apprise_secrets(url), key=len, reverse=True):
+        shown = shown.replace(secret, "***")
+    return shown
+
+
+# A path segment of an apprise URL looks like a token (webhook ids, bot tokens) from this length with a
+# digit in it, or from _TOKEN_LONG characters whatever it holds.
+_TOKEN_MIN, _TOKEN_LONG = 8, 16
+
+
+def apprise_secrets(url: str) -> list[str]:
+    """The credentials an apprise URL carries, to be hidden wherever they show (``pipelines.redact``).
+
+    What apprise itself hides in its private form of the URL, its user-info and credential-named parameters,
+    header values (``+Header=value``), and path segments that look like tokens (many services carry their
+    token in the path: ``slack://T000/B000/XXXX``, ``json://host/hooks/<token>``).
+    """
+    import apprise
+
+    found = set(url_secrets(url))
+    parts = urlsplit(url)
+    for segment in (unquote(p) for p in parts.path.split("/")):
+        if len(segment) >= _TOKEN_LONG or (len(segment) >= _TOKEN_MIN and any(c.isdigit() for c in segment)):
+            found.add(segment)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    if parts.scheme not in ("mailto", "mailtos") and (
+        len(host) >= _TOKEN_LONG or (len(host) >= _TOKEN_MIN and any(c.isdigit() for c in host) and "." not in host)
+    ):
+        found.add(host)  # tgram://<bot token>/…, pover://<user>@<token>: the "host" is the token
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        if name.startswith("+") or is_secret_name(name):
+            found.add(value)
+            found.update(value.split())  # "Bearer <token>": the token alone too
+    quiet = logging.getLogger("apprise")
+    level, quiet.level = quiet.level, logging.CRITICAL
+    try:
+        service = apprise.Apprise.instantiate(url)
+    finally:
+        quiet.level = level
+    if service is not None:
+        private = set(re.split(r"[/:@?&=#]+", unquote(str(service.url(privacy=True)))))
+        for piece in re.split(r"[/:@?&=#]+", unquote(str(service.url()))):
+            if piece and piece not in private:
+                found.add(piece)
+    return sorted(s for s in found if len(s) >= MIN_SECRET and s.lower() not in _NOT_TOKENS)
+
+
+# Words that show up as path segments or parameter values of apprise URLs without being secrets.
+_NOT_TOKENS = frozenset({"bearer", "basic", "token", "https", "http"})
 
 
 class WatcherConfig(BaseModel):

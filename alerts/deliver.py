@@ -53,6 +53,7 @@ from alerts.render import Renderer
 from alerts.views import Alert, Format, Labels, Message, StoryAlert
 from pipelines.db import Database
 from pipelines.models import Delivery, DeliveryAttempt
+from pipelines.redact import redact_text
 from pipelines.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,7 @@ class _Run:
             values = {"state": "sent", "sent_at": now, "next_attempt": None, "last_error": None}
             self.report.sent += 1
         else:
-            last_error = "; ".join(errors)[:2000]
+            last_error = redact_text("; ".join(errors))[:2000]
             self.report.errors.extend(f"{c.watcher} #{c.id} {e}" for e in errors)
             if attempts >= self.settings.max_attempts:
                 values = {"state": "failed", "next_attempt": None, "last_error": last_error}
@@ -286,7 +287,7 @@ class _Run:
     def attempt(self, session: Session, delivery_id: int, channel: str, result: SendResult) -> None:
         session.connection().execute(insert(ATTEMPTS).values(
             delivery_id=delivery_id, at=self.now(), channel=channel, ok=result.ok, outcome=result.outcome,
-            error=result.error,
+            error=redact_text(result.error) if result.error else result.error,
         ))
 
     # -- immediate ----------------------------------------------------------------------------------------

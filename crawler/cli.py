@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from alerts.views import Labels
 from crawler.config import Config, ConfigError, load_config
+from crawler.logs import install_redaction
 from pipelines.db import Database, DatabaseError
 from pipelines.timeutil import as_utc, parse_when
 
@@ -144,6 +145,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
         handler.addFilter(_shown(verbose))
     # A pass's progress lines (when stderr is not a terminal) are shown at every level.
     logging.getLogger("borderwatch.progress").setLevel(logging.INFO)
+    install_redaction()  # credentials hidden in every log record, whoever logs it
     ctx.obj = App(config_path, verbose)
     ctx.call_on_close(ctx.obj.close)
 

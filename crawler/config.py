@@ -6,6 +6,7 @@ Every setting is declared once, with its default and a line of help (``Field(des
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -15,9 +16,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alerts.config import AlertSettings, WatcherConfig
+from alerts.config import AlertSettings, WatcherConfig, apprise_secrets
 from alerts.views import Labels
 from pipelines.db import DEFAULT_DATABASE, DatabaseError, check_url
+from pipelines.redact import is_secret_name, register_secret, url_secrets
 from pipelines.timeutil import parse_duration, parse_when
 from pipelines.yamltext import YamlProblem, parse_yaml
 
@@ -43,6 +45,21 @@ def _duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, Field(json_schema_extra={"format": "duration"})]
+
+
+def _networks(value: Any) -> list[str]:
+    """A list of networks in CIDR notation (``10.0.0.0/8``, ``fd00::/8``; an address alone is one host)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("expected a list of networks like [\"10.0.0.0/8\", \"127.0.0.0/8\"]")
+    out: list[str] = []
+    for item in value:
+        try:
+            out.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
+        except ValueError:
+            raise ValueError(f"{item!r} is not a network like \"10.0.0.0/8\" or an IP address") from None
+    return out
 
 
 class CrawlConfig(_Strict):
@@ -97,7 +114,15 @@ class CrawlConfig(_Strict):
         description="When stderr is not a terminal, a pass logs one progress line per source this often.",
     )
 
+    allow_networks: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Non-public networks (CIDR) every source may follow links and redirects into, e.g. `10.0.0.0/8`."
+        ),
+    )
+
     _parse_revisit = field_validator("revisit", "page_backoff_cap", "progress_every", mode="before")(_duration)
+    _parse_networks = field_validator("allow_networks", mode="before")(_networks)
 
     @field_validator("revisit_every", mode="before")
     @classmethod
@@ -148,6 +173,12 @@ class _SourceBase(_Strict):
         None, min_length=1, max_length=200,
         description="The name alerts show for the source (default: the site's own name, else `name`).",
     )
+    allow_networks: list[str] = Field(
+        default_factory=list,
+        description="Non-public networks (CIDR) this source's links and redirects may lead into (an intranet).",
+    )
+
+    _parse_networks = field_validator("allow_networks", mode="before")(_networks)
 
     @field_validator("name")
     @classmethod
@@ -271,6 +302,8 @@ def _expand(value: Any, loc: tuple[str | int, ...], env: Mapping[str, str]) -> A
         def repl(m: re.Match[str]) -> str:
             if m.group(1) not in env:
                 raise _KeyedError(loc, f"environment variable {m.group(1)} is not set")
+            if is_secret_name(m.group(1)):
+                register_secret(env[m.group(1)])  # ${SMTP_PASSWORD}: hidden wherever it shows
             return env[m.group(1)]
         return _VAR.sub(repl, value)
     if isinstance(value, dict):
@@ -344,7 +377,30 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         if isinstance(cause, _KeyedError):
             raise ConfigError(f"{p}: {format_loc(cause.loc)}: {cause}") from None
         raise ConfigError(f"{p}: {_explain(exc, data)}") from None
+    register_config_secrets(config)
     return _resolve_paths(config, p)
+
+
+def register_config_secrets(config: Config) -> None:
+    """Make every credential the configuration holds one that logs, records and output never show."""
+    for source in config.sources:
+        for secret in url_secrets(source.url):
+            register_secret(secret)
+    register_secret(_database_password(config.database))
+    for watcher in config.watchers:
+        for url in watcher.notify:
+            for secret in apprise_secrets(url):
+                register_secret(secret)
+
+
+def _database_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password
+    except (ArgumentError, ValueError):
+        return None
 
 
 def _resolve_paths(config: Config, path: Path) -> Config:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess
@@ -26,6 +27,7 @@ from crawler.spiders import SPIDERS
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.leases import Leases
+from pipelines.redact import redact_text
 from pipelines.retry import RetryPolicy
 from pipelines.store import Store
 from pipelines.timeutil import utcnow
@@ -58,6 +60,7 @@ class PassResult:
                            ("blocked", "blocked"), ("failed", "failed"), ("bad_record", "unreadable records"),
                            ("too_large", "too large"),
                            ("robots", "disallowed by robots.txt"), ("no_text", "without text"),
+                           ("refused", "refused (not http(s), or a non-public address)"),
                            ("no_link", "entries without link")):
             if c.get(key):
                 parts.append(f"{c[key]} {label}")
@@ -91,10 +94,20 @@ def scrapy_settings(config: Config, log_level: str = "WARNING") -> Settings:
 def _spider_class(source: Any, config: Config) -> type[Any]:
     base = SPIDERS[source.kind]
     delay = source.delay if source.delay is not None else config.crawl.download_delay
-    custom: dict[str, Any] = {"DOWNLOAD_DELAY": delay}
+    custom: dict[str, Any] = {
+        "DOWNLOAD_DELAY": delay,
+        # Non-public networks this source may reach besides its own origin (crawler.fetchpolicy).
+        "BORDERWATCH_ALLOW_NETWORKS": [*config.crawl.allow_networks, *source.allow_networks],
+    }
+    parts = urlsplit(source.url)
+    if parts.username is not None:
+        # https://user:password@host/feed: HTTP Basic auth, sent to that host only (Scrapy cannot fetch a
+        # URL with user-info; crawler.spiders.base.source_request takes it out of the URL).
+        custom.update({"HTTPAUTH_USER": unquote(parts.username), "HTTPAUTH_PASS": unquote(parts.password or ""),
+                       "HTTPAUTH_DOMAIN": parts.hostname})
     if source.kind == "doj_api":
         # The API's documented limit is a hard ceiling: no jitter below it.
-        custom = {"DOWNLOAD_DELAY": max(delay, 1.0 / source.rate), "DOWNLOAD_DELAY_JITTER": 0.0}
+        custom.update({"DOWNLOAD_DELAY": max(delay, 1.0 / source.rate), "DOWNLOAD_DELAY_JITTER": 0.0})
     if delay == 0:
         # No delay (a local site, a benchmark): let the host take parallel requests.
         custom["CONCURRENT_REQUESTS_PER_DOMAIN"] = config.crawl.concurrency
@@ -184,6 +197,8 @@ def run_pass(
                 # What the callback had not yielded yet is lost: not an "ok" pass, and no watermark.
                 more = f" (and {len(ctx.spider_errors) - 1} more)" if len(ctx.spider_errors) > 1 else ""
                 error = f"spider error at {ctx.spider_errors[0]}{more}"
+            if error is not None:
+                error = redact_text(error)  # printed and stored: a source URL's credentials never are
             status = "ok" if error is None else ("blocked" if ctx.start_blocked else "failed")
             run_stats: dict[str, Any] = {
                 "requests": int(stats.get("downloader/request_count", 0)),

@@ -46,5 +46,13 @@ ITEM_PIPELINES = {
     "pipelines.stages.StoreStage": 800,
 }
 DOWNLOADER_MIDDLEWARES = {
+    # Ahead of robots.txt (100): a refused link costs no request at all, not even for robots.txt.
+    "crawler.fetchpolicy.FetchPolicyMiddleware": 60,
     "crawler.middlewares.RobotsCrawlDelayMiddleware": 101,
+    # Behind the redirect middleware (600) on the way in: sees every response, redirects included,
+    # with the address it really came from.
+    "crawler.fetchpolicy.ConnectedAddressMiddleware": 950,
 }
+# Only http(s) is ever fetched: a link to file:///etc/passwd, data:, ftp: or s3: has no handler at all
+# (crawler.fetchpolicy refuses and records it before it gets here).
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}

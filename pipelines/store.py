@@ -34,6 +34,7 @@ from pipelines.models import (
     TopicChange,
     UrlState,
 )
+from pipelines.redact import redact_text, redact_url
 from pipelines.retry import RETRIED, RetryPolicy
 from pipelines.revisions import compare, content_hash
 from pipelines.stories import (
@@ -51,7 +52,7 @@ from pipelines.worker import classifier_meta
 log = logging.getLogger("borderwatch.store")
 
 # Outcomes worth a per-URL record (the others are only counted).
-_RECORDED = {outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT}
+_RECORDED = {outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT, outcome.REFUSED}
 # How far back stored items are loaded into the story index: copies of one story appear within days.
 STORY_WINDOW = timedelta(days=60)
 EVIDENCE_PER_TOPIC = 5
@@ -205,13 +206,14 @@ class Store:
             return
         if o.status not in _RECORDED:
             return
-        url = o.url[:2048]
+        url = redact_url(o.url)[:2048]
         attempts = (s.scalar(select(UrlState.attempts).where(UrlState.url == url)) or 0) + 1
         # A page (it has an address to ask again) that failed or met a bot wall is tried again later,
         # with a growing wait; the source's own URL is tried on every pass anyway.
         retried = o.status in RETRIED and o.fetch_url is not None
         values = {
-            "url": url, "source": o.source, "status": o.status, "detail": o.detail[:2000],
+            # Credentials in a URL or an error (a source's ?token=…) are never stored.
+            "url": url, "source": o.source, "status": o.status, "detail": redact_text(o.detail)[:2000],
             "attempts": attempts, "first_seen": now, "last_attempt": now,
             "next_attempt": self.retry.next_attempt(o.source, attempts, now) if retried else None,
             "fetch_url": o.fetch_url[:2048] if o.fetch_url else None,
@@ -466,13 +468,13 @@ class Store:
             assert p is not None
             p.finished = now
             p.status = status
-            p.error = error
+            p.error = redact_text(error) if error else error
             p.new = counts["new"]
             p.updated = counts["updated"]
             p.unchanged = counts["unchanged"] + counts["trivial_change"] + counts[outcome.NOT_MODIFIED]
             p.skipped = sum(counts[k] for k in (outcome.KNOWN, outcome.OLD, outcome.NO_LINK, "duplicate",
                                                  outcome.ROBOTS, outcome.NO_TEXT, outcome.WAITING,
-                                                 outcome.GIVEN_UP))
+                                                 outcome.GIVEN_UP, outcome.REFUSED))
             p.failed = counts[outcome.FAILED] + counts[outcome.TOO_LARGE]
             p.blocked = counts[outcome.BLOCKED]
             p.fetched = int(stats.get("responses", 0))

@@ -170,10 +170,11 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(site: Site) -> Iterator[Site]:
-    server = _QuietServer(("127.0.0.1", 0), _handler(site))
+def serve(site: Site, host: str = "127.0.0.1") -> Iterator[Site]:
+    """Serve ``site`` on an ephemeral port of ``host`` (another loopback address stands for another machine)."""
+    server = _QuietServer((host, 0), _handler(site))
     server.daemon_threads = True
-    site.base = f"http://127.0.0.1:{server.server_address[1]}"
+    site.base = f"http://{host}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import scrapy
 from scrapy import signals
@@ -16,9 +17,11 @@ from twisted.python.failure import Failure
 
 from crawler.botwall import detect_bot_wall
 from crawler.context import PassContext
+from crawler.fetchpolicy import RefusedRequest, scheme_refusal
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.items import Article, Outcome, RetryState
+from pipelines.redact import redact_url
 
 try:  # the name changed across Twisted/Scrapy versions
     from twisted.web._newclient import ResponseNeverReceived
@@ -44,6 +47,9 @@ class SourceSpider(scrapy.Spider):
     # -- article pages -------------------------------------------------------------------------------
     def page_request(self, url: str, meta: dict[str, Any] | None = None) -> scrapy.Request | Outcome:
         """A request for an article page, or an Outcome when the seen-check says not to fetch it."""
+        refusal = scheme_refusal(url)
+        if refusal:  # file:, data:, ftp:, javascript:… are never fetched: recorded, not requested
+            return Outcome(record_key(url), self.source.name, outcome.REFUSED, refusal)
         key = canonical_url(url)
         headers: dict[str, str] = {}
         if key in self.ctx.queued:  # the same article under another link variant (tracking, www…)
@@ -125,7 +131,7 @@ class SourceSpider(scrapy.Spider):
     # -- failures -------------------------------------------------------------------------------------
     def on_error(self, failure: Failure) -> Outcome:
         request = failure.request  # type: ignore[attr-defined]
-        key = request.meta.get("key") or canonical_url(request.url)
+        key = request.meta.get("key") or record_key(request.url)
         status, detail, http = describe_failure(failure)
         return Outcome(key, self.source.name, status, detail, http, fetch_url=request.meta.get("fetch_url"))
 
@@ -158,6 +164,8 @@ def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
     if failure.check(HttpError):
         resp = failure.value.response  # type: ignore[union-attr]
         return outcome.FAILED, f"HTTP {resp.status}", resp.status
+    if failure.check(RefusedRequest):
+        return outcome.REFUSED, str(failure.value), None
     if failure.check(IgnoreRequest):
         msg = str(failure.value)
         if "robots.txt" in msg:
@@ -178,6 +186,14 @@ def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
         return outcome.FAILED, "connection lost before a response", None
     name = failure.type.__name__ if failure.type else "error"
     return outcome.FAILED, f"{name}: {text}"[:300], None
+
+
+def record_key(url: str) -> str:
+    """The URL a page's outcome is recorded under: its canonical form, or, for a URL that is not http(s)
+    (a refused ``file:`` link), the link itself, credentials hidden and bounded."""
+    if scheme_refusal(url) is None:
+        return canonical_url(url)
+    return redact_url(url.strip())[:500]
 
 
 def _cancelled_errors() -> tuple[type[BaseException], ...]:
@@ -208,6 +224,7 @@ def source_request(
     spider: SourceSpider, url: str, callback: Any, *, conditional: bool = False, **meta: Any
 ) -> scrapy.Request:
     """A request for the source's own URL (a feed, an API page, a listing), with start-failure handling."""
+    url = without_userinfo(url)  # its credentials travel as HTTP Basic auth (crawler.runner)
     headers: dict[str, str] = {}
     if conditional:
         if spider.ctx.feed_etag:
@@ -220,12 +237,20 @@ def source_request(
     )
 
 
+def without_userinfo(url: str) -> str:
+    """``https://user:pass@host/feed`` → ``https://host/feed``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def _start_failed(spider: SourceSpider, failure: Failure) -> Outcome:
     status, detail, http = describe_failure(failure)
     request = failure.request  # type: ignore[attr-defined]
     if spider.ctx.start_error is None:
         spider.ctx.start_error = f"{request.url}: {detail}"
-    return Outcome(canonical_url(request.url), spider.source.name, status, detail, http)
+    return Outcome(record_key(request.url), spider.source.name, status, detail, http)
 
 
 def check_source_response(spider: SourceSpider, response: Response) -> Outcome | None:

@@ -10,7 +10,14 @@ import feedparser
 import scrapy
 from scrapy.http import Response
 
-from crawler.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
+from crawler.fetchpolicy import scheme_refusal
+from crawler.spiders.base import (
+    SourceSpider,
+    check_source_response,
+    record_key,
+    remember_validators,
+    source_request,
+)
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
@@ -38,10 +45,10 @@ def parse_feed(body: bytes, source: str) -> tuple[list[tuple[str, dict[str, Any]
     # The channel's title names the publisher (alerts show it when the config gives no `label`).
     site_name = " ".join(str(parsed.feed.get("title") or "").split())[:200] or None
     for entry in parsed.entries:
-        link = entry.get("link") or ""
-        if not link.startswith(("http://", "https://")):
+        link = (entry.get("link") or "").strip()
+        if not link:
             no_link += 1
-            continue
+            continue  # (a link that is not http(s) is kept: the spider records it as refused)
         summary = entry.get("summary") or ""
         hints: dict[str, Any] = {
             "title": (entry.get("title") or "").strip() or None,
@@ -78,6 +85,10 @@ class FeedSpider(SourceSpider):
         if no_link:
             self.ctx.counts[outcome.NO_LINK] += no_link
         for link, hints, summary in entries:
+            refusal = scheme_refusal(link)
+            if refusal:  # file:, data:, javascript:… never fetched nor kept, but recorded
+                yield Outcome(record_key(link), self.source.name, outcome.REFUSED, refusal)
+                continue
             key = canonical_url(link)
             published = hints.get("published")
             if self.ctx.first_pass and published and published < self.ctx.since:
