@@ -31,8 +31,9 @@ def _same_text(a: str, b: str) -> bool:
 def best_evidence(evidence: Any, title: str = "", shown: str = "") -> tuple[str, str]:
     """The (sentence, phrase) that best shows a topic: the heaviest evidence entry that has a sentence,
     taken from the body when the body has any (the title is already the message's headline), and one the
-    excerpt (``shown``) does not already show when there is such a sentence."""
-    best: tuple[bool, bool, float, str, str] | None = None
+    excerpt (``shown``) does not already show when there is such a sentence; metadata (``where: meta``, a DOJ
+    topic tag) only when no sentence of the article shows the topic."""
+    best: tuple[tuple[bool, bool, bool, float], str, str] | None = None
     seen = _SPACES.sub(" ", shown).casefold()
     for entry in evidence if isinstance(evidence, list) else []:
         if not isinstance(entry, Mapping):
@@ -44,11 +45,16 @@ def best_evidence(evidence: Any, title: str = "", shown: str = "") -> tuple[str,
             weight = float(entry.get("weight") or 0.0)
         except (TypeError, ValueError):
             weight = 0.0
-        in_body = entry.get("where") != "title" and weight > 0 and not (title and _same_text(sentence, title))
+        # Metadata (a DOJ topic tag) decides too, but reads badly as "the sentence that shows it": any
+        # sentence of the article goes first, even one the excerpt already shows.
+        textual = entry.get("where") != "meta"
+        in_body = textual and entry.get("where") != "title" and weight > 0 and not (
+            title and _same_text(sentence, title))
         fresh = not seen or _SPACES.sub(" ", sentence).strip().casefold() not in seen
-        if best is None or (in_body, fresh, weight) > best[:3]:
-            best = (in_body, fresh, weight, sentence, str(entry.get("phrase") or ""))
-    return (best[3], best[4]) if best else ("", "")
+        rank = (in_body, fresh, textual, weight)
+        if best is None or rank > best[0]:
+            best = (rank, sentence, str(entry.get("phrase") or ""))
+    return (best[1], best[2]) if best else ("", "")
 
 
 def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Alert]:

@@ -418,3 +418,16 @@ def test_evidence_is_taken_from_the_body_before_the_title() -> None:
     excerpt_shown = "They are members of Tren de Aragua. They ran a ring."
     assert best_evidence([*stored, later], title, excerpt_shown)[0] == "TdA is a Venezuelan gang."
     assert best_evidence(stored, title, excerpt_shown)[0] == "They are members of Tren de Aragua."
+
+
+def test_best_evidence_prefers_a_sentence_of_the_article_to_metadata() -> None:
+    """A DOJ topic tag decided too, but "doj_topics: Drug Trafficking" is no sentence to show a reader, even
+    when every body sentence is in the excerpt already."""
+    body = "A Phoenix man was sentenced for distributing fentanyl pills that caused a fatal overdose."
+    stored = [
+        {"phrase": "Drug Trafficking", "sentence": "doj_topics: Drug Trafficking", "weight": 3.0, "where": "meta"},
+        {"phrase": "fentanyl", "sentence": body, "weight": 1.0, "where": "body"},
+    ]
+    assert best_evidence(stored, "Phoenix man sentenced", shown=body) == (body, "fentanyl")
+    only_meta = [stored[0]]
+    assert best_evidence(only_meta, "Phoenix man sentenced") == ("doj_topics: Drug Trafficking", "Drug Trafficking")
