@@ -96,3 +96,40 @@ def test_items_stored_with_a_future_date_before_the_rule_are_not_fresh_for_ever(
     seed_item(db, title="fresh", published=now - timedelta(hours=2), now=now)
     dispatch(db, [watcher("desk", hook.url(), max_age="7d")], now=now)
     assert [t.split(": ", 1)[1] for t in hook.titles()] == ["fresh"]
+
+
+def test_migration_0008_clears_future_dates_stored_before_the_rule(database_url: str) -> None:
+    """A database whose items were stored with year-9999 dates (before the rule) sorts them by first_seen
+    once it is opened: the migration clears the dates no reader can believe."""
+    import sqlalchemy as sa
+    from test_links import _alembic
+
+    from pipelines.db import make_engine
+
+    _alembic(database_url, "0007")
+    engine = make_engine(database_url)
+    seen = datetime(2026, 11, 1, tzinfo=UTC)
+    common = {"source": "s", "text": "x", "first_seen": seen, "updated": seen, "content_hash": "h",
+              "doj_topics": [], "doj_components": [], "revision_count": 0, "authority": 2}
+    rows = [
+        {"key": "https://example.org/far", "url": "https://example.org/far", "title": "far", "published": FAR},
+        {"key": "https://example.org/ahead", "url": "https://example.org/ahead", "title": "ahead",
+         "published": seen + timedelta(hours=20)},  # within the day's slack: kept
+        {"key": "https://example.org/old", "url": "https://example.org/old", "title": "old",
+         "published": seen - timedelta(days=3)},
+    ]
+    try:
+        with engine.begin() as conn:
+            items = sa.Table("items", sa.MetaData(), autoload_with=conn)
+            conn.execute(items.insert(), [{**common, **r} for r in rows])
+    finally:
+        engine.dispose()
+    db = Database(database_url)  # brings it to head, as every command does
+    try:
+        with db.read() as s:
+            got = {i.title: i.published for i in s.scalars(select(Item))}
+        assert got["far"] is None
+        assert got["ahead"] is not None and got["old"] is not None
+        assert [r["title"] for r in query_items(db, ItemQuery(limit=10))][0] == "ahead"
+    finally:
+        db.dispose()
