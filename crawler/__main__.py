@@ -1,5 +1,5 @@
 """``python -m crawler`` is ``borderwatch``."""
 
-from crawler.cli import entry
+from crawler.cli.main import entry
 
 entry()

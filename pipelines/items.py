@@ -60,7 +60,7 @@ NO_LINK = "no_link"  # a feed entry without a link
 OLD = "old"  # older than the source's `since` on a first pass
 WAITING = "waiting"  # failed or blocked before: not tried again until its backoff has run out
 GIVEN_UP = "given_up"  # failed or blocked on every try (crawl.page_attempts): no longer tried
-REFUSED = "refused"  # never fetched: not http(s), or another origin on a non-public address (crawler.fetchpolicy)
+REFUSED = "refused"  # never fetched: not http(s), or another origin on a non-public address (crawler.fetch.policy)
 
 
 @dataclass

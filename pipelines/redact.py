@@ -9,7 +9,7 @@ What is hidden (replaced by ``***``):
   secret parts of apprise URLs, which hide tokens in their paths, and ``${VAR}`` values of variables named
   like secrets), wherever they appear.
 
-Pure functions over strings plus one process-wide registry; ``crawler.logs`` installs a logging filter that
+Pure functions over strings plus one process-wide registry; ``crawler.daemon.logs`` installs a logging filter that
 runs every log record through :func:`redact_text`.
 """
 

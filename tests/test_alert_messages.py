@@ -21,7 +21,7 @@ from alerts.config import AlertSettings, WatcherConfig
 from alerts.dispatch import dispatch
 from alerts.views import Labels
 from crawler.config import load_config
-from crawler.spiders.feed import parse_feed
+from crawler.fetch.spiders.feed import parse_feed
 from pipelines.db import MIGRATIONS, Database
 from pipelines.extract import extract
 from pipelines.models import Item

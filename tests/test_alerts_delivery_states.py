@@ -19,7 +19,7 @@ from alerts.cli import AlertsApp, alerts
 from alerts.config import AlertSettings, WatcherConfig
 from alerts.dispatch import deliver, plan
 from crawler.config import Config as FullConfig
-from crawler.status import gather, render_table, to_json
+from crawler.read.status import gather, render_table, to_json
 from pipelines.db import MIGRATIONS, Database
 from pipelines.models import Delivery, DeliveryAttempt
 from pipelines.timeutil import utcnow

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import bw, write_config
 
-from crawler.cli import entry
+from crawler.cli.main import entry
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.items import Article
@@ -63,9 +63,9 @@ def config(tmp_path: Path, database_url: str) -> Path:
 
 def test_exports_are_complete_and_a_cut_table_says_so(capsys: pytest.CaptureFixture[str], config: Path,
                                                        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import crawler.query
+    import crawler.read.query
 
-    monkeypatch.setattr(crawler.query, "BATCH", 40)  # several batches of the stream
+    monkeypatch.setattr(crawler.read.query, "BATCH", 40)  # several batches of the stream
     fill(database_url, 173)
     code, out, err = cli(capsys, "--config", str(config), "items", "--format", "csv")
     assert code == 0 and err == ""
@@ -88,7 +88,7 @@ def test_exports_are_complete_and_a_cut_table_says_so(capsys: pytest.CaptureFixt
 
 def test_stories_fit_the_terminal_and_export_their_copies_as_json(
         capsys: pytest.CaptureFixture[str], config: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import crawler.query
+    import crawler.read.query
 
     long_title = "Eight Tren de Aragua members charged {i} " + "with a very long list of offences " * 6
     fill(database_url, 12, title=long_title, sources=("doj", "a-rather-long-outlet-name", "another-long-outlet"))
@@ -99,7 +99,7 @@ def test_stories_fit_the_terminal_and_export_their_copies_as_json(
     assert lines[0].split()[-1] == "TITLE"  # titles last
     assert all(len(line) <= 80 for line in lines), lines
     assert any(line.rstrip().endswith("…") for line in lines[1:])
-    monkeypatch.setattr(crawler.query, "BATCH", 5)  # several batches of stories
+    monkeypatch.setattr(crawler.read.query, "BATCH", 5)  # several batches of stories
     code, out, _ = cli(capsys, "--config", str(config), "items", "--stories", "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))

@@ -27,12 +27,13 @@ from helpers import bw, write_config
 from localsite import Site, justice_page, rss, serve
 from sqlalchemy import select
 
-from crawler import health, records
-from crawler.child import ChildOutcome, StopRequest, run_child, summarize_stderr
 from crawler.config import Config
-from crawler.daemon import Daemon, claim_daemon_lease
-from crawler.health import QuietRule, Verdict
-from crawler.logs import JsonFormatter, fields, setup_logging
+from crawler.daemon import health
+from crawler.daemon.child import ChildOutcome, StopRequest, run_child, summarize_stderr
+from crawler.daemon.health import QuietRule, Verdict
+from crawler.daemon.logs import JsonFormatter, fields, setup_logging
+from crawler.daemon.scheduler import Daemon, claim_daemon_lease
+from crawler.passes import records
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Item, Lock, Pass, SourceState
 
@@ -264,7 +265,7 @@ def test_run_child_times_out_then_kills() -> None:
             "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
             "print(p.pid, flush=True); time.sleep(60)")
     started = time.monotonic()
-    import crawler.child as child_mod
+    import crawler.daemon.child as child_mod
 
     old = child_mod.KILL_AFTER
     child_mod.KILL_AFTER = 0.5

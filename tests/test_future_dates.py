@@ -16,7 +16,7 @@ from alert_support import Webhook, seed_item, watcher
 from sqlalchemy import select
 
 from alerts.dispatch import dispatch
-from crawler.query import ItemQuery, query_items
+from crawler.read.query import ItemQuery, query_items
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.items import Article

@@ -27,7 +27,7 @@ from alert_support import SmtpSink, Webhook
 from helpers import bw, items_json, write_config
 from localsite import Site, justice_page, rss, serve
 
-from crawler.context import PassContext
+from crawler.passes.context import PassContext
 from pipelines.classify import Classifier
 from pipelines.db import MIGRATIONS, Database, make_engine
 from pipelines.items import Article

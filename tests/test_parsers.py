@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.botwall import detect_bot_wall
-from crawler.spiders.doj_api import parse_names, parse_record, parse_time
-from crawler.spiders.feed import parse_feed
+from crawler.fetch.botwall import detect_bot_wall
+from crawler.fetch.spiders.doj_api import parse_names, parse_record, parse_time
+from crawler.fetch.spiders.feed import parse_feed
 from pipelines.extract import extract, html_to_text
 
 

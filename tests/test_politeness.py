@@ -364,7 +364,7 @@ def test_a_retried_link_that_now_redirects_is_cleared(site: Site, sqlite_url: st
 
 
 def test_run_child_passes_on_progress_lines() -> None:
-    from crawler.child import StopRequest, run_child
+    from crawler.daemon.child import StopRequest, run_child
 
     script = (
         "import sys, time\n"

@@ -103,10 +103,10 @@ def test_a_doj_record_with_an_impossible_date_is_skipped_and_recorded_and_its_pa
 
 BOOM_SPIDER = """
 import sys
-from crawler import runner
+from crawler.passes import run as runner
 from crawler.config import load_config
-from crawler.spiders import SPIDERS
-from crawler.spiders.feed import FeedSpider
+from crawler.fetch.spiders import SPIDERS
+from crawler.fetch.spiders.feed import FeedSpider
 
 class BoomSpider(FeedSpider):  # a parser bug no input of ours triggers any more
     def parse_feed(self, response):

@@ -13,7 +13,7 @@ from pathlib import Path
 from helpers import write_config
 from localsite import Site, justice_page, rss, serve
 
-from crawler.runner import scrapy_settings
+from crawler.passes.run import scrapy_settings
 
 LISTEN = "0A"  # the TCP state LISTEN in /proc/net/tcp
 

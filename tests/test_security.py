@@ -29,7 +29,8 @@ from scrapy.utils.test import get_crawler
 from sqlalchemy import inspect, select, text
 
 from crawler.config import ConfigError, load_config
-from crawler.fetchpolicy import (
+from crawler.daemon.logs import RedactingFilter, fields, setup_logging
+from crawler.fetch.policy import (
     ConnectedAddressMiddleware,
     FetchPolicy,
     FetchPolicyMiddleware,
@@ -37,7 +38,6 @@ from crawler.fetchpolicy import (
     is_public,
     scheme_refusal,
 )
-from crawler.logs import RedactingFilter, fields, setup_logging
 from pipelines.db import Database
 from pipelines.models import Pass, UrlState
 from pipelines.redact import forget_secrets, redact_text, register_secret

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from helpers import bw, write_config
 
-from crawler import records
-from crawler.cli import main
-from crawler.status import next_pass, when_next
+from crawler.cli.main import main
+from crawler.passes import records
+from crawler.read.status import next_pass, when_next
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Delivery, Item, Lock, Pass, SourceState
 

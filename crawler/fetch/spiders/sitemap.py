@@ -11,7 +11,7 @@ from scrapy.http import Response
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from crawler.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
+from crawler.fetch.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.extract import parse_datetime

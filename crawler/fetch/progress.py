@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TextIO
 
-from crawler.context import PassContext
-from crawler.health import human
-from crawler.logs import fields
+from crawler.daemon.health import human
+from crawler.daemon.logs import fields
+from crawler.passes.context import PassContext
 
 log = logging.getLogger("borderwatch.progress")
 

@@ -20,10 +20,10 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
 from crawler.config import Config
-from crawler.context import PassContext
-from crawler.progress import PassProgress
-from crawler.records import settle_orphaned_passes
-from crawler.spiders import SPIDERS
+from crawler.fetch.progress import PassProgress
+from crawler.fetch.spiders import SPIDERS
+from crawler.passes.context import PassContext
+from crawler.passes.records import settle_orphaned_passes
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.leases import Leases
@@ -71,7 +71,7 @@ class PassResult:
 
 def scrapy_settings(config: Config, log_level: str = "WARNING") -> Settings:
     settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
+    settings.setmodule("crawler.fetch.settings", priority="project")
     c = config.crawl
     settings.setdict(
         {

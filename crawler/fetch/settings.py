@@ -1,10 +1,10 @@
 """Scrapy settings: the defaults a site operator would accept. Per-source values come from the config
-(``crawler.runner`` builds each source's crawler with its own delay, size limit and user agent)."""
+(``crawler.passes.run`` builds each source's crawler with its own delay, size limit and user agent)."""
 
 from __future__ import annotations
 
 BOT_NAME = "borderwatch"
-SPIDER_MODULES = ["crawler.spiders"]
+SPIDER_MODULES = ["crawler.fetch.spiders"]
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 ROBOTSTXT_OBEY = True
@@ -42,16 +42,16 @@ METAREFRESH_ENABLED = False
 REDIRECT_MAX_TIMES = 10
 
 ITEM_PIPELINES = {
-    "pipelines.stages.ExtractStage": 300,
-    "pipelines.stages.StoreStage": 800,
+    "crawler.fetch.stages.ExtractStage": 300,
+    "crawler.fetch.stages.StoreStage": 800,
 }
 DOWNLOADER_MIDDLEWARES = {
     # Ahead of robots.txt (100): a refused link costs no request at all, not even for robots.txt.
-    "crawler.fetchpolicy.FetchPolicyMiddleware": 60,
-    "crawler.middlewares.RobotsCrawlDelayMiddleware": 101,
+    "crawler.fetch.policy.FetchPolicyMiddleware": 60,
+    "crawler.fetch.politeness.RobotsCrawlDelayMiddleware": 101,
     # Behind the redirect middleware (600) on the way in: sees every response, redirects included,
     # with the address it really came from.
-    "crawler.fetchpolicy.ConnectedAddressMiddleware": 950,
+    "crawler.fetch.policy.ConnectedAddressMiddleware": 950,
 }
 # Only http(s) is ever fetched: a link to file:///etc/passwd, data:, ftp: or s3: has no handler at all
 # (crawler.fetchpolicy refuses and records it before it gets here).

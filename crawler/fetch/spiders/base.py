@@ -15,9 +15,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
-from crawler.botwall import detect_bot_wall
-from crawler.context import PassContext
-from crawler.fetchpolicy import RefusedRequest, scheme_refusal
+from crawler.fetch.botwall import detect_bot_wall
+from crawler.fetch.policy import RefusedRequest, scheme_refusal
+from crawler.passes.context import PassContext
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.items import Article, Outcome, RetryState

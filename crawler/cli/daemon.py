@@ -1,4 +1,4 @@
-"""The ``run`` (the daemon) and ``status`` commands; ``crawler.cli`` registers them."""
+"""The ``run`` (the daemon) and ``status`` commands; ``crawler.cli.main`` registers them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from crawler.config import DEFAULT_CONFIG, PACKAGED_CONFIG
 from pipelines.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from crawler.cli import App
+    from crawler.cli.main import App
 
 
 def config_file(app: App) -> str:
@@ -31,9 +31,9 @@ def config_file(app: App) -> str:
 @click.pass_obj
 def run(app: App, log_format: str | None) -> None:
     """The daemon: every source on its schedule, alerts as they arise, until SIGTERM/SIGINT."""
-    from crawler.cli import fail, usage_error
-    from crawler.daemon import Daemon, claim_daemon_lease
-    from crawler.logs import setup_logging
+    from crawler.cli.main import fail, usage_error
+    from crawler.daemon.logs import setup_logging
+    from crawler.daemon.scheduler import Daemon, claim_daemon_lease
     from pipelines.leases import Leases
 
     config = app.config
@@ -60,7 +60,7 @@ def run(app: App, log_format: str | None) -> None:
 @click.pass_obj
 def status(app: App, fmt: str) -> None:
     """Each source's last and next pass, items, failures and health; the alert backlog; the daemon."""
-    from crawler.status import gather, render_table, to_json
+    from crawler.read.status import gather, render_table, to_json
 
     db = app.db  # (outside the try: a refused config must not be reported again by the clean-up)
     try:

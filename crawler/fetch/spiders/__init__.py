@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from crawler.spiders.base import SourceSpider
-from crawler.spiders.doj_api import DojApiSpider
-from crawler.spiders.feed import FeedSpider
-from crawler.spiders.listing import ListingSpider
-from crawler.spiders.sitemap import SitemapSpider
+from crawler.fetch.spiders.base import SourceSpider
+from crawler.fetch.spiders.doj_api import DojApiSpider
+from crawler.fetch.spiders.feed import FeedSpider
+from crawler.fetch.spiders.listing import ListingSpider
+from crawler.fetch.spiders.sitemap import SitemapSpider
 
 SPIDERS: dict[str, type[SourceSpider]] = {
     "doj_api": DojApiSpider,

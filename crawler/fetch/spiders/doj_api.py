@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import scrapy
 from scrapy.http import Response
 
-from crawler.spiders.base import SourceSpider, check_source_response, source_request
+from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text

@@ -8,7 +8,7 @@ from typing import Any
 import scrapy
 from scrapy.http import Response, TextResponse
 
-from crawler.spiders.base import SourceSpider, check_source_response, source_request
+from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.items import Outcome

@@ -2,8 +2,8 @@
 
 APScheduler (3.x, in memory) holds the clock; the database holds the state. At start the jobs are rebuilt
 from the config with fixed ids: one per enabled source (first run one interval after its last pass, or now),
-the dispatcher, a lease heartbeat and a health sweep. A pass is a child process (``crawler.child``) settled
-in the database afterwards (``crawler.records``), at most ``run.parallel`` at once. The process itself keeps
+the dispatcher, a lease heartbeat and a health sweep. A pass is a child process (``crawler.daemon.child``) settled
+in the database afterwards (``crawler.passes.records``), at most ``run.parallel`` at once. The process itself keeps
 nothing that grows: no caches, only the table of children running now.
 
 Signals: the first SIGTERM/SIGINT stops new passes, lets running ones finish for ``run.grace``, then stops
@@ -31,10 +31,11 @@ from apscheduler.schedulers.base import SchedulerNotRunningError
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.views import Labels
-from crawler import health, records
-from crawler.child import KILL_AFTER, ChildTable, StopRequest, crawl_command, run_child
 from crawler.config import Config
-from crawler.logs import fields
+from crawler.daemon import health
+from crawler.daemon.child import KILL_AFTER, ChildTable, StopRequest, crawl_command, run_child
+from crawler.daemon.logs import fields
+from crawler.passes import records
 from pipelines.db import Database
 from pipelines.timeutil import utcnow
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from alerts.views import Labels
 from crawler.config import Config, ConfigError, load_config
-from crawler.logs import install_redaction
+from crawler.daemon.logs import install_redaction
 from pipelines.db import Database, DatabaseError
 from pipelines.timeutil import as_utc, parse_when
 
@@ -172,7 +172,7 @@ def _shown(verbose: int) -> Callable[[logging.LogRecord], bool]:
 @click.pass_obj
 def crawl(app: App, sources: tuple[str, ...], no_alerts: bool) -> None:
     """One pass over all (or the named) sources."""
-    from crawler.runner import run_pass
+    from crawler.passes.run import run_pass
 
     config = app.config
     app.check_topics()
@@ -240,7 +240,7 @@ MAX_INT = 2**63 - 1
 def items(app: App, topic: str | None, source: str | None, since: str | None, until: str | None,
           search: str | None, limit: int | None, all_rows: bool, fmt: str, stories: bool) -> None:
     """Query the stored items, newest first."""
-    from crawler.query import ItemQuery, count_items, count_stories, iter_items, iter_stories, stored_sources
+    from crawler.read.query import ItemQuery, count_items, count_stories, iter_items, iter_stories, stored_sources
 
     if limit is not None and all_rows:
         usage_error("--limit and --all: give one or the other")
@@ -344,7 +344,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str], empty: str = "(no ite
 @click.pass_obj
 def show(app: App, item_id: int) -> None:
     """An item with its topics and evidence, its story, and a readable diff of its revisions."""
-    from crawler.query import render_item
+    from crawler.read.query import render_item
 
     text = render_item(app.db, item_id)
     if text is None:
@@ -430,7 +430,7 @@ def _fault(exc: BaseException) -> str:
 def _register_optional() -> None:
     """Command groups owned by other modules."""
     try:
-        from crawler.daemon_cli import run, status
+        from crawler.cli.daemon import run, status
     except ImportError:  # pragma: no cover - while the daemon is being built
         pass
     else:

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crawler import health
-from crawler.child import ChildOutcome, summarize_stderr
+from crawler.daemon import health
+from crawler.daemon.child import ChildOutcome, summarize_stderr
 from pipelines.db import Database
 from pipelines.leases import Leases, drop_stale_lease, lease, lease_owner, owner_gone, release_lease
 from pipelines.models import AlertEvent, Item, Lock, Pass, SourceState

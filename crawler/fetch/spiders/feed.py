@@ -10,8 +10,8 @@ import feedparser
 import scrapy
 from scrapy.http import Response
 
-from crawler.fetchpolicy import scheme_refusal
-from crawler.spiders.base import (
+from crawler.fetch.policy import scheme_refusal
+from crawler.fetch.spiders.base import (
     SourceSpider,
     check_source_response,
     record_key,

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from alerts.dispatch import shown_state
-from crawler import records
 from crawler.config import Config
-from crawler.health import human
+from crawler.daemon.health import human
+from crawler.passes import records
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Delivery, Item, Pass, SourceState, UrlState
 from pipelines.retry import RETRIED
