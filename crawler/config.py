@@ -323,7 +323,7 @@ def format_loc(loc: tuple[str | int, ...] | list[str | int]) -> str:
     return out or "(top level)"
 
 
-def _explain(err: ValidationError, raw: Mapping[str, Any]) -> str:
+def _explain(err: ValidationError) -> str:
     e = err.errors()[0]
     loc = [p for p in e["loc"] if p not in SOURCE_KINDS]  # drop the union tag pydantic inserts
     # pydantic nests a tagged union's errors under the tag value; keep the user's path.
@@ -376,7 +376,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         cause = exc.errors()[0].get("ctx", {}).get("error")
         if isinstance(cause, _KeyedError):
             raise ConfigError(f"{p}: {format_loc(cause.loc)}: {cause}") from None
-        raise ConfigError(f"{p}: {_explain(exc, data)}") from None
+        raise ConfigError(f"{p}: {_explain(exc)}") from None
     register_config_secrets(config)
     return _resolve_paths(config, p)
 

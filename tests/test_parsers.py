@@ -129,7 +129,7 @@ def test_feed_entries_without_link_are_counted() -> None:
             b"<item><title>A</title><link>https://example.org/a?utm_source=rss</link>"
             b"<pubDate>Fri, 20 Nov 2026 12:00:00 +0000</pubDate><description>&lt;p&gt;Sum&lt;/p&gt;</description></item>"
             b"<item><title>No link</title></item></channel></rss>")
-    entries, no_link, problem = parse_feed(feed, "s")
+    entries, no_link, problem = parse_feed(feed)
     assert problem is None and no_link == 1 and len(entries) == 1
     link, hints, summary = entries[0]
     assert link == "https://example.org/a?utm_source=rss"
@@ -141,10 +141,10 @@ def test_atom_feed() -> None:
     feed = (b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
             b'<entry><title>Comunicado</title><link href="https://example.org/es/c1"/><updated>2026-11-20T10:00:00Z</updated>'
             b"<summary>Texto</summary></entry></feed>")
-    entries, no_link, problem = parse_feed(feed, "s")
+    entries, no_link, problem = parse_feed(feed)
     assert (problem, no_link, [e[0] for e in entries]) == (None, 0, ["https://example.org/es/c1"])
 
 
 def test_not_a_feed() -> None:
-    _, _, problem = parse_feed(b"<html><body>Not a feed</body></html>", "s")
+    _, _, problem = parse_feed(b"<html><body>Not a feed</body></html>")
     assert problem is not None
