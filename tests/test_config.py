@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import bw
+from helpers import bw_here
 
 from alerts.config import AlertSettings, WatcherConfig
 from crawler.config import (
@@ -74,7 +74,7 @@ def test_bad_config_is_one_line_naming_the_key(tmp_path: Path, content: str, mes
 def test_cli_exits_2_without_traceback(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(content, encoding="utf-8")
-    proc = bw(path, "crawl")
+    proc = bw_here(path, "crawl")
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -84,13 +84,13 @@ def test_cli_exits_2_without_traceback(tmp_path: Path, content: str, message: st
 def test_watcher_on_an_undefined_topic_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(f"sources:\n - {FEED}\nwatchers:\n - {{name: d, notify: ['json://127.0.0.1/x'], topics: [cartels]}}\n")
-    proc = bw(path, "crawl")
+    proc = bw_here(path, "crawl")
     assert proc.returncode == 2
     assert "watchers[0].topics: unknown topic 'cartels'" in proc.stderr
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
-    proc = bw(tmp_path / "nope.yaml", "items")
+    proc = bw_here(tmp_path / "nope.yaml", "items")
     assert proc.returncode == 2 and "no such config file" in proc.stderr
 
 
@@ -172,14 +172,14 @@ def test_every_setting_is_declared_with_help_and_in_the_readme() -> None:
 def test_bad_arguments_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(f"database: 'sqlite:///{tmp_path}/bw.db'\nsources:\n - {FEED}\n")
-    proc = bw(path, *args)
+    proc = bw_here(path, *args)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_help_and_version_exit_0(tmp_path: Path) -> None:
-    assert bw(None, "--help").returncode == 0
-    assert bw(None, "items", "--help").returncode == 0
-    version = bw(None, "--version")
+def test_help_and_version_exit_0() -> None:
+    assert bw_here(None, "--help").returncode == 0
+    assert bw_here(None, "items", "--help").returncode == 0
+    version = bw_here(None, "--version")
     assert version.returncode == 0 and "version" in version.stdout

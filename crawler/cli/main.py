@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any, NoReturn
@@ -127,7 +127,47 @@ def _level(verbose: int) -> str:
     return {0: "WARNING", 1: "INFO"}.get(verbose, "DEBUG")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Borderwatch(click.Group):
+    """The command group. Its ``main`` is what the console script runs — click's usage errors and the
+    machine's faults as one line — so click's test runner (``CliRunner.invoke(main, …)``) runs exactly it."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "borderwatch"
+            click.echo(f"borderwatch: {exc.format_message()} (see: {command} --help)", err=True)
+            sys.exit(2)
+        except click.Abort:
+            click.echo("borderwatch: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            click.echo(f"borderwatch: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            # `items ... | head`: the reader has what it wanted. Python would complain again at exit while
+            # flushing standard output, so point it at /dev/null first (the Python docs' recipe).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        except (SQLAlchemyError, OSError) as exc:
+            # A fault of the machine rather than of the input (a full disk, a database gone away, a folder
+            # that cannot be written): the command failed, in one line. -vv logs the traceback too.
+            log.debug("the command failed", exc_info=True)
+            click.echo(f"borderwatch: {_fault(exc)}", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group("borderwatch", cls=Borderwatch, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="FILE", envvar="BORDERWATCH_CONFIG",
               help="Config file (default: $BORDERWATCH_CONFIG, else config/borderwatch.yaml).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
@@ -330,31 +370,8 @@ def reclassify(app: App) -> None:
 
 
 def entry(args: list[str] | None = None) -> None:
-    """The console script: click's usage errors as one line (exit 2), like every other bad input."""
-    try:
-        code = main.main(args, standalone_mode=False)
-    except click.UsageError as exc:
-        command = exc.ctx.command_path if exc.ctx is not None else "borderwatch"
-        click.echo(f"borderwatch: {exc.format_message()} (see: {command} --help)", err=True)
-        sys.exit(2)
-    except click.Abort:
-        click.echo("borderwatch: aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        click.echo(f"borderwatch: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except BrokenPipeError:
-        # `items ... | head`: the reader has what it wanted. Python would complain again at exit while
-        # flushing standard output, so point it at /dev/null first (the Python docs' recipe).
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
-    except (SQLAlchemyError, OSError) as exc:
-        # A fault of the machine rather than of the input (a full disk, a database gone away, a folder
-        # that cannot be written): the command failed, in one line. -vv logs the traceback too.
-        log.debug("the command failed", exc_info=True)
-        click.echo(f"borderwatch: {_fault(exc)}", err=True)
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+    """The console script (``borderwatch``, ``python -m crawler``)."""
+    main.main(args)
 
 
 def _fault(exc: BaseException) -> str:
