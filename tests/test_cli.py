@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import bw, write_config
+from helpers import bw, bw_here, write_config
 
 from crawler.cli.main import entry
 from pipelines.classify import Classifier
@@ -290,11 +290,11 @@ def test_an_export_cut_short_by_its_reader_ends_quietly(tmp_path: Path, sqlite_u
 def test_only_the_default_data_folder_is_created(tmp_path: Path) -> None:
     """``./data/`` (the default database's folder) may be created; nothing else is."""
     config = write_config(tmp_path / "c.yaml", {"sources": [FEED]})
-    proc = bw(config, "status", cwd=tmp_path)
+    proc = bw_here(config, "status", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "data" / "borderwatch.db").is_file()
     config = write_config(tmp_path / "d.yaml", {"database": "sqlite:///dta/borderwatch.db", "sources": [FEED]})
-    proc = bw(config, "status", cwd=tmp_path)
+    proc = bw_here(config, "status", cwd=tmp_path)
     assert proc.returncode == 2 and "database: the folder dta does not exist" in proc.stderr
     assert not (tmp_path / "dta").exists()
 

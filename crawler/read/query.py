@@ -116,13 +116,8 @@ def _item_rows(rows: Sequence[Any], topics: dict[int, list[str]]) -> list[dict[s
     ]
 
 
-def query_stories(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
-    """One row per story (newest first) with its copies."""
-    return list(iter_stories(db, q))
-
-
 def iter_stories(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
-    """``query_stories`` a batch of stories at a time."""
+    """One row per story (newest first) with its copies, read a batch of stories at a time."""
     when = func.coalesce(Item.published, Item.first_seen)
     latest = (
         _filtered(q, select(Item.story_id, func.max(when).label("latest")))
