@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipelines.text import SENTENCE_BOUNDARY, ends_sentence, fold_aligned, fold_pattern
 from pipelines.yamltext import YamlProblem, parse_yaml
 
 __all__ = ["META_KEYS", "Classifier", "Evidence", "TopicResult", "TopicsError"]
@@ -78,62 +79,7 @@ class TopicsError(ValueError):
     """A bad topics file; the message is one line naming the file and the key."""
 
 
-# -------------------------------------------------------------------------------- folding & prefixes
-
-# One character for one, so match offsets in the folded text are offsets in the original text.
-# fmt: off
-_FOLD_GROUPS = (
-    ("ÁÀÂÄÃÅ", "A"), ("áàâäãå", "a"), ("ÉÈÊË", "E"), ("éèêë", "e"), ("ÍÌÎÏ", "I"), ("íìîï", "i"),
-    ("ÓÒÔÖÕ", "O"), ("óòôöõ", "o"), ("ÚÙÛÜ", "U"), ("úùûü", "u"), ("Ñ", "N"), ("ñ", "n"), ("Ç", "C"),
-    ("ç", "c"), ("Ý", "Y"), ("ýÿ", "y"), ("’‘‛´`", "'"), ("“”„«»", '"'), ("–—‑‒―", "-"),
-    ("\u00a0\u2009\u202f\t\r\n\f\v", " "),
-)
-# fmt: on
-_FOLD_MAP = {ch: to for chars, to in _FOLD_GROUPS for ch in chars}
-_FOLD = str.maketrans(_FOLD_MAP)
-# str.translate takes ~45 ns a character once the text holds one non-ASCII character; a regex that
-# only stops at the characters to fold is ~20x faster on press-release text.
-_FOLD_RE = re.compile("[" + re.escape("".join(_FOLD_MAP)) + "]")
-
-
-def _fold(text: str) -> str:
-    return _FOLD_RE.sub(_fold_char, text)
-
-
-def _fold_char(m: re.Match[str]) -> str:
-    return _FOLD_MAP[m.group()]
-
-
-def _fold_pattern(src: str) -> str:
-    """Fold a regex like the text, leaving character classes intact (adding the folded characters).
-
-    Folding "[-–]" to "[--]" would make a bad range; "[aá]" becomes "[aáa]" and "[-–]" "[-–\\-]".
-    """
-    out: list[str] = []
-    extra: list[str] = []
-    in_class = escaped = False
-    for i, ch in enumerate(src):
-        if escaped:
-            escaped = False
-            out.append(ch)
-        elif ch == "\\":
-            escaped = True
-            out.append(ch)
-        elif in_class:
-            if ch == "]" and not (src[i - 1] == "[" or src[i - 2 : i] == "[^"):
-                out.extend(extra)
-                extra.clear()
-                in_class = False
-            else:
-                folded = ch.translate(_FOLD)
-                if folded != ch:
-                    extra.append(re.escape(folded))
-            out.append(ch)
-        else:
-            in_class = ch == "["
-            out.append(ch.translate(_FOLD))
-    return "".join(out)
-
+# ------------------------------------------------------------------------------------- pattern prefixes
 
 def _spaces_to_runs(src: str) -> str:
     """Let a literal space in a pattern match a run of spaces (texts carry double spaces and line breaks)."""
@@ -368,7 +314,7 @@ class _Pattern:
 
 
 def _compile_pattern(src: str, serial: int = 0) -> _Pattern:
-    body = _spaces_to_runs(_fold_pattern(src))
+    body = _spaces_to_runs(fold_pattern(src))
     regex = re.compile(r"(?<!\w)(?:" + body + r")(?!\w)", re.IGNORECASE)
     prefixes, required = _literal_filters(body)
     return _Pattern(regex, prefixes, required, serial)
@@ -386,7 +332,7 @@ def _compile_any(sources: Sequence[str]) -> re.Pattern[str] | None:
     unkeyed: list[str] = []
     prefixes: set[str] = set()
     for src in sources:
-        body = _spaces_to_runs(_fold_pattern(src))
+        body = _spaces_to_runs(fold_pattern(src))
         found, _ = _literal_filters(body)
         (keyed if found else unkeyed).append(body)
         prefixes.update(found)
@@ -454,30 +400,10 @@ def _find(
 
 # ------------------------------------------------------------------------------------------- sentences
 
-_BOUNDARY = re.compile(r"[.!?]+[\"'’”)\]]*\s+(?=[\"'“‘(\[¿¡]?[A-Z0-9À-ÖØ-Þ])|\n\s*\n|\s[*•]\s")
-# Tokens that end in a full stop without ending a sentence (DOJ prose is full of "U.S." and "Ga.").
-_ABBREVIATIONS = frozenset(
-    """u.s u.s.a u.k u.n d.c n.y n.j n.c s.c n.m n.h n.d s.d w.va a.m p.m a.k.a a/k/a e.g i.e et al
-    mr mrs ms dr jr sr st ste no nos gen gov sen rep lt sgt col capt cpl maj adm hon rev inc corp co ltd
-    llc v vs jan feb mar apr jun jul aug sep sept oct nov dec ala ariz ark calif colo conn del fla ga ill
-    ind kan kans ky la md mass mich minn miss mo mont neb nev okla ore pa tenn tex va vt wash wis wyo
-    approx dept est sec secs u.s.c fig ft mt""".split()  # noqa: SIM905
-)
-
-
 # Sentences are found around the matches only: a 5 KB release with three matches needs three short
 # scans, not a split of the whole text. Most sentences start within 300 characters of a match; a
 # sentence longer than 800 is cut at that edge (an evidence sentence is clipped to 300 anyway).
 _SENTENCE_REACH = (300, 800)
-
-
-def _ends_sentence(text: str, m: re.Match[str]) -> bool:
-    """Is this candidate boundary a real one ("U.S. Attorney", "J. Smith" and "Ga." are not)?"""
-    if text[m.start()] != ".":
-        return True
-    head = text[max(0, m.start() - 12) : m.start()].rsplit(None, 1)
-    token = head[-1].lower().lstrip("(\"'") if head else ""
-    return not (token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()))
 
 
 def _clip_sentence(text: str, start: int, end: int, focus_start: int, focus_end: int) -> str:
@@ -649,7 +575,7 @@ class _Doc:
         title = title.strip()
         body = _drop_repeated_title(title, body)
         self.raw = title + "\n\n" + body
-        self.folded = _fold(self.raw)
+        self.folded = fold_aligned(self.raw)
         low = self.folded.lower()
         if len(low) != len(self.folded):  # "İ" lowers to two characters: keep offsets aligned
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in self.folded)
@@ -671,8 +597,8 @@ class _Doc:
         start = -1
         for reach in _SENTENCE_REACH:
             lo = max(body, pos - reach)
-            for m in _BOUNDARY.finditer(raw, lo, min(len(raw), pos + 2)):
-                if m.end() <= pos and _ends_sentence(raw, m):
+            for m in SENTENCE_BOUNDARY.finditer(raw, lo, min(len(raw), pos + 2)):
+                if m.end() <= pos and ends_sentence(raw, m):
                     start = m.end()
             if start >= 0 or lo == body:
                 start = max(start, lo)
@@ -680,8 +606,8 @@ class _Doc:
         else:
             start = lo
         end = min(len(raw), pos + _SENTENCE_REACH[-1])
-        for m in _BOUNDARY.finditer(raw, pos, end):
-            if _ends_sentence(raw, m):
+        for m in SENTENCE_BOUNDARY.finditer(raw, pos, end):
+            if ends_sentence(raw, m):
                 end = m.end()
                 break
         i = bisect.bisect_right(starts, start)
@@ -697,8 +623,8 @@ class _Doc:
             if sentences == 0:
                 found = self.body_start
             else:
-                for m in _BOUNDARY.finditer(self.raw, self.body_start):
-                    if _ends_sentence(self.raw, m):
+                for m in SENTENCE_BOUNDARY.finditer(self.raw, self.body_start):
+                    if ends_sentence(self.raw, m):
                         count += 1
                         if count == sentences:
                             found = m.end()
@@ -712,7 +638,7 @@ def _drop_repeated_title(title: str, body: str) -> str:
     if not title:
         return body
     head = body.lstrip()
-    if _fold(head[: len(title)]).lower() == _fold(title).lower():
+    if fold_aligned(head[: len(title)]).lower() == fold_aligned(title).lower():
         return head[len(title) :].lstrip(" \t—–-:|").lstrip()
     return body
 
@@ -831,12 +757,6 @@ class Classifier:
     def labels(self) -> dict[str, str]:
         """topic id → its label in the topics file (what messages and listings show)."""
         return {t.id: t.label for t in self._topics}
-
-    def describe(self) -> list[dict[str, Any]]:
-        """id, label, description and threshold of each topic (for listings and documentation)."""
-        return [
-            {"id": t.id, "label": t.label, "description": t.description, "threshold": t.threshold} for t in self._topics
-        ]
 
     def _score(
         self, topic: _Topic, doc: _Doc, meta: Mapping[str, Sequence[str]], candidates: dict[int, list[int]]
@@ -957,7 +877,7 @@ def _meta_evidence(topic: _Topic, meta: Mapping[str, Sequence[str]]) -> tuple[li
             values = (values,)
         for value in values:
             for regex, weight in rules:
-                if regex.fullmatch(_fold(str(value)).strip()):
+                if regex.fullmatch(fold_aligned(str(value)).strip()):
                     room = topic.scoring.meta_cap - total
                     if room > 0:
                         w = round(min(weight, room), 4)
@@ -1087,7 +1007,7 @@ def _compile_topics(spec: _TopicsFileSpec, origin: str) -> list[_Topic]:
             compiled: list[tuple[re.Pattern[str], float]] = []
             for m_i, mr in enumerate(meta_rules):
                 try:
-                    compiled.append((re.compile(_fold_pattern(mr.match), re.IGNORECASE), mr.weight))
+                    compiled.append((re.compile(fold_pattern(mr.match), re.IGNORECASE), mr.weight))
                 except re.error as exc:
                     raise fail((*tloc, "meta", key, m_i, "match"), f"bad regex {mr.match!r}: {exc}") from exc
             meta.append((key, tuple(compiled)))
