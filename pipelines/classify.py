@@ -81,6 +81,7 @@ class TopicsError(ValueError):
 
 # ------------------------------------------------------------------------------------- pattern prefixes
 
+
 def _spaces_to_runs(src: str) -> str:
     """Let a literal space in a pattern match a run of spaces (texts carry double spaces and line breaks)."""
     out: list[str] = []
@@ -377,16 +378,17 @@ def _trie_regex(words: Sequence[str]) -> str:
 
 
 def _find(
-    pattern: _Pattern, text: str, index: _TextIndex, candidates: Mapping[int, list[int]] | None
+    pattern: _Pattern, text: str, index: _TextIndex | None, candidates: Mapping[int, list[int]] | None
 ) -> Iterator[re.Match[str]]:
     """The pattern's matches in ``text``, the folded text ``index`` was built on.
 
     ``candidates`` holds, for a pattern the classifier keys by its literal prefixes, the word starts
     where one of them occurs: the regex is only tried there. An unkeyed pattern is skipped when the text
-    lacks all its required strings and scanned otherwise.
+    lacks all its required strings and scanned otherwise. With no ``index`` and no ``candidates`` (the
+    prefilter off) the whole text is scanned.
     """
     if candidates is None:
-        if pattern.required and not any(index.has(r) for r in pattern.required):
+        if index is not None and pattern.required and not any(index.has(r) for r in pattern.required):
             return
         yield from pattern.regex.finditer(text)
         return
@@ -651,14 +653,18 @@ def _window_words(text: str, start: int, end: int, s_start: int, s_end: int, n: 
 
 
 def _mask_spans(
-    doc: _Doc, masks: Sequence[_Pattern], candidates: dict[int, list[int]], keyed: frozenset[int]
+    doc: _Doc,
+    index: _TextIndex | None,
+    masks: Sequence[_Pattern],
+    candidates: dict[int, list[int]],
+    keyed: frozenset[int],
 ) -> list[tuple[int, int]]:
     """Merged, sorted spans of the topic's mask patterns."""
     spans: list[tuple[int, int]] = []
     for mask in masks:
         if mask.serial in keyed and mask.serial not in candidates:
             continue
-        found = _find(mask, doc.folded, doc.index, candidates if mask.serial in keyed else None)
+        found = _find(mask, doc.folded, index, candidates if mask.serial in keyed else None)
         spans.extend(m.span() for m in found)
     if not spans:
         return spans
@@ -698,14 +704,16 @@ class Classifier:
 
     topic_ids: tuple[str, ...]
 
-    def __init__(self, topics: Sequence[_Topic], origin: str) -> None:
+    def __init__(self, topics: Sequence[_Topic], origin: str, *, prefilter: bool = True) -> None:
         self._topics = tuple(topics)
         self.topic_ids = tuple(t.id for t in self._topics)
         self.origin = origin
+        self.prefilter = prefilter
         # Prefix index: one trie regex finds, in one pass, every word start where some pattern's literal
-        # prefix occurs; each pattern is then tried only at those positions.
+        # prefix occurs; each pattern is then tried only at those positions. Without the prefilter
+        # (``prefilter=False``, for checking that it changes no result) every pattern scans every text.
         owners: dict[str, set[int]] = {}
-        for topic in self._topics:
+        for topic in self._topics if prefilter else ():
             for pattern in (*topic.masks, *(p for r in topic.rules for p in r.patterns)):
                 for prefix in pattern.prefixes:
                     owners.setdefault(prefix, set()).add(pattern.serial)
@@ -721,17 +729,13 @@ class Classifier:
     # ---- construction
 
     @classmethod
-    def from_file(cls, path: str | Path | None = None) -> Classifier:
+    def from_file(cls, path: str | Path | None = None, *, prefilter: bool = True) -> Classifier:
         text, origin = _read_topics(path)
-        return cls._from_text(text, origin)
+        return cls.from_mapping(_parse_topics(text, origin), origin, prefilter=prefilter)
 
     @classmethod
-    def _from_text(cls, text: str, origin: str) -> Classifier:
-        return cls.from_mapping(_parse_topics(text, origin), origin)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], origin: str = "<mapping>") -> Classifier:
-        return cls(_compile_topics(_validate_topics(data, origin), origin), origin)
+    def from_mapping(cls, data: Mapping[str, Any], origin: str = "<mapping>", *, prefilter: bool = True) -> Classifier:
+        return cls(_compile_topics(_validate_topics(data, origin), origin), origin, prefilter=prefilter)
 
     # ---- classification
 
@@ -762,6 +766,7 @@ class Classifier:
         self, topic: _Topic, doc: _Doc, meta: Mapping[str, Sequence[str]], candidates: dict[int, list[int]]
     ) -> TopicResult | None:
         keyed = self._keyed
+        index = doc.index if self.prefilter else None
         raw: list[tuple[_Rule, int, int]] = []
         # Positive rules first: a topic with no positive match is done before masks and dampeners run.
         for positive in (True, False):
@@ -772,12 +777,13 @@ class Classifier:
                     keyed_here = candidates if pattern.serial in keyed else None
                     if keyed_here is not None and pattern.serial not in candidates:
                         continue
-                    raw.extend((rule, *m.span()) for m in _find(pattern, doc.folded, doc.index, keyed_here))
+                    found = _find(pattern, doc.folded, index, keyed_here)
+                    raw.extend((rule, *m.span()) for m in found)
             if not raw:
                 return None
         # Masked spans can neither match nor serve as context: matches overlapping them are dropped
         # and the context windows are read from a copy of the text with them blanked out.
-        spans = _mask_spans(doc, topic.masks, candidates, keyed) if topic.masks else []
+        spans = _mask_spans(doc, index, topic.masks, candidates, keyed) if topic.masks else []
         context = doc.folded
         if spans:
             span_starts = [a for a, _ in spans]
