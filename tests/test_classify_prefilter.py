@@ -38,8 +38,8 @@ def _corpus_items() -> Iterator[tuple[str, str, str, dict[str, list[str]] | None
         yield f"feed-{n}", row.get("title") or "", row.get("opening") or "", None
     api = json.loads((CORPUS / "justice_gov" / "api_v1_press_releases_page0_2020.json").read_text(encoding="utf-8"))
     for n, row in enumerate(api["results"]):
-        body = html.unescape(_TAG.sub(" ", row.get("body") or ""))
-        yield f"api-{n}", row.get("title") or "", body, None
+        api_body = html.unescape(_TAG.sub(" ", row.get("body") or ""))
+        yield f"api-{n}", row.get("title") or "", api_body, None
     rss = (CORPUS / "justice_gov" / "rss_items_2025-11.jsonl").read_text(encoding="utf-8").splitlines()
     for n, line in enumerate(rss):
         row = json.loads(line)
