@@ -58,6 +58,9 @@ class Evidence:
     sentence: str  # the sentence it sits in (trimmed to <= 300 chars)
     weight: float  # contribution to the score
     where: str  # "title" | "body" | "meta"
+    # Why the weight is what it is, when placement or context changed it: "after the lead",
+    # "list item", "aside", "explicit", "dampened" (unless_near), joined by "; ". Empty otherwise.
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -435,6 +438,9 @@ class _ScoringSpec(_Spec):
     max_repeats: int = Field(4, ge=1)
     window: int = Field(8, ge=1)
     meta_cap: float = Field(0.75, ge=0)
+    aside_factor: float = Field(1.0, ge=0, le=1)
+    aside_sentences: int = Field(4, ge=1)
+    list_factor: float = Field(1.0, ge=0, le=1)
 
 
 class _ScoringOverride(_Spec):
@@ -446,6 +452,9 @@ class _ScoringOverride(_Spec):
     max_repeats: int | None = Field(None, ge=1)
     window: int | None = Field(None, ge=1)
     meta_cap: float | None = Field(None, ge=0)
+    aside_factor: float | None = Field(None, ge=0, le=1)
+    aside_sentences: int | None = Field(None, ge=1)
+    list_factor: float | None = Field(None, ge=0, le=1)
 
 
 class _RuleSpec(_Spec):
@@ -460,6 +469,7 @@ class _RuleSpec(_Spec):
     unless_window: int | None = Field(None, ge=1)
     unless_factor: float = Field(0.0, ge=0, le=1)
     where: Literal["any", "title", "body"] = "any"
+    explicit: bool = False
 
     @field_validator("weight")
     @classmethod
@@ -532,6 +542,9 @@ class _Scoring:
     max_repeats: int
     window: int
     meta_cap: float
+    aside_factor: float
+    aside_sentences: int
+    list_factor: float
 
 
 @dataclass(frozen=True)
@@ -548,6 +561,7 @@ class _Rule:
     unless_window: int
     unless_factor: float
     where: str
+    explicit: bool
 
 
 @dataclass(frozen=True)
@@ -570,6 +584,18 @@ class _Hit:
     dampened: bool
 
 
+@dataclass
+class _Weighed:
+    """One hit with its weight before repeat decay and the notes that explain it."""
+
+    hit: _Hit
+    weight: float
+    where: str
+    s_start: int
+    s_end: int
+    notes: list[str]
+
+
 class _Doc:
     """A title and a body joined in one folded string; sentences are found on demand."""
 
@@ -586,6 +612,7 @@ class _Doc:
         self._known: list[tuple[int, int]] = []  # sentences found so far, by start
         self._known_starts: list[int] = []
         self._lead_ends: dict[int, int] = {}
+        self._body_sentences: int | None = None
 
     def sentence_of(self, pos: int) -> tuple[int, int]:
         """(start, end) of the sentence holding ``pos``; the title is one sentence."""
@@ -616,6 +643,16 @@ class _Doc:
         starts.insert(i, start)
         known.insert(i, (start, end))
         return (start, end)
+
+    def body_sentences(self) -> int:
+        """How many sentences the body has (an empty body has none)."""
+        if self._body_sentences is None:
+            count, last = 0, self.body_start
+            for m in SENTENCE_BOUNDARY.finditer(self.raw, self.body_start):
+                if ends_sentence(self.raw, m):
+                    count, last = count + 1, m.end()
+            self._body_sentences = count + (1 if self.raw[last:].strip() else 0)
+        return self._body_sentences
 
     def lead_end(self, sentences: int) -> int:
         """Where the first ``sentences`` sentences of the body end."""
@@ -827,36 +864,115 @@ class Classifier:
 
     @staticmethod
     def _weigh(topic: _Topic, hits: Sequence[_Hit], doc: _Doc) -> tuple[list[Evidence], float]:
+        """Evidence and text score: each hit weighs its rule's weight x where it sits x its context, and
+        the topic's evidence as a whole is asked whether the item is about the topic (``_about``)."""
         sc = topic.scoring
-        by_rule: dict[int, list[tuple[float, _Hit, str, int, int]]] = {}
+        weighed: list[_Weighed] = []
         for hit in hits:
             s_start, s_end = doc.sentence_of(hit.start)
+            notes: list[str] = []
             if hit.start < doc.body_start:
                 where, position = "title", sc.title_weight
             else:
                 where = "body"
                 lead = hit.start < doc.lead_end(sc.lead_sentences)
-                position = sc.lead_weight if lead else sc.tail_weight
-            weight = hit.rule.weight * position * (hit.rule.unless_factor if hit.dampened else 1.0)
-            by_rule.setdefault(hit.rule.order, []).append((weight, hit, where, s_start, s_end))
+                if lead or hit.rule.explicit:
+                    position = sc.lead_weight  # an explicit statement counts wherever it is made
+                else:
+                    position, notes = sc.tail_weight, ["after the lead"]
+            weight = hit.rule.weight * position
+            if hit.dampened:
+                weight *= hit.rule.unless_factor
+                notes.append("dampened by its context")
+            if hit.rule.explicit and weight > 0:
+                notes.append("explicit")
+            if (
+                sc.list_factor < 1
+                and where == "body"
+                and weight > 0
+                and not hit.rule.explicit
+                and _is_list_item(doc.folded, s_start, s_end, hit.start)
+            ):
+                weight *= sc.list_factor
+                notes.append("list item")
+            weighed.append(_Weighed(hit, weight, where, s_start, s_end, notes))
+        _about(sc, weighed, doc)
+        by_rule: dict[int, list[_Weighed]] = {}
+        for w in weighed:
+            by_rule.setdefault(w.hit.rule.order, []).append(w)
         evidence: list[Evidence] = []
         total = 0.0
         for order in sorted(by_rule):
-            ranked = sorted(by_rule[order], key=lambda x: (-abs(x[0]), x[1].start))[: sc.max_repeats]
-            for k, (weight, hit, where, s_start, s_end) in enumerate(ranked):
-                contribution = round(weight * sc.repeat_decay**k, 4)
+            ranked = sorted(by_rule[order], key=lambda x: (-abs(x.weight), x.hit.start))[: sc.max_repeats]
+            for k, w in enumerate(ranked):
+                contribution = round(w.weight * sc.repeat_decay**k, 4)
                 if contribution == 0:
                     continue
                 total += contribution
                 evidence.append(
                     Evidence(
-                        phrase=doc.raw[hit.start : hit.end],
-                        sentence=_clip_sentence(doc.raw, s_start, s_end, hit.start, hit.end),
+                        phrase=doc.raw[w.hit.start : w.hit.end],
+                        sentence=_clip_sentence(doc.raw, w.s_start, w.s_end, w.hit.start, w.hit.end),
                         weight=contribution,
-                        where=where,
+                        where=w.where,
+                        note="; ".join(w.notes),
                     )
                 )
         return evidence, round(total, 4)
+
+
+def _about(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
+    """Is the item about the topic, or does the topic come up in passing? (scales ``weighed`` in place)
+
+    A topic none of whose positive evidence is in the title, the lead or an explicit rule, all of it in one
+    sentence of a body of at least ``aside_sentences`` sentences, is an aside ("Separately, a trafficker
+    who pleaded guilty last year moved heroin and fentanyl through the same corridor" at the end of a story
+    about a police chief's extradition): its positive evidence counts ``aside_factor`` of its weight (on top
+    of the tail weight).
+    """
+    if sc.aside_factor >= 1:
+        return
+    positive = [w for w in weighed if w.weight > 0]
+    if not positive or any(w.where == "title" or w.hit.rule.explicit for w in positive):
+        return
+    if len({w.s_start for w in positive}) != 1 or positive[0].hit.start < doc.lead_end(sc.lead_sentences):
+        return
+    sentences = doc.body_sentences()
+    if sentences < sc.aside_sentences:
+        return
+    for w in positive:
+        w.weight *= sc.aside_factor
+        w.notes.append(f"aside: the topic's only sentence of {sentences}")
+
+
+# An enumeration: "charged with terrorism, extortion, arms trafficking and money laundering".
+_LIST_SEPARATOR = re.compile(r"\s*[,;]\s+")
+_LIST_ITEM_WORDS = 8  # a segment of an enumeration is short
+
+
+def _is_list_item(text: str, s_start: int, s_end: int, pos: int) -> bool:
+    """Does ``pos`` sit in one segment of an enumeration with at least two short segments beside it?"""
+    bounds: list[tuple[int, int]] = []
+    start = s_start
+    for m in _LIST_SEPARATOR.finditer(text, s_start, s_end):
+        bounds.append((start, m.start()))
+        start = m.end()
+    bounds.append((start, s_end))
+    if len(bounds) < 3:
+        return False
+    i = max(k for k, (a, _) in enumerate(bounds) if a <= pos)
+    short = [len(text[a:b].split()) <= _LIST_ITEM_WORDS for a, b in bounds]
+    before = 0
+    for k in range(i - 1, -1, -1):
+        if not short[k]:
+            break
+        before += 1
+    after = 0
+    for k in range(i + 1, len(bounds)):
+        if not short[k]:
+            break
+        after += 1
+    return before + after >= 2
 
 
 def _resolve_overlaps(hits: list[_Hit]) -> list[_Hit]:
@@ -1006,6 +1122,7 @@ def _compile_topics(spec: _TopicsFileSpec, origin: str) -> list[_Topic]:
                     unless_window=r.unless_window or window,
                     unless_factor=r.unless_factor,
                     where=r.where,
+                    explicit=r.explicit,
                 )
             )
         meta: list[tuple[str, tuple[tuple[re.Pattern[str], float], ...]]] = []
