@@ -961,7 +961,12 @@ def _is_list_item(text: str, s_start: int, s_end: int, pos: int) -> bool:
     if len(bounds) < 3:
         return False
     i = max(k for k, (a, _) in enumerate(bounds) if a <= pos)
+    if i == 0 and len(text[pos : bounds[0][1]].split()) > _LIST_ITEM_WORDS:
+        return False  # in the lead-in, not at its end where the first item sits
     short = [len(text[a:b].split()) <= _LIST_ITEM_WORDS for a, b in bounds]
+    # The first segment carries the lead-in and the first item ("charged with terrorism"), the last the
+    # final one ("and money laundering, officials said"): they count whatever their length.
+    short[0] = short[-1] = True
     before = 0
     for k in range(i - 1, -1, -1):
         if not short[k]:
