@@ -785,7 +785,8 @@ class Classifier:
             for m in self._prefix_scan.finditer(doc.index.low):
                 for serial in owners[m.group(1)]:
                     candidates.setdefault(serial, []).append(m.start())
-        results = [r for r in (self._score(topic, doc, meta or {}, candidates) for topic in self._topics) if r]
+        found: dict[int, list[tuple[int, int]]] = {}  # pattern serial -> its matches in this text
+        results = [r for r in (self._score(topic, doc, meta or {}, candidates, found) for topic in self._topics) if r]
         order = {tid: i for i, tid in enumerate(self.topic_ids)}
         results.sort(key=lambda r: (-r.score, order[r.topic]))
         return results
@@ -800,7 +801,12 @@ class Classifier:
         return {t.id: t.label for t in self._topics}
 
     def _score(
-        self, topic: _Topic, doc: _Doc, meta: Mapping[str, Sequence[str]], candidates: dict[int, list[int]]
+        self,
+        topic: _Topic,
+        doc: _Doc,
+        meta: Mapping[str, Sequence[str]],
+        candidates: dict[int, list[int]],
+        found: dict[int, list[tuple[int, int]]],
     ) -> TopicResult | None:
         keyed = self._keyed
         index = doc.index if self.prefilter else None
@@ -811,21 +817,26 @@ class Classifier:
                 if (rule.weight > 0) is not positive:
                     continue
                 for pattern in rule.patterns:
-                    keyed_here = candidates if pattern.serial in keyed else None
-                    if keyed_here is not None and pattern.serial not in candidates:
-                        continue
-                    found = _find(pattern, doc.folded, index, keyed_here)
-                    raw.extend((rule, *m.span()) for m in found)
+                    spans = found.get(pattern.serial)
+                    if spans is None:
+                        keyed_here = candidates if pattern.serial in keyed else None
+                        if keyed_here is not None and pattern.serial not in candidates:
+                            spans = []
+                        else:
+                            spans = [m.span() for m in _find(pattern, doc.folded, index, keyed_here)]
+                        found[pattern.serial] = spans
+                    if spans:
+                        raw.extend((rule, start, end) for start, end in spans)
             if not raw:
                 return None
         # Masked spans can neither match nor serve as context: matches overlapping them are dropped
         # and the context windows are read from a copy of the text with them blanked out.
-        spans = _mask_spans(doc, index, topic.masks, candidates, keyed) if topic.masks else []
+        masked = _mask_spans(doc, index, topic.masks, candidates, keyed) if topic.masks else []
         context = doc.folded
-        if spans:
-            span_starts = [a for a, _ in spans]
-            raw = [r for r in raw if not _overlaps(spans, span_starts, r[1], r[2])]
-            context = _blank(doc.folded, spans)
+        if masked:
+            span_starts = [a for a, _ in masked]
+            raw = [r for r in raw if not _overlaps(masked, span_starts, r[1], r[2])]
+            context = _blank(doc.folded, masked)
         hits = [h for h in (self._check(rule, start, end, context, doc) for rule, start, end in raw) if h]
         kept = _resolve_overlaps(hits)
         evidence, text_score = self._weigh(topic, kept, doc)
@@ -886,16 +897,9 @@ class Classifier:
                 notes.append("dampened by its context")
             if hit.rule.explicit and weight > 0:
                 notes.append("explicit")
-            if (
-                sc.list_factor < 1
-                and where == "body"
-                and weight > 0
-                and not hit.rule.explicit
-                and _is_list_item(doc.folded, s_start, s_end, hit.start)
-            ):
-                weight *= sc.list_factor
-                notes.append("list item")
             weighed.append(_Weighed(hit, weight, where, s_start, s_end, notes))
+        if sc.list_factor < 1:
+            _listed(sc, weighed, doc)
         _about(sc, weighed, doc)
         by_rule: dict[int, list[_Weighed]] = {}
         for w in weighed:
@@ -919,6 +923,26 @@ class Classifier:
                     )
                 )
         return evidence, round(total, 4)
+
+
+def _listed(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
+    """A body mention that is one item of an enumeration of other things ("wanted for terrorism,
+    extortion, arms trafficking and money laundering") counts ``list_factor`` of its weight. An
+    enumeration holding two or more of the topic's mentions ("eight rifles, a pistol, 22 magazines") is a
+    list of the topic's own things, and counts in full. (scales ``weighed`` in place)"""
+    listed: list[tuple[_Weighed, int]] = []
+    for w in weighed:
+        if w.where == "body" and w.weight > 0 and not w.hit.rule.explicit:
+            item = _list_item(doc.folded, w.s_start, w.s_end, w.hit.start)
+            if item is not None:
+                listed.append((w, item))
+    items: dict[int, set[int]] = {}  # sentence -> the enumeration items holding a mention
+    for w, item in listed:
+        items.setdefault(w.s_start, set()).add(item)
+    for w, _ in listed:
+        if len(items[w.s_start]) == 1:
+            w.weight *= sc.list_factor
+            w.notes.append("list item")
 
 
 def _about(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
@@ -950,8 +974,9 @@ _LIST_SEPARATOR = re.compile(r"\s*[,;]\s+")
 _LIST_ITEM_WORDS = 8  # a segment of an enumeration is short
 
 
-def _is_list_item(text: str, s_start: int, s_end: int, pos: int) -> bool:
-    """Does ``pos`` sit in one segment of an enumeration with at least two short segments beside it?"""
+def _list_item(text: str, s_start: int, s_end: int, pos: int) -> int | None:
+    """The index of the item of an enumeration ``pos`` sits in (an item with at least two short items
+    beside it), or None."""
     bounds: list[tuple[int, int]] = []
     start = s_start
     for m in _LIST_SEPARATOR.finditer(text, s_start, s_end):
@@ -959,10 +984,10 @@ def _is_list_item(text: str, s_start: int, s_end: int, pos: int) -> bool:
         start = m.end()
     bounds.append((start, s_end))
     if len(bounds) < 3:
-        return False
+        return None
     i = max(k for k, (a, _) in enumerate(bounds) if a <= pos)
     if i == 0 and len(text[pos : bounds[0][1]].split()) > _LIST_ITEM_WORDS:
-        return False  # in the lead-in, not at its end where the first item sits
+        return None  # in the lead-in, not at its end where the first item sits
     short = [len(text[a:b].split()) <= _LIST_ITEM_WORDS for a, b in bounds]
     # The first segment carries the lead-in and the first item ("charged with terrorism"), the last the
     # final one ("and money laundering, officials said"): they count whatever their length.
@@ -977,7 +1002,7 @@ def _is_list_item(text: str, s_start: int, s_end: int, pos: int) -> bool:
         if not short[k]:
             break
         after += 1
-    return before + after >= 2
+    return i if before + after >= 2 else None
 
 
 def _resolve_overlaps(hits: list[_Hit]) -> list[_Hit]:
@@ -1075,13 +1100,19 @@ def _compile_topics(spec: _TopicsFileSpec, origin: str) -> list[_Topic]:
                 out.append((item, (*loc, i)))
         return out
 
+    # One compiled pattern (one serial) per source: rules sharing a list ("*gun_words") share its
+    # matches, found once per text.
+    compiled_by_source: dict[str, _Pattern] = {}
+
     def patterns(items: Sequence[str], loc: Sequence[int | str]) -> tuple[_Pattern, ...]:
         compiled: list[_Pattern] = []
         for src, where in expand(items, loc):
-            try:
-                compiled.append(_compile_pattern(src, next(serials)))
-            except re.error as exc:
-                raise fail(where, f"bad regex {src!r}: {exc}") from exc
+            if src not in compiled_by_source:
+                try:
+                    compiled_by_source[src] = _compile_pattern(src, next(serials))
+                except re.error as exc:
+                    raise fail(where, f"bad regex {src!r}: {exc}") from exc
+            compiled.append(compiled_by_source[src])
         return tuple(compiled)
 
     def any_of(items: Sequence[str], loc: Sequence[int | str]) -> re.Pattern[str] | None:
