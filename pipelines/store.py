@@ -61,6 +61,7 @@ EVIDENCE_PER_TOPIC = 5
 def evidence_json(result: TopicResult) -> list[dict[str, Any]]:
     return [
         {"phrase": e.phrase, "sentence": e.sentence, "weight": round(e.weight, 3), "where": e.where}
+        | ({"note": e.note} if e.note else {})
         for e in result.evidence[:EVIDENCE_PER_TOPIC]
     ]
 

@@ -355,7 +355,8 @@ def classify(app: App, text_file: Any, title: str | None, fmt: str) -> None:
     for r in results:
         click.echo(f"{r.topic}: score {r.score:.2f} — {'MATCH' if r.matched else 'below threshold'}")
         for e in r.evidence:
-            click.echo(f"    [{e.where}] {e.weight:+.2f} \"{e.phrase}\" — {e.sentence}")
+            note = f" ({e.note})" if e.note else ""
+            click.echo(f"    [{e.where}] {e.weight:+.2f} \"{e.phrase}\"{note} — {e.sentence}")
 
 
 @main.command()

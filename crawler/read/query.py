@@ -197,7 +197,8 @@ def render_item(db: Database, item_id: int) -> str | None:
         for t in topics:
             lines.append(f"  {t.topic}  score {t.score:.2f}")
             for e in t.evidence:
-                lines.append(f"    [{e.get('where')}] \"{e.get('phrase')}\" — {e.get('sentence')}")
+                note = f" ({e['note']})" if e.get("note") else ""
+                lines.append(f"    [{e.get('where')}] \"{e.get('phrase')}\"{note} — {e.get('sentence')}")
     else:
         lines.append("topics: none")
     lines.append("")
