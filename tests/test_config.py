@@ -18,6 +18,7 @@ from crawler.config import (
     FeedSource,
     ListingSource,
     RunConfig,
+    SavedSearch,
     load_config,
 )
 
@@ -148,7 +149,7 @@ def test_every_setting_is_declared_with_help_and_in_the_readme() -> None:
     documented = _documented_keys()
     models = [("", Config), ("crawl.", CrawlConfig), ("sources[].", DojApiSource), ("sources[].", FeedSource),
               ("sources[].", ListingSource), ("watchers[].", WatcherConfig), ("alerts.", AlertSettings),
-              ("run.", RunConfig)]
+              ("run.", RunConfig), ("searches[].", SavedSearch)]
     missing = []
     for prefix, model in models:
         for name, field in model.model_fields.items():
