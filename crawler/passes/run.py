@@ -207,15 +207,17 @@ def run_pass(
                 "retries": int(stats.get("retry/count", 0)),
                 "seconds": round(elapsed, 2),
             }
-            watermark = ctx.new_watermark if ctx.counts.get("walk_complete") else None
+            if ctx.max_pages_reached:
+                run_stats["max_pages_reached"] = 1
+            watermark = ctx.new_watermark if ctx.walk_complete else None
             store.finish_pass(
-                pass_id, source.name, ctx.counts, status=status, error=error, stats=run_stats,
+                pass_id, source.name, ctx.tally, status=status, error=error, stats=run_stats,
                 watermark=watermark, feed_etag=ctx.new_feed_etag,
                 feed_last_modified=ctx.new_feed_last_modified,
             )
             leases.release(f"source:{source.name}")
             results.append(PassResult(
-                source.name, status, pass_id, dict(ctx.counts), error, elapsed,
+                source.name, status, pass_id, ctx.tally.as_dict(), error, elapsed,
                 int(run_stats["requests"]), int(run_stats["bytes"]),
             ))
     return results
