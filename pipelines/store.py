@@ -28,9 +28,7 @@ from pipelines.models import (
     AlertEvent,
     Item,
     ItemTopic,
-    Pass,
     Revision,
-    SourceState,
     Story,
     TopicChange,
     UrlState,
@@ -140,11 +138,6 @@ class Store:
             ).all()
         return {r.url: RetryState(r.source, r.status, r.attempts or 1, _utc(r.next_attempt), r.fetch_url, r.etag,
                                   r.last_modified) for r in rows}
-
-    def source_state(self, source: str) -> SourceState:
-        with self.db.read() as s:
-            state = s.get(SourceState, source)
-            return state if state is not None else SourceState(source=source, consecutive_failures=0)
 
     # -- saving ----------------------------------------------------------------------------------------
     def save(self, batch: Sequence[Article | Outcome], counts: Tally) -> None:
@@ -449,50 +442,6 @@ class Store:
                     if new.keys() != old.keys():
                         counts["changed"] += 1
         return counts
-
-    # -- passes, source state and locks ------------------------------------------------------------------
-    def begin_pass(self, source: str) -> int:
-        with self.db.write() as s:
-            p = Pass(source=source, started=self.now(), status="running")
-            s.add(p)
-            s.flush()
-            return p.id
-
-    def finish_pass(
-        self, pass_id: int, source: str, counts: Tally, *, status: str, error: str | None,
-        stats: dict[str, Any], watermark: str | None = None, feed_etag: str | None = None,
-        feed_last_modified: str | None = None,
-    ) -> Pass:
-        now = self.now()
-        with self.db.write() as s:
-            p = s.get(Pass, pass_id)
-            assert p is not None
-            p.finished = now
-            p.status = status
-            p.error = redact_text(error) if error else error
-            p.new, p.updated, p.unchanged = counts.new, counts.updated, counts.unchanged
-            p.skipped, p.failed, p.blocked = counts.skipped, counts.failed, counts.blocked
-            p.fetched = int(stats.get("responses", 0))
-            p.stats = {**counts.as_dict(), **stats}
-            state = s.get(SourceState, source)
-            if state is None:
-                state = SourceState(source=source, consecutive_failures=0, health="ok")
-                s.add(state)
-            state.last_pass = now
-            if status == "ok":
-                state.last_success = now
-                state.consecutive_failures = 0
-                if watermark:
-                    state.watermark = watermark
-                if feed_etag is not None or feed_last_modified is not None:
-                    state.feed_etag, state.feed_last_modified = feed_etag, feed_last_modified
-                if p.new:
-                    state.last_new_item = now
-            else:
-                state.consecutive_failures = (state.consecutive_failures or 0) + 1
-            s.flush()
-            s.expunge(p)
-            return p
 
 
 def _utc(value: datetime | None) -> datetime | None:

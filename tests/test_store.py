@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import func, select
 
-from crawler.passes.tally import Count, Tally
+from crawler.passes.tally import Tally
 from pipelines.classify import Classifier, TopicResult
 from pipelines.db import Database
 from pipelines.items import API_TEXT, FEED_TEXT, Article, Outcome
-from pipelines.models import AlertEvent, Item, ItemTopic, Pass, UrlState
+from pipelines.models import AlertEvent, Item, ItemTopic, UrlState
 from pipelines.store import Store
 
 TDA = ("Eight members of the Tren de Aragua gang were charged today in Nashville with sex trafficking "
@@ -96,18 +96,3 @@ def test_leases(db: Database) -> None:
     assert leases.lock_holder("source:x") == "a"
     leases.release("source:x", owner="a")
     assert leases.acquire("source:x", timedelta(minutes=5), owner="b")
-
-
-def test_pass_records(db: Database) -> None:
-    store = Store(db, Classifier.from_file(None))
-    pid = store.begin_pass("s")
-    counts = Tally({Count.NEW: 3, Count.FAILED: 1, Count.BLOCKED: 2, Count.KNOWN: 5})
-    p = store.finish_pass(pid, "s", counts, status="ok", error=None, stats={"responses": 9}, watermark="w1")
-    assert (p.new, p.failed, p.blocked, p.skipped, p.fetched) == (3, 1, 2, 5, 9)
-    assert store.source_state("s").watermark == "w1"
-    pid = store.begin_pass("s")
-    store.finish_pass(pid, "s", Tally(), status="failed", error="boom", stats={}, watermark="w2")
-    state = store.source_state("s")
-    assert state.watermark == "w1" and state.consecutive_failures == 1
-    with db.read() as s:
-        assert s.scalar(select(func.count()).select_from(Pass)) == 2
