@@ -8,7 +8,6 @@ import io
 import json
 import sqlite3
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from helpers import bw, bw_here, write_config
 
 from crawler.cli.main import entry
+from crawler.passes.tally import Tally
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.items import Article
@@ -41,7 +41,7 @@ def fill(url: str, n: int, *, title: str = "Release {i}", sources: tuple[str, ..
     db = Database(url)
     try:
         store = Store(db, Classifier.from_file(None))
-        counts: Counter[str] = Counter()
+        counts = Tally()
         store.save([
             Article(url=f"https://example.org/r/{i}", source=sources[i % len(sources)], title=title.format(i=i),
                     text=f"{TDA} Case {i}.", published=T0 + timedelta(days=i))
@@ -128,7 +128,7 @@ def test_search_reads_words_as_the_index_cuts_them(capsys: pytest.CaptureFixture
                                                     database_url: str) -> None:
     db = Database(database_url)
     try:
-        counts: Counter[str] = Counter()
+        counts = Tally()
         Store(db, Classifier.from_file(None)).save([
             Article(url="https://example.org/a", source="doj", title="Seizures rose 50% in a year", text=TDA),
             Article(url="https://example.org/b", source="doj", title="Seizures rose 500 tons in a year", text=TDA),

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from helpers import bw_here, write_config
 
 from crawler.cli.main import main
-from crawler.passes import records
 from crawler.read.status import next_pass, when_next
+from pipelines import leases
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Delivery, Item, Lock, Pass, SourceState
 
@@ -115,7 +115,7 @@ def test_status_json(tmp_path: Path, database_url: str) -> None:
 def test_status_table(tmp_path: Path, sqlite_url: str) -> None:
     db = Database(sqlite_url)
     try:
-        _seed(db, datetime.now(UTC), records.lease_owner(4_000_002))  # this host, a process that is gone
+        _seed(db, datetime.now(UTC), leases.lease_owner(4_000_002))  # this host, a process that is gone
     finally:
         db.dispose()
     lines = _status(_config(tmp_path, sqlite_url)).splitlines()

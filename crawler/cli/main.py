@@ -221,9 +221,12 @@ def _shown(verbose: int) -> Callable[[logging.LogRecord], bool]:
 @main.command()
 @click.argument("sources", nargs=-1)
 @click.option("--no-alerts", is_flag=True, help="Store only; leave pending alerts for later.")
+@click.option("--report-json", "report_json", metavar="PATH", default=None,
+              help="Also write each source's pass report to PATH as JSON (the daemon reads its passes this way).")
 @click.pass_obj
-def crawl(app: App, sources: tuple[str, ...], no_alerts: bool) -> None:
+def crawl(app: App, sources: tuple[str, ...], no_alerts: bool, report_json: str | None) -> None:
     """One pass over all (or the named) sources."""
+    from crawler.passes.report import write_reports
     from crawler.passes.run import run_pass
 
     config = app.config
@@ -236,8 +239,10 @@ def crawl(app: App, sources: tuple[str, ...], no_alerts: bool) -> None:
         usage_error(f"{app.config_path or 'config'}: sources: no sources configured")
     results = run_pass(config, list(sources) or None, log_level=_level(app.verbose), db=app.db,
                        classifier=app.classifier)
+    if report_json is not None:
+        write_reports(report_json, results)
     for r in results:
-        click.echo(r.line(), err=r.status != "ok")
+        click.echo(r.line(locked_note=""), err=r.status != "ok")
     if not no_alerts and config.watchers:
         _deliver_after_pass(app)
 

@@ -14,8 +14,8 @@ from alerts.dispatch import shown_state
 from crawler.cli.output import Column, table
 from crawler.config import Config
 from crawler.daemon.health import human
-from crawler.passes import records
 from pipelines.db import Database
+from pipelines.leases import lease, owner_gone
 from pipelines.models import AlertEvent, Delivery, Item, Pass, SourceState, UrlState
 from pipelines.retry import RETRIED
 from pipelines.timeutil import as_utc
@@ -126,11 +126,11 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
             last[name] = Pass(id=row.id, source=name, started=row.started, finished=None, status="crashed",
                               new=row.new, updated=row.updated, unchanged=row.unchanged, failed=row.failed,
                               blocked=row.blocked, error=f"left running by {gone}, a process that is gone")
-    held = records.lease(db, "daemon")
+    held = lease(db, "daemon")
     if held is None or held[1] <= now:
         daemon = DaemonStatus(None, None)
     else:
-        daemon = DaemonStatus(held[0], held[1], gone=records.owner_gone(held[0]))
+        daemon = DaemonStatus(held[0], held[1], gone=owner_gone(held[0]))
     configured = {src.name: src for src in config.sources}
     names = list(configured) + sorted((set(states) | set(last) | set(counts)) - set(configured))
     sources: list[SourceStatus] = []
@@ -162,8 +162,8 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
 
 def _gone_writer(db: Database, source: str, now: datetime) -> str | None:
     """Who left ``source``'s pass running, when its lease names a process of this host that is gone."""
-    held = records.lease(db, f"source:{source}")
-    if held is not None and held[1] > now and records.owner_gone(held[0]):
+    held = lease(db, f"source:{source}")
+    if held is not None and held[1] > now and owner_gone(held[0]):
         return held[0]
     return None
 

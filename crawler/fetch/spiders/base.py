@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from crawler.fetch.botwall import detect_bot_wall
 from crawler.fetch.policy import RefusedRequest, scheme_refusal
 from crawler.passes.context import PassContext
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.items import Article, Outcome, RetryState
@@ -155,7 +156,7 @@ class SourceSpider(scrapy.Spider):
                 self.crawler.engine.crawl(request)
                 scheduled += 1
         if scheduled:
-            self.ctx.counts["retried"] += scheduled
+            self.ctx.tally.add(Count.RETRIED, scheduled)
             raise DontCloseSpider
 
 

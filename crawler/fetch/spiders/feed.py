@@ -18,6 +18,7 @@ from crawler.fetch.spiders.base import (
     remember_validators,
     source_request,
 )
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
@@ -68,7 +69,7 @@ class FeedSpider(SourceSpider):
 
     def parse_feed(self, response: Response) -> Iterator[Article | Outcome | scrapy.Request]:
         if response.status == 304:
-            self.ctx.counts["feed_not_modified"] += 1
+            self.ctx.tally.add(Count.FEED_NOT_MODIFIED)
             if self.source.fetch_pages:
                 yield from self.revisit_known()
             return
@@ -83,7 +84,7 @@ class FeedSpider(SourceSpider):
             return
         remember_validators(self, response)
         if no_link:
-            self.ctx.counts[outcome.NO_LINK] += no_link
+            self.ctx.tally.add(Count.NO_LINK, no_link)
         for link, hints, summary in entries:
             refusal = scheme_refusal(link)
             if refusal:  # file:, data:, javascript:… never fetched nor kept, but recorded
