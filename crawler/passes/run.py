@@ -61,7 +61,8 @@ class PassResult:
                            ("too_large", "too large"),
                            ("robots", "disallowed by robots.txt"), ("no_text", "without text"),
                            ("refused", "refused (not http(s), or a non-public address)"),
-                           ("no_link", "entries without link")):
+                           ("no_link", "entries without link"),
+                           ("unmatched", "matched no topic (not kept)"), ("from_feed", "stored from the feed")):
             if c.get(key):
                 parts.append(f"{c[key]} {label}")
         head = f"{self.source}: {self.status}"
@@ -161,6 +162,7 @@ def run_pass(
             store.load_stories()
             known = store.load_known()
             retries = store.load_retries()
+            unmatched = store.load_unmatched()
         # Holding the lease now, any pass of this source still "running" was left by a dead process.
         settle_orphaned_passes(db, source.name, utcnow())
         state = store.source_state(source.name)
@@ -168,7 +170,7 @@ def run_pass(
             source=source.name, now=utcnow(), since=source.since, revisit=config.crawl.revisit,
             revisit_every=config.crawl.revisit_every,
             first_pass=state.last_success is None, known=known, watermark=state.watermark,
-            retries=retries, page_attempts=config.crawl.page_attempts,
+            retries=retries, page_attempts=config.crawl.page_attempts, unmatched=unmatched,
             feed_etag=state.feed_etag, feed_last_modified=state.feed_last_modified,
         )
         pass_id = store.begin_pass(source.name)
