@@ -59,7 +59,7 @@ SITE_RULES: dict[str, SiteRule] = {
     "globalnews.ca": SiteRule(
         content="article.l-article__text",
         title="h1.l-article__title",
-        drop="div.c-ad, .c-ad, script, style",
+        drop=".c-ad, .c-inlineSignup, form, script, style",
         marker="article.l-article__text",
     ),
     # Government of Canada pages (Canada.ca's WET template): www.canada.ca hangs for non-browser clients.
@@ -67,7 +67,7 @@ SITE_RULES: dict[str, SiteRule] = {
         content="main[property='mainContentOfPage']",
         title="meta[name='dcterms.title']",
         date="meta[name='dcterms.issued']",
-        drop="div.pagedetails, section.pagedetails, .gc-prtts, nav, aside",
+        drop="h1, div.pagedetails, section.pagedetails, .gc-prtts, nav, aside",
         marker="main[property='mainContentOfPage']",
     ),
     # The Prime Minister of Canada (Drupal).
@@ -88,13 +88,14 @@ SITE_RULES: dict[str, SiteRule] = {
         content="div#block-mainpagecontent > article",
         title="h1.page-title",
         date_text="span.news-release-date-label",
-        drop="span.news-release-date-label, nav, .usa-social-share, .field--name-field-tags",
+        drop="nav, .usa-social-share, .field--name-field-tags",
         marker="span.news-release-date-label",
     ),
     # The Epoch Times: its pages are only known to hold the article in <article> (low confidence).
-    "theepochtimes.com": SiteRule(content="article", title="h1"),
+    "theepochtimes.com": SiteRule(content="article", title="h1", drop="h1, header, figure figcaption, aside"),
     # La Presse (Montréal).
-    "lapresse.ca": SiteRule(content="article.mainStory", title="h1", marker="article.mainStory"),
+    "lapresse.ca": SiteRule(content="article.mainStory", title="h1", drop="h1, header, aside",
+                            marker="article.mainStory"),
 }
 
 
@@ -316,11 +317,18 @@ def extract(html: str, url: str, content: str | None = None) -> Document:
 
     selector = content or (rule.content if rule else None)
     target = tree.cssselect(selector) if selector else []
-    if target and rule and rule.drop and not content:
+    if target and rule and not content:
         for el in target:
-            for junk in el.cssselect(rule.drop):
+            for junk in el.cssselect(rule.drop) if rule.drop else []:
                 if junk.getparent() is not None:
                     junk.drop_tree()
+            for label in el.cssselect(rule.date_text) if rule.date_text else []:
+                # "Release Date: May 2, 2026" is the page's date, not the article's first line.
+                line = label.getparent()
+                if line is not None and line is not el and len(line.text_content()) < 80:
+                    line.drop_tree()
+                elif label.getparent() is not None:
+                    label.drop_tree()
     if target:
         # Hand trafilatura only the main element: it cannot mistake a sidebar for the article.
         fragment = "".join(etree.tostring(el, encoding="unicode", method="html") for el in target)
