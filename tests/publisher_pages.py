@@ -202,3 +202,53 @@ TEXT_FR = [
     "Trois personnes ont été arrêtées et accusées de trafic de fentanyl; l'enquête a duré plus d'un an.",
     "Selon la police, la drogue devait être distribuée en Ontario et au Québec.",
 ]
+
+
+def catalogue_config(path: Path, database: str, overrides: dict[str, dict[str, object]]) -> Path:
+    """A user config that takes the named catalogue entries and overrides their keys by name (the local
+    replica's URL, `since`…): the catalogue's own selectors, kinds, `keep` and `language` are what run."""
+    import yaml
+
+    data = {
+        "database": database,
+        "crawl": {"download_delay": 0, "retries": 1, "timeout": 10, "extract_workers": 1},
+        "catalogue": list(overrides),
+        "sources": [{"name": name, **keys} for name, keys in overrides.items()],
+    }
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def stored(database: str) -> dict[str, dict[str, object]]:
+    """Stored items by URL path, with the fields these tests check (language included)."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy import select
+
+    from pipelines.db import Database
+    from pipelines.models import Item
+
+    db = Database(database)
+    try:
+        with db.read() as s:
+            rows = s.execute(select(Item.url, Item.source, Item.title, Item.published, Item.language, Item.text)).all()
+    finally:
+        db.dispose()
+    return {urlsplit(r.url).path: {"source": r.source, "title": r.title, "published": r.published,
+                                   "language": r.language, "text": r.text} for r in rows}
+
+
+def unmatched(database: str) -> set[str]:
+    from urllib.parse import urlsplit
+
+    from sqlalchemy import select
+
+    from pipelines.db import Database
+    from pipelines.models import UrlState
+
+    db = Database(database)
+    try:
+        with db.read() as s:
+            return {urlsplit(u).path for u in s.scalars(select(UrlState.url).where(UrlState.status == "unmatched"))}
+    finally:
+        db.dispose()
