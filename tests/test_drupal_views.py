@@ -126,7 +126,7 @@ def test_crawl_of_the_catalogue_entries_against_a_replica(site: Site, database_u
     # keep: matching — the arts-council release was read, counted and remembered, not stored
     assert unmatched(database_url) == {"/en/news/news-releases/2026/11/15/prime-minister-meets-arts-council"}
     fr = {p: i for p, i in items.items() if i["source"] == "pm-canada-fr"}
-    [(path, item)] = fr.items()
+    [(_path, item)] = fr.items()
     assert item["language"] == "fr" and str(item["text"]).splitlines() == TEXT_FR
     assert item["title"] == "Le premier ministre annonce des mesures contre le fentanyl"
 
