@@ -249,6 +249,8 @@ def unmatched(database: str) -> set[str]:
     db = Database(database)
     try:
         with db.read() as s:
-            return {urlsplit(u).path for u in s.scalars(select(UrlState.url).where(UrlState.status == "unmatched"))}
+            # (keys are canonical URLs: a trailing slash is not part of them)
+            return {urlsplit(u).path.rstrip("/") for u in
+                    s.scalars(select(UrlState.url).where(UrlState.status == "unmatched"))}
     finally:
         db.dispose()
