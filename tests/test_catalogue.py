@@ -224,8 +224,8 @@ FEEDS: dict[str, tuple[str, str, list[Story]]] = {
 WHITEHOUSE = [  # stored from the feed's content:encoded: the pages are served but must never be fetched
     ("/wh/briefings-statements/2026/11/trilateral-fentanyl-committee/", "Trilateral Fentanyl Committee Meets",
      TEXT_FENTANYL_EN, DAY),
-    ("/wh/briefings-statements/2026/11/library-week/", "Proclamation on National Library Week", TEXT_OFF_EN + [
-        "The proclamation asks every American to visit a local library this week and to thank the librarians who "
+    ("/wh/briefings-statements/2026/11/library-week/", "Proclamation on National Library Week", [
+        *TEXT_OFF_EN, "The proclamation asks every American to visit a local library this week and to thank the librarians who "
         "serve their communities all year round."], DAY),
     # (only in the briefings feed)
     ("/wh/briefings-statements/2026/11/gang-designation/", "Statement on the Designation of a Gang", TEXT_EN, 2 * DAY),
@@ -248,7 +248,7 @@ def build(site: Site) -> dict[str, dict[str, Any]]:
             items.append({"title": title, "link": site.url(spath), "pubDate": rfc822(NOW - ago),
                           "description": paras[0][:80]})
         if name == "globalnews":
-            real, real_url, expected = globalnews_saved()
+            real, _real_url, expected = globalnews_saved()
             site.add("/gn/news/11862251/russia-missile-attack-kyiv-ukraine/", real)
             items.append({"title": str(expected["title"]), "pubDate": rfc822(NOW - DAY),
                           "link": site.url("/gn/news/11862251/russia-missile-attack-kyiv-ukraine/")})
