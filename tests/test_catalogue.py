@@ -388,3 +388,47 @@ def test_every_feed_and_listing_entry_crawled_from_a_local_replica(
                                                               "/page/2/"))}
     fetched = {p for (p, status) in site.hits if status == 200 and p in article_paths}
     assert not fetched, fetched
+
+
+def _feed_spider(**keys: Any) -> Any:
+    from datetime import timedelta
+
+    from crawler.config import FeedSource
+    from crawler.fetch.spiders.feed import FeedSpider
+    from crawler.passes.context import PassContext
+
+    source = FeedSource(name="wh", kind="feed", url="https://www.whitehouse.gov/news/feed/", **keys)
+    now = datetime.now(UTC)
+    ctx = PassContext(source="wh", now=now, since=now - timedelta(days=30), revisit=timedelta(days=3),
+                      first_pass=True)
+    return FeedSpider(source, ctx)
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_full_text_entries_are_stored_from_the_feed_unless_turned_off(full: bool) -> None:
+    import scrapy
+    from scrapy.http import TextResponse
+
+    from pipelines.items import PAGE_TEXT, Article
+
+    body = rss_full([
+        {"title": "Whole", "link": "https://www.whitehouse.gov/a/", "pubDate": rfc822(NOW - DAY),
+         "content": "".join(f"<p>{p}</p>" for p in TEXT_FENTANYL_EN)},
+        {"title": "Cut", "link": "https://www.whitehouse.gov/b/", "pubDate": rfc822(NOW - DAY),
+         "content": "".join(f"<p>{p}</p>" for p in TEXT_FENTANYL_EN) + "<p>Read more</p>"},
+    ], title="The White House", language="en-US").encode()
+    spider = _feed_spider(full_text=full, keep="matching")
+    response = TextResponse("https://www.whitehouse.gov/news/feed/", body=body, encoding="utf-8",
+                            request=scrapy.Request("https://www.whitehouse.gov/news/feed/"))
+    out = list(spider.parse_feed(response))
+    articles = [o for o in out if isinstance(o, Article)]
+    requests = [o.url for o in out if isinstance(o, scrapy.Request)]
+    if full:
+        [article] = articles
+        assert article.url == "https://www.whitehouse.gov/a/" and article.authority == PAGE_TEXT
+        assert article.text is not None and article.text.splitlines() == TEXT_FENTANYL_EN
+        assert article.keep == "matching" and article.language == "en" and article.title == "Whole"
+        assert requests == ["https://www.whitehouse.gov/b/"]  # cut short: its page is fetched
+        assert spider.ctx.counts["from_feed"] == 1
+    else:
+        assert not articles and requests == ["https://www.whitehouse.gov/a/", "https://www.whitehouse.gov/b/"]
