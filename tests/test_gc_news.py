@@ -108,3 +108,47 @@ def test_crawl_of_the_catalogue_entries_against_a_replica(site: Site, database_u
     assert str(tda_fr["text"]).startswith("Le gouvernement du Canada a inscrit")
     # www.canada.ca pages are walled: nothing but the API was asked for.
     assert {p for (p, _s) in site.hits} <= {en_path, fr_path, "/robots.txt"}
+
+
+def test_crawl_of_the_security_topic_and_the_walled_pages_entries(
+    site: Site, database_url: str, tmp_path: Path
+) -> None:
+    """`gc-security-*` ask by topic and keep what matches; `gc-publicsafety-pages` (shipped disabled: canada.ca
+    hangs for non-browser clients) fetches each item's page, here from a replica that answers."""
+    from publisher_pages import TEXT_FENTANYL_EN, canada_page, unmatched
+
+    sec_en, sec_fr, pages = _entry("gc-security-en"), _entry("gc-security-fr"), _entry("gc-publicsafety-pages")
+    for entry, path, body, ctype in (
+        (sec_en, "/sec/gc/news/en/v2", fixture("publicsafety_en.json", spaced=True), "application/json"),
+        (sec_fr, "/sec/gc/news/fr/v2", fixture("publicsafety_fr.atom"), "application/atom+xml"),
+        (pages, "/pages/gc/news/en/v2",
+         fixture("publicsafety_en.json", spaced=True).replace("https://www.canada.ca/", site.url("/")),
+         "application/json"),
+    ):
+        url = api_url(site.url(path), dept=list(entry.get("dept") or []),  # type: ignore[call-overload]
+                      topic=list(entry.get("topic") or []), types=list(entry["type"]),  # type: ignore[call-overload]
+                      pick=50)
+        assert ("topic=nationalsecurityanddefence" in url) is (entry is not pages)
+        site.add(path + "?" + url.split("?", 1)[1], body, content_type=ctype)
+    site.add("/en/public-safety-canada/news/2026/11/minister-announces-new-measures-against-fentanyl-trafficking.html",
+             canada_page("Minister announces new measures against fentanyl trafficking at the border",
+                         TEXT_FENTANYL_EN, DAYS["{{DAY1}}"].date().isoformat()))
+    config = catalogue_config(tmp_path / "c.yaml", database_url, {
+        "gc-security-en": {"url": site.url("/sec/gc/news/en/v2"), "since": "30d"},
+        "gc-security-fr": {"url": site.url("/sec/gc/news/fr/v2"), "since": "30d"},
+        "gc-publicsafety-pages": {"url": site.url("/pages/gc/news/en/v2"), "since": "30d", "enabled": True},
+    })
+    proc = bw(config, "crawl", "--no-alerts")
+    assert proc.returncode == 0, proc.stderr
+    # keep: matching — the emergency-preparedness item is counted, not stored
+    assert "gc-security-en: ok: 2 new" in proc.stdout and "1 matched no topic" in proc.stdout
+    assert "gc-security-fr: ok: 2 new" in proc.stdout
+    assert unmatched(database_url) >= {"/en/public-safety-canada/news/2026/11/emergency-preparedness-week.html"}
+    items = stored(database_url)
+    page_item = items["/en/public-safety-canada/news/2026/11/minister-announces-new-measures-against-fentanyl-trafficking.html"]
+    assert page_item["source"] == "gc-publicsafety-pages"  # the page's text wins over the API's teaser
+    assert str(page_item["text"]).splitlines() == TEXT_FENTANYL_EN
+    fetched = site.served(
+        "/en/public-safety-canada/news/2026/11/minister-announces-new-measures-against-fentanyl-trafficking.html", 200)
+    assert fetched == 1  # the pages entry fetched it (its replica answers; the real canada.ca does not)
+    assert items["/fr/securite-publique-canada/nouvelles/2026/11/declaration-tren-de-aragua.html"]["language"] == "fr"
