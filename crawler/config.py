@@ -248,6 +248,21 @@ class ListingSource(_SourceBase):
 class SitemapSource(_SourceBase):
     kind: Literal["sitemap"] = Field(description="The source kind.")
     max_pages: int = Field(500, ge=1, description="Article pages fetched at most in one pass.")
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="`sitemap`: regular expressions; a page whose URL matches one is not fetched (`/the-curator/`).",
+    )
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _patterns(cls, v: Any) -> Any:
+        patterns = [v] if isinstance(v, str) else v
+        for p in patterns if isinstance(patterns, list) else []:
+            try:
+                re.compile(str(p))
+            except re.error as exc:
+                raise ValueError(f"{p!r} is not a regular expression: {exc}") from None
+        return patterns
 
 
 class GcNewsSource(_SourceBase):

@@ -131,6 +131,7 @@ BAD = [
     ("catalogue: true\nsources:\n - {name: globalnews, every: soon}\n", "sources[0].every: not a duration"),
     ("catalogue: true\nsources:\n - {name: proceso, keep: some}\n", "sources[0].keep"),
     ("sources:\n - {name: ice-news, colour: red}\n", "sources[0].colour: unknown key"),
+    ("sources:\n - {name: globalnews-sitemap, exclude: ['(']}\n", "sources[0].exclude: '(' is not a regular expression"),
     ("catalogue: true\nsources:\n - {name: x, kind: feed, url: 'http://127.0.0.1/f'}\n"
      " - {name: x, kind: feed, url: 'http://127.0.0.1/g'}\n", "sources[1].name: duplicate source name 'x'"),
 ]
@@ -254,6 +255,19 @@ def build(site: Site) -> dict[str, dict[str, Any]]:
                           "link": site.url("/gn/news/11862251/russia-missile-attack-kyiv-ukraine/")})
         site.add(path, rss_full(items, title=name, language=lang), content_type="application/rss+xml")
         over[name] = {"url": site.url(path)}
+    # Global News's news sitemap: one story, and a sponsored /the-curator/ page that is never fetched.
+    site.add("/gn/news/11900002/tda-charges/", globalnews_page("Gang members charged in Ontario", TEXT_EN, iso(NOW - DAY)))
+    site.add("/gn/the-curator/best-mattresses/", globalnews_page("The best mattresses", TEXT_OFF_EN, iso(NOW - DAY)))
+    news_ns = "http://www.google.com/schemas/sitemap-news/0.9"
+    urls = "".join(
+        f"<url><loc>{site.url(p)}</loc><news:news><news:publication><news:name>Global News</news:name>"
+        f"<news:language>en</news:language></news:publication><news:publication_date>{iso(NOW - DAY)}"
+        f"</news:publication_date><news:title>{t}</news:title></news:news></url>"
+        for p, t in (("/gn/news/11900002/tda-charges/", "Gang members charged in Ontario"),
+                     ("/gn/the-curator/best-mattresses/", "The best mattresses")))
+    site.add("/gn/news-sitemap.xml", f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/'
+             f'schemas/sitemap/0.9" xmlns:news="{news_ns}">{urls}</urlset>', content_type="application/xml")
+    over["globalnews-sitemap"] = {"url": site.url("/gn/news-sitemap.xml"), "enabled": True}
     # The White House: full articles in the feed (with WordPress's footer line), pages never fetched.
     wh_items = []
     for spath, title, paras, ago in WHITEHOUSE:
@@ -349,6 +363,12 @@ def test_every_feed_and_listing_entry_crawled_from_a_local_replica(
             "/wh/briefings-statements/2026/11/library-week"} <= left
     assert re.search(r"^globalnews: ok: 1 new.*1 matched no topic \(not kept\)", proc.stdout, re.M)
 
+    # The news sitemap: its story stored, the sponsored section never fetched.
+    check("/gn/news/11900002/tda-charges/", "globalnews-sitemap", "Gang members charged in Ontario", TEXT_EN, "en",
+          day_ago)
+    assert site.served("/gn/the-curator/best-mattresses/") == 0
+    assert re.search(r"^globalnews-sitemap: ok: 1 new.*1 excluded by pattern", proc.stdout, re.M)
+
     # The White House: stored from the feed, WordPress's footer dropped, the pages never fetched.
     for (wh_path, wh_title, wh_paras, ago), source in zip(WHITEHOUSE[::2], ("whitehouse-news", "whitehouse-briefings"),
                                                           strict=True):
@@ -385,7 +405,7 @@ def test_every_feed_and_listing_entry_crawled_from_a_local_replica(
     assert again.returncode == 0, again.stderr
     article_paths = {p for p in site.pages if not p.endswith(("feed/", "rss", ".xml", ".html", "/news/",
                                                               "/news-releases", "/prensa", "92411", "166",
-                                                              "/page/2/"))}
+                                                              "/page/2/", "sitemap.xml"))}
     fetched = {p for (p, status) in site.hits if status == 200 and p in article_paths}
     assert not fetched, fetched
 

@@ -19,6 +19,7 @@ from crawler.config import (
     GcNewsSource,
     ListingSource,
     RunConfig,
+    SitemapSource,
     load_config,
 )
 
@@ -117,7 +118,8 @@ def _documented_keys() -> set[str]:
 def test_every_setting_is_declared_with_help_and_in_the_readme() -> None:
     documented = _documented_keys()
     models = [("", Config), ("crawl.", CrawlConfig), ("sources[].", DojApiSource), ("sources[].", FeedSource),
-              ("sources[].", ListingSource), ("sources[].", GcNewsSource), ("sources[].", DrupalViewsSource),
+              ("sources[].", ListingSource), ("sources[].", SitemapSource), ("sources[].", GcNewsSource),
+              ("sources[].", DrupalViewsSource),
               ("watchers[].", WatcherConfig), ("alerts.", AlertSettings),
               ("run.", RunConfig)]
     missing = []

@@ -62,7 +62,8 @@ class PassResult:
                            ("robots", "disallowed by robots.txt"), ("no_text", "without text"),
                            ("refused", "refused (not http(s), or a non-public address)"),
                            ("no_link", "entries without link"),
-                           ("unmatched", "matched no topic (not kept)"), ("from_feed", "stored from the feed")):
+                           ("unmatched", "matched no topic (not kept)"), ("from_feed", "stored from the feed"),
+                           ("excluded", "excluded by pattern")):
             if c.get(key):
                 parts.append(f"{c[key]} {label}")
         head = f"{self.source}: {self.status}"
