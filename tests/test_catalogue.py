@@ -449,6 +449,6 @@ def test_full_text_entries_are_stored_from_the_feed_unless_turned_off(full: bool
         assert article.text is not None and article.text.splitlines() == TEXT_FENTANYL_EN
         assert article.keep == "matching" and article.language == "en" and article.title == "Whole"
         assert requests == ["https://www.whitehouse.gov/b/"]  # cut short: its page is fetched
-        assert spider.ctx.counts["from_feed"] == 1
+        assert spider.ctx.tally["from_feed"] == 1
     else:
         assert not articles and requests == ["https://www.whitehouse.gov/a/", "https://www.whitehouse.gov/b/"]

@@ -18,6 +18,7 @@ from parsel import Selector
 from scrapy.http import Response
 
 from crawler.fetch.spiders.base import SourceSpider, _start_failed, check_source_response, without_userinfo
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.extract import parse_datetime
@@ -91,7 +92,7 @@ class DrupalViewsSpider(SourceSpider):
             return
         rows = view_items(html, self.source.items, self.source.links, self.source.dates)
         if not rows and page == 0:
-            self.ctx.counts["listing_without_links"] += 1
+            self.ctx.tally.add(Count.LISTING_WITHOUT_LINKS)
         fresh = 0
         for href, when, _title in rows:
             url = response.urljoin(href)

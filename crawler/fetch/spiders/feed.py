@@ -20,6 +20,7 @@ from crawler.fetch.spiders.base import (
     remember_validators,
     source_request,
 )
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
@@ -68,7 +69,7 @@ def _entry_time(entry: Any) -> datetime | None:
     return None
 
 
-def parse_feed(body: bytes, source: str) -> tuple[list[tuple[str, dict[str, Any], str]], int, str | None]:
+def parse_feed(body: bytes) -> tuple[list[tuple[str, dict[str, Any], str]], int, str | None]:
     """Entries of a feed as (link, hints, summary text), the number without a link, and a parse problem."""
     entries, no_link, problem = read_feed(body)
     return [(link, hints, summary) for link, hints, summary, _ in entries], no_link, problem
@@ -113,7 +114,7 @@ class FeedSpider(SourceSpider):
 
     def parse_feed(self, response: Response) -> Iterator[Article | Outcome | scrapy.Request]:
         if response.status == 304:
-            self.ctx.counts["feed_not_modified"] += 1
+            self.ctx.tally.add(Count.FEED_NOT_MODIFIED)
             if self.source.fetch_pages:
                 yield from self.revisit_known()
             return
@@ -128,7 +129,7 @@ class FeedSpider(SourceSpider):
             return
         remember_validators(self, response)
         if no_link:
-            self.ctx.counts[outcome.NO_LINK] += no_link
+            self.ctx.tally.add(Count.NO_LINK, no_link)
         for link, hints, summary, article in entries:
             if self.source.language and not hints.get("language"):
                 hints["language"] = self.source.language
@@ -159,7 +160,7 @@ class FeedSpider(SourceSpider):
                     continue
                 self.ctx.queued.add(key)
                 if key not in self.ctx.known:
-                    self.ctx.counts["from_feed"] += 1
+                    self.ctx.tally.add(Count.FROM_FEED)
                 yield Article(url=strip_tracking(link), key=key, source=self.source.name, text=article, final_url=link,
                               authority=PAGE_TEXT, keep=self.source.keep, **hints)
                 continue

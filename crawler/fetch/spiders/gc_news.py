@@ -21,6 +21,7 @@ from scrapy.http import Response
 
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
 from crawler.fetch.spiders.feed import read_feed
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text, parse_datetime
@@ -116,7 +117,7 @@ class GcNewsSpider(SourceSpider):
         for e in entries:
             link = e["link"]
             if not link:
-                self.ctx.counts[outcome.NO_LINK] += 1
+                self.ctx.tally.add(Count.NO_LINK)
                 continue
             key = canonical_url(link)
             if self.ctx.first_pass and e["published"] and e["published"] < self.ctx.since:
