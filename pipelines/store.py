@@ -52,7 +52,8 @@ from pipelines.worker import classifier_meta
 log = logging.getLogger("borderwatch.store")
 
 # Outcomes worth a per-URL record (the others are only counted).
-_RECORDED = {outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT, outcome.REFUSED}
+_RECORDED = {outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT, outcome.REFUSED,
+             outcome.UNMATCHED}
 # How far back stored items are loaded into the story index: copies of one story appear within days.
 STORY_WINDOW = timedelta(days=60)
 EVIDENCE_PER_TOPIC = 5
@@ -143,6 +144,11 @@ class Store:
             ).all()
         return {r.url: RetryState(r.source, r.status, r.attempts or 1, _utc(r.next_attempt), r.fetch_url, r.etag,
                                   r.last_modified) for r in rows}
+
+    def load_unmatched(self) -> set[str]:
+        """Pages a ``keep: matching`` source read and left unstored (they matched no topic)."""
+        with self.db.read() as s:
+            return set(s.scalars(select(UrlState.url).where(UrlState.status == outcome.UNMATCHED)))
 
     # -- saving ----------------------------------------------------------------------------------------
     def save(self, batch: Sequence[Article | Outcome], counts: Tally) -> None:
@@ -258,10 +264,20 @@ class Store:
         if not text:
             self._record_outcome(s, Outcome(a.key, a.source, outcome.NO_TEXT, "no article text"), now, counts)
             return
+        item = self._find(s, a)
+        if item is None and a.keep == "matching":
+            # A general news feed: only what matches a topic is stored; the rest is counted and remembered,
+            # so the next pass does not fetch it again.
+            if a.topics is None:
+                meta = classifier_meta(a.doj_topics, a.doj_components, a.source)
+                a.topics = list(self.classifier.matched(title, text, meta))
+            if not a.topics:
+                self._record_outcome(s, Outcome(a.key, a.source, outcome.UNMATCHED, "matched no topic (keep: matching)",
+                                                fetch_url=None), now, counts)
+                return
         # Fetched and read (new, changed, unchanged or another source's copy): no longer failed or blocked,
         # under its own URL nor under the link that redirected to it.
         self._stored_urls.extend(u for u in (a.key, a.link) if u)
-        item = self._find(s, a)
         if item is None:
             self._insert(s, a, title, text, now, counts)
             return

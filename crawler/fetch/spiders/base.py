@@ -55,6 +55,8 @@ class SourceSpider(scrapy.Spider):
         headers: dict[str, str] = {}
         if key in self.ctx.queued:  # the same article under another link variant (tracking, www…)
             return Outcome(key, self.source.name, outcome.KNOWN, "already requested in this pass")
+        if key in self.ctx.unmatched and key not in self.ctx.known:
+            return Outcome(key, self.source.name, outcome.KNOWN, "read before; matched no topic")
         retry = self.ctx.retries.get(key) if key not in self.ctx.known else None
         if retry is not None:  # failed or blocked before: tried again once its backoff has run out
             wait = self.ctx.retry_wait(key)
@@ -108,6 +110,8 @@ class SourceSpider(scrapy.Spider):
             yield Outcome(key, self.source.name, outcome.NO_TEXT, "not an HTML page", response.status)
             return
         hints: dict[str, Any] = response.meta.get("hints", {})
+        if self.source.language and not hints.get("language"):
+            hints = {**hints, "language": self.source.language}
         final = canonical_url(response.url)
         yield Article(
             # The address that opens (refined by the page's own canonical link at extraction); the
@@ -119,6 +123,7 @@ class SourceSpider(scrapy.Spider):
             html=response.text,
             final_url=response.url,
             content=self.source.content,
+            keep=self.source.keep,
             etag=_header(response, b"ETag"),
             last_modified=_header(response, b"Last-Modified"),
             **hints,
