@@ -177,8 +177,27 @@ class _SourceBase(_Strict):
         default_factory=list,
         description="Non-public networks (CIDR) this source's links and redirects may lead into (an intranet).",
     )
+    language: str | None = Field(
+        None,
+        description=(
+            "The language of the source's items (`en`, `es`, `fr`) when neither the page nor the feed "
+            "declares one; else it is detected from the text."
+        ),
+    )
 
     _parse_networks = field_validator("allow_networks", mode="before")(_networks)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v: Any) -> str | None:
+        from pipelines.language import primary_tag
+
+        if v is None:
+            return None
+        tag = primary_tag(str(v))
+        if tag is None:
+            raise ValueError(f"{v!r} is not a language tag like en, es or fr")
+        return tag
 
     @field_validator("name")
     @classmethod

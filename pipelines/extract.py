@@ -18,6 +18,7 @@ import lxml.html
 from lxml import etree
 
 from pipelines.canonical import host_of
+from pipelines.language import primary_tag
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,20 @@ def _page_canonical(tree: Any) -> str | None:
     return None
 
 
+def page_language(tree: Any) -> str | None:
+    """The language the page declares (``<html lang>``, ``xml:lang``, Content-Language, ``og:locale``), as
+    a primary tag (``en-US`` → ``en``); None when it declares none."""
+    candidates = [tree.get("lang"), tree.get("xml:lang"), tree.get("{http://www.w3.org/XML/1998/namespace}lang")]
+    candidates += [el.get("content") for el in tree.cssselect("meta[http-equiv]")
+                   if (el.get("http-equiv") or "").lower() == "content-language"]
+    candidates += [el.get("content") for el in tree.cssselect("meta[property='og:locale']")]
+    for value in candidates:
+        tag = primary_tag(value)
+        if tag:
+            return tag
+    return None
+
+
 def _parse(html: str | bytes) -> Any:
     try:
         return lxml.html.fromstring(html)
@@ -206,7 +221,7 @@ def extract(html: str, url: str, content: str | None = None) -> Document:
     title = _page_title(tree, rule)
     published = _page_date(tree, rule)
     author = _page_author(tree)
-    language = tree.get("lang") or None
+    language = page_language(tree)
     topics = _all_texts(tree, rule.topics) if rule else ()
     components = _all_texts(tree, rule.components) if rule else ()
 

@@ -265,7 +265,7 @@ def items(app: App, topic: str | None, source: str | None, since: str | None, un
                       ["story", "copies", "published", "topics", "sources", "title"], "(no stories)")
     else:
         shown = _emit(iter_items(db, q), fmt,
-                      ["id", "published", "source", "topics", "story", "revisions", "title"], "(no items)")
+                      ["id", "published", "source", "lang", "topics", "story", "revisions", "title"], "(no items)")
     if limit is not None and shown == limit:
         # Say when the rows shown are not all there is (a table by default, or an explicit --limit).
         matched = count_stories(db, q) if stories else count_items(db, q)

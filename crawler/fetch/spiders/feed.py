@@ -22,6 +22,7 @@ from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
 from pipelines.items import FEED_TEXT, Article, Outcome
+from pipelines.language import primary_tag
 
 
 def _entry_time(entry: Any) -> datetime | None:
@@ -50,11 +51,15 @@ def parse_feed(body: bytes, source: str) -> tuple[list[tuple[str, dict[str, Any]
             no_link += 1
             continue  # (a link that is not http(s) is kept: the spider records it as refused)
         summary = entry.get("summary") or ""
+        # An entry's own xml:lang (Atom), else the channel's <language> / xml:lang.
+        declared = [(entry.get(k) or {}).get("language") for k in ("title_detail", "summary_detail")]
+        language = next((tag for v in [*declared, parsed.feed.get("language")] if (tag := primary_tag(v))), None)
         hints: dict[str, Any] = {
             "title": (entry.get("title") or "").strip() or None,
             "published": _entry_time(entry),
             "author": entry.get("author") or None,
             "site_name": site_name,
+            "language": language,
         }
         entries.append((link, hints, html_to_text(summary)))
     return entries, no_link, problem
