@@ -9,6 +9,7 @@ is known (justice.gov: ``div.field_body``) only that element reaches trafilatura
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -144,19 +145,48 @@ def _page_date(tree: Any, rule: SiteRule | None) -> datetime | None:
 
 
 _LD_DATE = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
+_ARTICLE_TYPES = ("Article", "BlogPosting", "Report")  # NewsArticle, ReportageNewsArticle, … end with these
+
+
+def _ld_objects(value: Any) -> Any:
+    """Every JSON object in a JSON-LD document (lists and ``@graph`` included), depth first."""
+    if isinstance(value, dict):
+        yield value
+        for v in value.values():
+            if isinstance(v, dict | list):
+                yield from _ld_objects(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _ld_objects(v)
 
 
 def _json_ld_date(tree: Any) -> datetime | None:
-    """``datePublished`` of the page's schema.org JSON-LD (Global News, National Post, Fox News, Le Monde
-    give their date only there). Read with a pattern, not a JSON parser: publishers' JSON-LD is often
-    not valid JSON, and the first ``datePublished`` is the article's in every page of the corpus."""
+    """``datePublished`` of the page's schema.org article in its JSON-LD (Global News, National Post, Fox
+    News, Le Monde give their date only there). The article's object is preferred to the images and
+    videos around it (CBC lists their dates first); JSON-LD that is not valid JSON (common) is searched
+    with a pattern."""
+    first: datetime | None = None
     for el in tree.iter("script"):
         if (el.get("type") or "").lower() != "application/ld+json":
             continue
-        m = _LD_DATE.search(el.text or "")
-        if m and (dt := parse_datetime(m.group(1))):
-            return dt
-    return None
+        raw = el.text or ""
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            m = _LD_DATE.search(raw)
+            first = first or (parse_datetime(m.group(1)) if m else None)
+            continue
+        for obj in _ld_objects(data):
+            value = obj.get("datePublished")
+            if not isinstance(value, str):
+                continue
+            kinds = obj.get("@type")
+            kinds = kinds if isinstance(kinds, list) else [kinds]
+            dt = parse_datetime(value)
+            if dt and any(isinstance(k, str) and k.endswith(_ARTICLE_TYPES) for k in kinds):
+                return dt
+            first = first or dt
+    return first
 
 
 def _page_title(tree: Any, rule: SiteRule | None) -> str | None:

@@ -436,6 +436,9 @@ def _register_optional() -> None:
     else:
         main.add_command(run)
         main.add_command(status)
+    from crawler.cli.sources import sources
+
+    main.add_command(sources)
     try:
         from alerts.cli import alerts as alerts_group
     except ImportError:  # pragma: no cover
