@@ -282,7 +282,7 @@ class Store:
             item.url, item.final_url = a.url[:2048], a.final_url or item.final_url
         item.site_name = a.site_name or item.site_name
         # An item stored before languages were recorded (or whose page declared none) gets one now.
-        item.language = primary_tag(a.language) or item.language or detect_language(title, text)
+        item.language = primary_tag(a.language) or primary_tag(item.language) or detect_language(title, text)
         item.etag = a.etag or item.etag
         item.last_modified = a.last_modified or item.last_modified
         item.source_changed = a.source_changed or item.source_changed
