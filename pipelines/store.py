@@ -23,7 +23,7 @@ from pipelines import items as outcome
 from pipelines.classify import Classifier, TopicResult
 from pipelines.db import Database
 from pipelines.items import Article, KnownPage, Outcome, RetryState
-from pipelines.language import detect_language, primary_tag, resolve_language
+from pipelines.language import primary_tag, resolve_language
 from pipelines.models import (
     AlertEvent,
     Item,
@@ -281,8 +281,9 @@ class Store:
         if a.url and a.url != item.url:  # the page now names another address for itself (or moved)
             item.url, item.final_url = a.url[:2048], a.final_url or item.final_url
         item.site_name = a.site_name or item.site_name
-        # An item stored before languages were recorded (or whose page declared none) gets one now.
-        item.language = primary_tag(a.language) or primary_tag(item.language) or detect_language(title, text)
+        if not item.language or item.language != primary_tag(item.language):
+            # Stored before languages were recorded as primary tags (or with none): it gets one now.
+            item.language = resolve_language(a.language, title=title, text=text)
         item.etag = a.etag or item.etag
         item.last_modified = a.last_modified or item.last_modified
         item.source_changed = a.source_changed or item.source_changed
@@ -300,6 +301,7 @@ class Store:
         )
         s.add(revision)
         item.title, item.text, item.content_hash = title, text, new_hash
+        item.language = resolve_language(a.language, title=title, text=text)
         item.updated = now
         item.revision_count = (item.revision_count or 0) + 1
         if a.doj_topics:

@@ -15,14 +15,14 @@ from helpers import bw, items_json, write_config
 from localsite import Site, news_page, rss, serve
 
 from pipelines.extract import _parse, extract, page_language
-from pipelines.language import detect_language, primary_tag, resolve_language
+from pipelines.language import decide_language, detect_language, primary_tag, resolve_language
 
 
 @pytest.mark.parametrize(("value", "expected"), [
     ("en", "en"), ("en-US", "en"), ("EN-us", "en"), ("fr_CA", "fr"), ("es-419", "es"), ("es-MX", "es"),
     (" fr ", "fr"), ("es, en", "es"), ("spa", "es"), ("fre", "fr"), ("zh-Hant-TW", "zh"),
     ("und", None), ("mul", None), ("", None), (None, None), ("english", None), ("e", None), ("12", None),
-    ("en-", "en"), ("x-klingon", None),
+    ("en-", "en"), ("x-klingon", None), ("utf", None), ("utf-8", None), ("xx", None),
 ])
 def test_primary_tag(value: str | None, expected: str | None) -> None:
     assert primary_tag(value) == expected
@@ -46,7 +46,12 @@ def test_detection_answers_only_when_sure() -> None:
     assert detect_language("La Policía Federal detuvo en Sinaloa a tres presuntos integrantes del cártel con "
                            "armas largas y pastillas de fentanilo.") == "es"
     assert resolve_language(None, "", "fr-CA", title="anything") == "fr"  # the first declaration wins
-    assert resolve_language(None, None, detect=False, text="The border agency seized fentanyl.") is None
+    assert resolve_language(None, None, text="The border agency seized fentanyl.") is None  # too short
+    long_es = " ".join(ES)
+    assert decide_language([("en", "page")], None, long_es) == ("es", "detected (the page says en)")
+    assert decide_language([("en", "page")], None, long_es[:60]) == ("en", "page")  # too short to overrule
+    assert decide_language([(None, "page"), ("fr-CA", "feed")], None, "") == ("fr", "feed")
+    assert decide_language([], None, "") == (None, "unknown")
 
 
 # The outlets near the beat whose pages the corpus holds, with the language they publish in.
@@ -101,6 +106,8 @@ def test_crawl_records_each_items_language(tmp_path: Path) -> None:
     site.add("/hint/1", _bare("Saisie de fentanyl", FR))  # nothing declared: the source's hint
     site.add("/plain/1", _bare("Aseguramiento en la frontera", ES))  # nothing at all: detected
     site.add("/plain/2", _bare("Fentanyl seizure in Windsor", EN))
+    # An English template around a French text (a translation on an English site): the text wins.
+    site.add("/wrong/1", news_page("Démantèlement à Lacolle", FR))
     with serve(site):
         site.add("/feed-es.xml", rss([{"title": "Aseguran fentanilo", "link": site.url("/es/1")}]),
                  content_type="application/rss+xml")
@@ -110,7 +117,8 @@ def test_crawl_records_each_items_language(tmp_path: Path) -> None:
         site.add("/feed-hint.xml", rss([{"title": "Saisie", "link": site.url("/hint/1")}]),
                  content_type="application/rss+xml")
         site.add("/feed-plain.xml", rss([{"title": "Aseguramiento", "link": site.url("/plain/1")},
-                                         {"title": "Seizure", "link": site.url("/plain/2")}]),
+                                         {"title": "Seizure", "link": site.url("/plain/2")},
+                                         {"title": "Lacolle", "link": site.url("/wrong/1")}]),
                  content_type="application/rss+xml")
         site.add("/feed-only.xml", rss([{"title": "Résumé", "link": site.url("/nowhere/1"),
                                          "description": " ".join(FR)}]), content_type="application/rss+xml")
@@ -134,6 +142,7 @@ def test_crawl_records_each_items_language(tmp_path: Path) -> None:
         "/hint/1": "fr",    # the source's `language:` where neither does
         "/plain/1": "es",   # detected from the text
         "/plain/2": "en",
+        "/wrong/1": "fr",   # declared en by its template, plainly French
         "/nowhere/1": "fr",  # a feed-only item: detected from the feed's text
     }
     proc = bw(config, "items", "--format", "csv")

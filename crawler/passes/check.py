@@ -28,7 +28,7 @@ from pipelines.canonical import canonical_url, host_of, page_address
 from pipelines.classify import Classifier, TopicResult
 from pipelines.extract import extract
 from pipelines.items import Article, Outcome
-from pipelines.language import detect_language, primary_tag
+from pipelines.language import decide_language
 from pipelines.timeutil import utcnow
 from pipelines.worker import classifier_meta
 
@@ -80,12 +80,7 @@ class CheckReport:
 
 # -- one article -----------------------------------------------------------------------------------------
 def _language(page: str | None, feed: str | None, hint: str | None, title: str, text: str) -> tuple[str | None, str]:
-    for value, where in ((page, "page"), (feed, "feed"), (hint, "config")):
-        tag = primary_tag(value)
-        if tag:
-            return tag, where
-    detected = detect_language(title, text)
-    return detected, "detected" if detected else "unknown"
+    return decide_language([(page, "page"), (feed, "feed"), (hint, "config")], title, text)
 
 
 def preview_page(html: str, url: str, source: Any, classifier: Classifier, *, title: str | None = None,
@@ -366,6 +361,12 @@ _FROM = {"page": "declared by the page", "feed": "declared by the feed", "config
          "detected": "detected from the text", "unknown": "not declared, too little text to detect"}
 
 
+def _language_from(where: str) -> str:
+    if where.startswith("detected ("):  # detected (the page says en)
+        return f"detected from the text; {where.removeprefix('detected (').rstrip(')')}"
+    return _FROM.get(where, where)
+
+
 def render(report: CheckReport, label: str | None = None) -> list[str]:
     lines = [f"source:    {report.source} ({report.kind}){f' — {label}' if label else ''}",
              f"read:      {report.read}" + (f" (as {report.read_as})" if report.read_as else "")]
@@ -388,7 +389,7 @@ def render(report: CheckReport, label: str | None = None) -> list[str]:
             f"article:   <{a.url}> (text from the {a.text_from})",
             f"  title:     {a.title or '(none)'}",
             f"  published: {_when(a.published)}",
-            f"  language:  {a.language or 'unknown'} ({_FROM.get(a.language_from, a.language_from)})",
+            f"  language:  {a.language or 'unknown'} ({_language_from(a.language_from)})",
             f"  text:      {len(a.text):,} characters, {len(text_lines)} lines; the first lines:",
         ]
         for line in text_lines[:TEXT_LINES]:
