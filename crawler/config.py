@@ -158,8 +158,11 @@ class _SourceBase(_Strict):
         description="Non-public networks (CIDR) this source's links and redirects may lead into (an intranet).",
     )
     language: str | None = Field(
-        None, pattern=r"^[a-z]{2}$",
-        description="ISO 639-1 code of the source's items when neither the feed nor the page says (`en`, `es`, `fr`).",
+        None,
+        description=(
+            "The language of the source's items (`en`, `es`, `fr`) when neither the page nor the feed "
+            "declares one; else it is detected from the text."
+        ),
     )
     note: str | None = Field(
         None, max_length=500,
@@ -174,6 +177,18 @@ class _SourceBase(_Strict):
     )
 
     _parse_networks = field_validator("allow_networks", mode="before")(_networks)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v: Any) -> str | None:
+        from pipelines.language import primary_tag
+
+        if v is None:
+            return None
+        tag = primary_tag(str(v))
+        if tag is None:
+            raise ValueError(f"{v!r} is not a language tag like en, es or fr")
+        return tag
 
     @field_validator("name")
     @classmethod

@@ -24,6 +24,7 @@ from pipelines import items as outcome
 from pipelines.classify import Classifier, TopicResult
 from pipelines.db import Database
 from pipelines.items import Article, KnownPage, Outcome, RetryState
+from pipelines.language import primary_tag, resolve_language
 from pipelines.models import (
     AlertEvent,
     Item,
@@ -295,6 +296,9 @@ class Store:
         if a.url and a.url != item.url:  # the page now names another address for itself (or moved)
             item.url, item.final_url = a.url[:2048], a.final_url or item.final_url
         item.site_name = a.site_name or item.site_name
+        if not item.language or item.language != primary_tag(item.language):
+            # Stored before languages were recorded as primary tags (or with none): it gets one now.
+            item.language = resolve_language(a.language, title=title, text=text)
         item.etag = a.etag or item.etag
         item.last_modified = a.last_modified or item.last_modified
         item.source_changed = a.source_changed or item.source_changed
@@ -312,6 +316,7 @@ class Store:
         )
         s.add(revision)
         item.title, item.text, item.content_hash = title, text, new_hash
+        item.language = resolve_language(a.language, title=title, text=text)
         item.updated = now
         item.revision_count = (item.revision_count or 0) + 1
         if a.doj_topics:
@@ -340,6 +345,7 @@ class Store:
         was_queried = bool(self.queries) and self._queried(s, item.id)
         item.source, item.authority = a.source, a.authority
         item.site_name = a.site_name or item.site_name
+        item.language = primary_tag(a.language) or item.language
         item.title, item.text = title or item.title, text
         item.content_hash = content_hash(item.title, text)
         item.published = item.published or trusted_published(a.published, as_utc(item.first_seen))
@@ -382,7 +388,9 @@ class Store:
             key=a.key, url=a.url[:2048], source=a.source, title=title, text=text, published=published,
             first_seen=now, updated=now, content_hash=a.content_hash or content_hash(title, text), author=a.author,
             site_name=a.site_name,
-            language=a.language, final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
+            # Declared (page, feed) or configured, else detected from the text (pipelines.language).
+            language=resolve_language(a.language, title=title, text=text),
+            final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
             doj_topics=list(a.doj_topics), doj_components=list(a.doj_components), etag=a.etag,
             last_modified=a.last_modified, last_checked=now, source_changed=a.source_changed,
             revision_count=0, signature=signature, authority=a.authority, story_id=story_id,

@@ -337,3 +337,37 @@ def news_page(headline: str, paragraphs: Sequence[str], outlet: str = "Border Re
         f"the border news every morning in your inbox.</div></aside></main>"
         f"<footer><p>© 2026 {outlet}. All rights reserved.</p><a href='/privacy'>Privacy</a></footer></body></html>"
     )
+
+
+@contextmanager
+def silent_server(host: str = "127.0.0.1") -> Iterator[str]:
+    """A server that accepts connections and never answers (no TLS handshake, no HTTP response): what a
+    firewall that stalls non-browser clients looks like from the client. Yields its base URL."""
+    import socket
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, 0))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(conn)  # kept open, never read from nor written to
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in held:
+            conn.close()
+        listener.close()

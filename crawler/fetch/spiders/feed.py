@@ -25,6 +25,7 @@ from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
 from pipelines.items import FEED_TEXT, PAGE_TEXT, Article, Outcome
+from pipelines.language import primary_tag
 
 # A feed's full-content entry shorter than this is a teaser, not an article.
 FULL_TEXT_MIN_CHARS = 400
@@ -53,12 +54,6 @@ def full_text(entry: Any) -> str | None:
     return text
 
 
-def feed_language(parsed: Any) -> str | None:
-    """The channel's ``<language>`` (``en-US`` → ``en``), when it names one."""
-    code = str(parsed.feed.get("language") or "").strip().lower()
-    m = re.match(r"^([a-z]{2})(?:[-_][a-z0-9]+)?$", code)
-    return m.group(1) if m else None
-
 
 def _entry_time(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
@@ -85,7 +80,6 @@ def read_feed(body: bytes) -> tuple[list[tuple[str, dict[str, Any], str, str | N
         problem = f"not a readable feed: {why!s:.200}"
     entries: list[tuple[str, dict[str, Any], str, str | None]] = []
     no_link = 0
-    language = feed_language(parsed)
     # The channel's title names the publisher (alerts show it when the config gives no `label`).
     site_name = " ".join(str(parsed.feed.get("title") or "").split())[:200] or None
     for entry in parsed.entries:
@@ -94,14 +88,16 @@ def read_feed(body: bytes) -> tuple[list[tuple[str, dict[str, Any], str, str | N
             no_link += 1
             continue  # (a link that is not http(s) is kept: the spider records it as refused)
         summary = entry.get("summary") or ""
+        # An entry's own xml:lang (Atom), else the channel's <language> / xml:lang.
+        declared = [(entry.get(k) or {}).get("language") for k in ("title_detail", "summary_detail")]
+        language = next((tag for v in [*declared, parsed.feed.get("language")] if (tag := primary_tag(v))), None)
         hints: dict[str, Any] = {
             "title": (entry.get("title") or "").strip() or None,
             "published": _entry_time(entry),
             "author": entry.get("author") or None,
             "site_name": site_name,
+            "language": language,
         }
-        if language:
-            hints["language"] = language
         entries.append((link, hints, html_to_text(summary), full_text(entry)))
     return entries, no_link, problem
 

@@ -13,6 +13,7 @@ from scrapy.http import Response
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
+from crawler.fetch.botwall import wall_of
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
 from crawler.passes.tally import Count
 from pipelines import items as outcome
@@ -59,6 +60,13 @@ class SitemapSpider(SourceSpider):
                 yield bad
                 return
             remember_validators(self, response)
+        else:
+            wall = wall_of(response)
+            if wall or response.status >= 400:  # a child sitemap that is walled or failed
+                yield Outcome(canonical_url(response.url), self.source.name,
+                              outcome.BLOCKED if wall else outcome.FAILED, wall or f"HTTP {response.status}",
+                              response.status)
+                return
         try:
             sitemap = Sitemap(_body(response))
         except Exception as exc:  # lxml raises several kinds for a broken document
