@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from crawler.passes.records import update_health
+from crawler.passes.ledger import update_health
 from helpers import bw, write_config
 from localsite import Site, news_page, rss, serve, silent_server
 from sqlalchemy import select
