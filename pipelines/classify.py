@@ -440,6 +440,7 @@ class _ScoringSpec(_Spec):
     meta_cap: float = Field(0.75, ge=0)
     aside_factor: float = Field(1.0, ge=0, le=1)
     aside_sentences: int = Field(4, ge=1)
+    aside_from: int = Field(1, ge=0)
     list_factor: float = Field(1.0, ge=0, le=1)
 
 
@@ -454,6 +455,7 @@ class _ScoringOverride(_Spec):
     meta_cap: float | None = Field(None, ge=0)
     aside_factor: float | None = Field(None, ge=0, le=1)
     aside_sentences: int | None = Field(None, ge=1)
+    aside_from: int | None = Field(None, ge=0)
     list_factor: float | None = Field(None, ge=0, le=1)
 
 
@@ -544,6 +546,7 @@ class _Scoring:
     meta_cap: float
     aside_factor: float
     aside_sentences: int
+    aside_from: int
     list_factor: float
 
 
@@ -948,18 +951,19 @@ def _listed(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
 def _about(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
     """Is the item about the topic, or does the topic come up in passing? (scales ``weighed`` in place)
 
-    A topic none of whose positive evidence is in the title, the lead or an explicit rule, all of it in one
-    sentence of a body of at least ``aside_sentences`` sentences, is an aside ("Separately, a trafficker
-    who pleaded guilty last year moved heroin and fentanyl through the same corridor" at the end of a story
-    about a police chief's extradition): its positive evidence counts ``aside_factor`` of its weight (on top
-    of the tail weight).
+    A topic none of whose positive evidence is in the title, the first ``aside_from`` sentences of the body
+    (a news lead is one sentence) or an explicit rule, all of it in one sentence of a body of at least
+    ``aside_sentences`` sentences, is an aside ("The president has tied the duties to fentanyl" as the
+    second sentence of a market story; "Separately, a trafficker who pleaded guilty last year moved heroin
+    and fentanyl" at the end of an extradition story): its positive evidence counts ``aside_factor`` of its
+    weight (on top of the tail weight after the lead).
     """
     if sc.aside_factor >= 1:
         return
     positive = [w for w in weighed if w.weight > 0]
     if not positive or any(w.where == "title" or w.hit.rule.explicit for w in positive):
         return
-    if len({w.s_start for w in positive}) != 1 or positive[0].hit.start < doc.lead_end(sc.lead_sentences):
+    if len({w.s_start for w in positive}) != 1 or positive[0].hit.start < doc.lead_end(sc.aside_from):
         return
     sentences = doc.body_sentences()
     if sentences < sc.aside_sentences:
@@ -969,40 +973,48 @@ def _about(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
         w.notes.append(f"aside: the topic's only sentence of {sentences}")
 
 
-# An enumeration: "charged with terrorism, extortion, arms trafficking and money laundering".
-_LIST_SEPARATOR = re.compile(r"\s*[,;]\s+")
-_LIST_ITEM_WORDS = 8  # a segment of an enumeration is short
+# An enumeration: "charged with terrorism, extortion, arms trafficking and money laundering", "trafficking of
+# persons, drugs and arms". Items are separated by commas or semicolons, the last one by a conjunction.
+_LIST_COMMA = re.compile(r"\s*[,;]\s+")
+_LIST_AND = re.compile(r"(?<!\w)(?:and|or|y|e|o|u|et|ou)(?!\w)", re.IGNORECASE)
+_LIST_ITEM_WORDS = 6  # a middle item is short
+_LIST_FIRST_ITEM_WORDS = 4  # the first item is the end of its segment ("...charged with [terrorism]")
+_LIST_LAST_ITEM_WORDS = 14  # the last segment holds the closing items ("arms trafficking and money laundering")
 
 
 def _list_item(text: str, s_start: int, s_end: int, pos: int) -> int | None:
-    """The index of the item of an enumeration ``pos`` sits in (an item with at least two short items
-    beside it), or None."""
+    """The index of the item ``pos`` sits in, when it sits in an enumeration of at least three items in the
+    sentence ``text[s_start:s_end]``; None otherwise."""
     bounds: list[tuple[int, int]] = []
     start = s_start
-    for m in _LIST_SEPARATOR.finditer(text, s_start, s_end):
+    for m in _LIST_COMMA.finditer(text, s_start, s_end):
         bounds.append((start, m.start()))
         start = m.end()
     bounds.append((start, s_end))
-    if len(bounds) < 3:
+    if len(bounds) < 2:
         return None
     i = max(k for k, (a, _) in enumerate(bounds) if a <= pos)
-    if i == 0 and len(text[pos : bounds[0][1]].split()) > _LIST_ITEM_WORDS:
+    words = [len(text[a:b].split()) for a, b in bounds]
+    lo = i
+    while lo > 0 and (words[lo - 1] <= _LIST_ITEM_WORDS or lo - 1 == 0):
+        lo -= 1
+        if words[lo] > _LIST_ITEM_WORDS:
+            break  # the first segment: a lead-in ending with the first item
+    hi = i
+    while (hi < len(bounds) - 1 and words[hi] <= _LIST_ITEM_WORDS) or (hi == i == lo and hi < len(bounds) - 1):
+        hi += 1
+        if words[hi] > _LIST_ITEM_WORDS:
+            break  # the last segment: the closing item and what follows it
+    # "B and C" in the last segment is two items; ", and the buyer took them" is one.
+    conjunction = _LIST_AND.search(text, bounds[hi][0], bounds[hi][1])
+    items = hi - lo + 1 + (1 if conjunction and text[bounds[hi][0] : conjunction.start()].strip() else 0)
+    if items < 3:
+        return None
+    if i == lo and words[i] > _LIST_ITEM_WORDS and len(text[pos : bounds[i][1]].split()) > _LIST_FIRST_ITEM_WORDS:
         return None  # in the lead-in, not at its end where the first item sits
-    short = [len(text[a:b].split()) <= _LIST_ITEM_WORDS for a, b in bounds]
-    # The first segment carries the lead-in and the first item ("charged with terrorism"), the last the
-    # final one ("and money laundering, officials said"): they count whatever their length.
-    short[0] = short[-1] = True
-    before = 0
-    for k in range(i - 1, -1, -1):
-        if not short[k]:
-            break
-        before += 1
-    after = 0
-    for k in range(i + 1, len(bounds)):
-        if not short[k]:
-            break
-        after += 1
-    return i if before + after >= 2 else None
+    if i == hi and i != lo and len(text[bounds[i][0] : pos].split()) >= _LIST_LAST_ITEM_WORDS:
+        return None  # after the closing items
+    return i
 
 
 def _resolve_overlaps(hits: list[_Hit]) -> list[_Hit]:

@@ -105,7 +105,7 @@ def test_held_part_does_not_regress(classifier: Classifier) -> None:
     assert p >= HELD_FLOOR["precision"] and f1 >= HELD_FLOOR["f1"], micro
 
 
-HELD_FLOOR = {"precision": 0.75, "f1": 0.80}
+HELD_FLOOR = {"precision": 0.90, "f1": 0.90}
 
 
 # ---------------------------------------------------------------------------------- what an item is about
@@ -171,6 +171,32 @@ def test_a_list_of_the_topics_own_things_is_not_dampened(classifier: Classifier)
     )
     r = result(classifier, "Guns found in car at border bridge", text, "firearms")
     assert r is not None and r.matched and not any("list item" in e.note for e in r.evidence)
+
+
+def test_list_factor_counts_one_item_of_an_enumeration_at_a_fraction() -> None:
+    """The opt-in ``list_factor``: one mention in an enumeration of other things counts at a fraction; an
+    enumeration of the topic's own things, and the lead-in before an enumeration, count in full."""
+    clf = Classifier.from_mapping(
+        {
+            "version": 1,
+            "scoring": {"list_factor": 0.5},
+            "topics": [
+                {
+                    "id": "guns",
+                    "label": "Guns",
+                    "description": "Gun flows.",
+                    "threshold": 2.0,
+                    "rules": [{"id": "flow", "weight": 2.0, "patterns": ["arms trafficking", "rifles", "pistols"]}],
+                }
+            ],
+        }
+    )
+    listed = clf.classify("Man arrested", "He is wanted for homicide, extortion, arms trafficking and fraud.")
+    assert listed[0].score == 1.0 and listed[0].evidence[0].note == "list item"
+    own = clf.classify("Guns seized", "Officers found six rifles, two pistols, 30 magazines and 900 rounds.")
+    assert own[0].score == 3.0 and not any(e.note for e in own[0].evidence)  # 2.0 + 2.0 x repeat decay
+    lead_in = clf.classify("Man sentenced", "He sold rifles to buyers in Texas, Ohio and Georgia.")
+    assert lead_in[0].score == 2.0 and lead_in[0].matched
 
 
 # ------------------------------------------------------------------------- generic words and vocabulary
