@@ -7,8 +7,8 @@ tests/fixtures/classify/news.jsonl holds news items written in the shape of real
 next to it). Each item belongs to the tuned part or the held-aside part by a seeded hash of its id
 (``part_of``), fixed before any rule was changed for it: the rules are tuned on the tuned part only, and the
 held-aside part's misses are not listed unless ``--show-held`` is given (for the final report, not while
-tuning). tests/fixtures/classify/news_fresh.jsonl is a second held-out batch, written after tuning ended and
-reported as the part "fresh". Exit status is 0; tests/test_classify_news.py enforces the aims.
+tuning). tests/fixtures/classify/news_fresh.jsonl (part "fresh") and news_fresh2.jsonl (part "fresh2") are later
+batches, each written and committed before its first run (see the README next to them). Exit status is 0; tests/test_classify_news.py enforces the aims.
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ from pipelines.classify import Classifier  # noqa: E402
 
 NEWS = ROOT / "tests" / "fixtures" / "classify" / "news.jsonl"
 FRESH = ROOT / "tests" / "fixtures" / "classify" / "news_fresh.jsonl"
+FRESH2 = ROOT / "tests" / "fixtures" / "classify" / "news_fresh2.jsonl"
 SPLIT_SEED = "borderwatch-news-v1"
 HELD_SHARE = 3  # in tenths: about 30 % of the items are held aside
 LANGUAGES = ("en", "es", "fr")
-PARTS = ("tuned", "held", "fresh")
+PARTS = ("tuned", "held", "fresh", "fresh2")
 
 
 def part_of(item_id: str) -> str:
@@ -47,9 +48,15 @@ def load_news(path: Path = NEWS) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def with_parts(news: Sequence[dict[str, Any]], fresh: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
-    """The rows with their part: "tuned" / "held" by ``part_of``, "fresh" for the second held-out batch."""
-    return [{**r, "part": part_of(r["id"])} for r in news] + [{**r, "part": "fresh"} for r in fresh]
+def with_parts(
+    news: Sequence[dict[str, Any]], fresh: Sequence[dict[str, Any]] = (), fresh2: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """The rows with their part: "tuned" / "held" by ``part_of``, "fresh" and "fresh2" for the later batches."""
+    return (
+        [{**r, "part": part_of(r["id"])} for r in news]
+        + [{**r, "part": "fresh"} for r in fresh]
+        + [{**r, "part": "fresh2"} for r in fresh2]
+    )
 
 
 def _micro(scores: Iterable[TopicScore]) -> TopicScore:
@@ -107,13 +114,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--news", type=Path, default=NEWS)
     parser.add_argument("--fresh", type=Path, default=FRESH, help="the second held-out batch")
+    parser.add_argument("--fresh2", type=Path, default=FRESH2, help="the third batch")
     parser.add_argument("--topics", type=Path, default=None, help="topics file (default: the shipped one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--show-held", action="store_true", help="also list the held-aside part's misses")
     args = parser.parse_args(argv)
 
     classifier = Classifier.from_file(args.topics)
-    news = with_parts(load_news(args.news), load_news(args.fresh) if args.fresh.is_file() else [])
+    news = with_parts(
+        load_news(args.news),
+        load_news(args.fresh) if args.fresh.is_file() else [],
+        load_news(args.fresh2) if args.fresh2.is_file() else [],
+    )
     table = slices(classifier, news)
     doj = evaluate(classifier, load_devset(DEVSET))
 
@@ -145,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
         }
         if args.show_held:
-            for part in ("held", "fresh"):
+            for part in ("held", "fresh", "fresh2"):
                 out[f"misses_{part}"] = {
                     t: {"false_positives": s.false_positives, "false_negatives": s.false_negatives}
                     for t, s in table[(part, "all")].items()
@@ -169,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for t, s in table[("tuned", "all")].items():
         print(f"  {t}: false positives {s.false_positives or '-'}; false negatives {s.false_negatives or '-'}")
     if args.show_held:
-        for part in ("held", "fresh"):
+        for part in ("held", "fresh", "fresh2"):
             print(f"\nmisses, {part} part")
             for t, s in table[(part, "all")].items():
                 print(f"  {t}: false positives {s.false_positives or '-'}; false negatives {s.false_negatives or '-'}")
