@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.devset import LANGUAGES, load_news, part_of
+from bench.devset import FRESH, FRESH2, LANGUAGES, load_news, part_of
 from pipelines.classify import Classifier, TopicResult
 
 NEWS = Path(__file__).resolve().parent / "fixtures" / "classify" / "news.jsonl"
+ALL_FILES = (NEWS, FRESH, FRESH2)
 KINDS = {
     "passing",
     "passing-control",
@@ -44,8 +45,8 @@ def matched(classifier: Classifier, title: str, text: str = "") -> set[str]:
 
 
 def test_news_rows_are_well_formed(classifier: Classifier) -> None:
-    rows = [json.loads(line) for line in NEWS.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) >= 150
+    rows = [json.loads(line) for path in ALL_FILES for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 250
     ids = set()
     for row in rows:
         assert set(row) == {"id", "language", "title", "text", "labels", "kind", "reason"}, row["id"]
@@ -106,6 +107,17 @@ def test_held_part_does_not_regress(classifier: Classifier) -> None:
 
 
 HELD_FLOOR = {"precision": 0.90, "f1": 0.90}
+
+
+def test_every_topic_and_language_meets_the_issue_goal(classifier: Classifier) -> None:
+    """Issue 14's goal for real news — F1 >= 0.95 for every topic in every language, precision never below
+    0.92 — held on the whole news set (every part has been seen by now: a regression guard, not an estimate;
+    the blind figures are in the README)."""
+    rows = [json.loads(line) for path in ALL_FILES for line in path.read_text(encoding="utf-8").splitlines()]
+    for lang in LANGUAGES:
+        for topic, c in _scores(classifier, [r for r in rows if r["language"] == lang]).items():
+            p, _, f1 = _f1(c)
+            assert p >= 0.92 and f1 >= 0.95, (lang, topic, c)
 
 
 # ---------------------------------------------------------------------------------- what an item is about
