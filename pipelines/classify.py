@@ -840,7 +840,18 @@ class Classifier:
             span_starts = [a for a, _ in masked]
             raw = [r for r in raw if not _overlaps(masked, span_starts, r[1], r[2])]
             context = _blank(doc.folded, masked)
-        hits = [h for h in (self._check(rule, start, end, context, doc) for rule, start, end in raw) if h]
+        # Of the rules matching the very same words, the first listed that holds wins the overlap: the
+        # later ones need not be checked.
+        raw.sort(key=lambda r: (r[1], r[2], r[0].order))
+        hits: list[_Hit] = []
+        decided: tuple[int, int] | None = None
+        for rule, start, end in raw:
+            if (start, end) == decided:
+                continue
+            hit = self._check(rule, start, end, context, doc)
+            if hit is not None:
+                hits.append(hit)
+                decided = (start, end)
         kept = _resolve_overlaps(hits)
         evidence, text_score = self._weigh(topic, kept, doc)
         meta_evidence, meta_score = _meta_evidence(topic, meta) if text_score > 0 else ([], 0.0)
