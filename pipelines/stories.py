@@ -688,10 +688,6 @@ class StoryIndex:
                 if not items:
                     del self._by_name[name]
 
-    def story_of(self, item_id: int) -> int | None:
-        entry = self._entries.get(item_id)
-        return entry.story_id if entry else None
-
     # -- matching -----------------------------------------------------------------------------------
 
     def match(self, doc: StoryDoc, signature: bytes | None = None) -> StoryMatch | None:
@@ -914,22 +910,3 @@ def _judge(new: _Entry, old: _Entry, threshold: float = DEFAULT_THRESHOLD) -> _V
                         f"{shared_numbers} numbers shared", 1)
     return _NO
 
-
-def explain(a: StoryDoc, b: StoryDoc, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
-    """The signals ``_judge`` weighs for two documents, for tuning and for analysts' questions."""
-    index = StoryIndex(threshold)
-    ea, eb = index._entry(a, -1, None), index._entry(b, -1, None)
-    j = jaccard(ea.sig, eb.sig)
-    inter = j * (ea.size + eb.size) / (1.0 + j) if ea.size and eb.size else 0.0
-    verdict = _judge(ea, eb, threshold)
-    return {
-        "same": verdict.same, "reason": verdict.reason, "jaccard": round(j, 3),
-        "containment": round(inter / min(ea.size, eb.size), 3) if ea.size and eb.size else 0.0,
-        "names": round(_overlap(ea.features.names, eb.features.names), 3),
-        "numbers": round(_overlap(ea.features.numbers, eb.features.numbers), 3),
-        "title_numbers": (sorted(ea.features.title_numbers), sorted(eb.features.title_numbers)),
-        "sizes": (ea.size, eb.size),
-        "principal": (sorted(ea.features.principal), sorted(eb.features.principal)),
-        "events": (sorted(ea.features.events), sorted(eb.features.events)),
-        "languages": (ea.features.language, eb.features.language),
-    }
