@@ -16,8 +16,14 @@ How a score is made (the topics file documents the knobs):
   match by ``unless_factor`` (a prior conviction, a list of unrelated charges).
 * Where two matches of one topic overlap, the longer wins ("felon in possession of a firearm" beats
   "firearm"); at equal length the rule listed first wins.
-* A match weighs ``weight`` x position (title, lead sentences, later sentences); the k-th match of the same
-  rule adds ``repeat_decay ** k`` of that, up to ``max_repeats`` matches.
+* A match weighs ``weight`` x position (title, lead sentences, later sentences); a rule marked ``explicit``
+  (a signed instrument, a named standing body, a stated commitment) counts at the lead's weight however late
+  it comes. The k-th match of the same rule adds ``repeat_decay ** k`` of that, up to ``max_repeats``.
+* What the item is about: a topic none of whose positive evidence is in the title or explicit, all of it in
+  one sentence (not among the first ``aside_from``) of a body of ``aside_sentences`` or more, is an aside and
+  counts ``aside_factor``; with ``list_factor`` set, a mention that is the topic's only item in an
+  enumeration of other things counts that fraction. Each evidence entry's ``note`` says which of these
+  changed its weight, so the evidence shown is the evidence that decided.
 * Metadata (DOJ topic labels, components, source) adds at most ``meta_cap``, which validation keeps below
   every threshold, and only counts when the text itself has positive evidence.
 
@@ -25,6 +31,9 @@ Speed: a small parser works out, for every pattern, the literal prefixes one of 
 start with. One trie-shaped regex finds all those prefixes in the text in a single pass, and each pattern
 is then tried only where its prefixes occur; the few patterns without a usable prefix are skipped when
 the text lacks the literal they require. Sentences are split lazily, only for texts with matches.
+``Classifier.from_file(prefilter=False)`` turns the prefilter off (every pattern scans every text): the
+results are identical, which tests/test_classify_prefilter.py checks on the dev sets and the corpus.
+Folding, sentence boundaries and abbreviations come from pipelines/text.py.
 """
 
 from __future__ import annotations
