@@ -68,7 +68,8 @@ class Evidence:
     weight: float  # contribution to the score
     where: str  # "title" | "body" | "meta"
     # Why the weight is what it is, when placement or context changed it: "after the lead",
-    # "list item", "aside", "explicit", "dampened" (unless_near), joined by "; ". Empty otherwise.
+    # "list item", "aside", "explicit", "supporting", "dampened" (unless_near), joined by "; ". Empty
+    # otherwise.
     note: str = ""
 
 
@@ -481,6 +482,7 @@ class _RuleSpec(_Spec):
     unless_factor: float = Field(0.0, ge=0, le=1)
     where: Literal["any", "title", "body"] = "any"
     explicit: bool = False
+    supporting: bool = False
 
     @field_validator("weight")
     @classmethod
@@ -574,6 +576,7 @@ class _Rule:
     unless_factor: float
     where: str
     explicit: bool
+    supporting: bool
 
 
 @dataclass(frozen=True)
@@ -920,7 +923,14 @@ class Classifier:
                 notes.append("dampened by its context")
             if hit.rule.explicit and weight > 0:
                 notes.append("explicit")
+            if hit.rule.supporting and weight > 0:
+                notes.append("supporting")
             weighed.append(_Weighed(hit, weight, where, s_start, s_end, notes))
+        if any(w.weight > 0 and w.hit.rule.supporting for w in weighed) and not any(
+            w.weight > 0 and not w.hit.rule.supporting for w in weighed
+        ):
+            # Supporting evidence only adds to a topic other evidence has raised.
+            weighed = [w for w in weighed if not w.hit.rule.supporting]
         if sc.list_factor < 1:
             _listed(sc, weighed, doc)
         _about(sc, weighed, doc)
@@ -1191,6 +1201,7 @@ def _compile_topics(spec: _TopicsFileSpec, origin: str) -> list[_Topic]:
                     unless_factor=r.unless_factor,
                     where=r.where,
                     explicit=r.explicit,
+                    supporting=r.supporting,
                 )
             )
         meta: list[tuple[str, tuple[tuple[re.Pattern[str], float], ...]]] = []

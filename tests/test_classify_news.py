@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.devset import FRESH, FRESH2, LANGUAGES, load_news, part_of
+from bench.devset import BATCHES, LANGUAGES, load_news, part_of
 from pipelines.classify import Classifier, TopicResult
 
 NEWS = Path(__file__).resolve().parent / "fixtures" / "classify" / "news.jsonl"
-ALL_FILES = (NEWS, FRESH, FRESH2)
+ALL_FILES = (NEWS, *BATCHES.values())
 KINDS = {
     "passing",
     "passing-control",
@@ -46,7 +46,7 @@ def matched(classifier: Classifier, title: str, text: str = "") -> set[str]:
 
 def test_news_rows_are_well_formed(classifier: Classifier) -> None:
     rows = [json.loads(line) for path in ALL_FILES for line in path.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) >= 250
+    assert len(rows) >= 300
     ids = set()
     for row in rows:
         assert set(row) == {"id", "language", "title", "text", "labels", "kind", "reason"}, row["id"]
@@ -278,3 +278,18 @@ def test_fentanyl_as_a_tariffs_reason_is_negative_evidence(classifier: Classifie
     r = result(classifier, "Stocks tumble", text, "fentanyl")
     assert r is None or not r.matched
     assert r is None or any(e.weight < 0 and e.phrase == "tariffs" for e in r.evidence)
+
+
+def test_supporting_evidence_never_decides_alone(classifier: Classifier) -> None:
+    """An instrument signed, with no security subject anywhere: supporting evidence only, no topic."""
+    assert "agreement" not in matched(
+        classifier, "Canada and Mexico sign air transport agreement", "The agreement adds direct flights."
+    )
+    # With other evidence it adds: the same signing next to a commitment against organized crime.
+    r = result(
+        classifier,
+        "Canada and Mexico sign memorandum",
+        "The two governments signed a memorandum. Both governments agreed to share intelligence on cartels.",
+        "agreement",
+    )
+    assert r is not None and r.matched
