@@ -286,6 +286,15 @@ def test_check_on_every_saved_page_of_the_beats_outlets(corpus: Path) -> None:
     assert own / printed >= 0.85, f"{own} of {printed} lines printed are the articles' own"
 
 
+def test_a_page_a_matching_only_source_would_not_keep(corpus: Path) -> None:
+    page = corpus / "news_pages" / "ca" / "GlobalNews_2026_05_24.html.gz"  # a missile strike on Kyiv: no topic
+    config = Config.model_validate({"sources": [{"name": "globalnews", "kind": "feed", "keep": "matching",
+                                                 "url": "https://globalnews.ca/feed/"}]})
+    lines = render(check_file(config, config.sources[0], page, Classifier.from_file(None)))
+    assert "  topics:    none (this source keeps only items that match a topic: a pass counts this one as " \
+           "unmatched and does not store it)" in lines
+
+
 def test_a_saved_challenge_page_is_not_an_article(tmp_path: Path) -> None:
     page = tmp_path / "gobmx.html"
     page.write_text(CF_CHALLENGE, encoding="utf-8")

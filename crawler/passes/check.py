@@ -74,6 +74,7 @@ class CheckReport:
     problem: str | None = None  # the source itself could not be read (a wall, a failure)
     article_problem: str | None = None  # the article could not be read
     note: str | None = None
+    keep: str = "all"  # the source's `keep`: with `matching`, an article without a topic is not stored
 
 
 # -- one article -----------------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def check_file(config: Config, source: Any, path: Path, classifier: Classifier) 
     """Read a saved file as ``source`` would read what it holds, storing nothing: the source's own document
     when its spider finds entries in it (read by the spider's own callback), else an article page."""
     data = read_file(path)
-    report = CheckReport(source.name, source.kind, str(path))
+    report = CheckReport(source.name, source.kind, str(path), keep=getattr(source, "keep", "all"))
     if _as_source_document(report, config, source, data, classifier):
         return report
     report.read_as = "article page"
@@ -325,7 +326,8 @@ def check_live(config: Config, source: Any, classifier: Classifier, log_level: s
     from crawler.passes.run import scrapy_settings
 
     cls, bounded, ctx = _spider(config, source)
-    report = CheckReport(source.name, source.kind, source.url, _READ_AS.get(source.kind, source.kind))
+    report = CheckReport(source.name, source.kind, source.url, _READ_AS.get(source.kind, source.kind),
+                         keep=getattr(source, "keep", "all"))
     process = CrawlerProcess(scrapy_settings(config, log_level))
     for name in ("scrapy", "twisted", "py.warnings", "protego", "filelock"):
         logging.getLogger(name).setLevel("DEBUG" if log_level == "DEBUG" else "CRITICAL")
@@ -408,6 +410,9 @@ def render(report: CheckReport, label: str | None = None) -> list[str]:
                 lines.append(f"    {t.topic}  score {t.score:.2f}")
                 for e in t.evidence:
                     lines.append(f"      [{e.where}] \"{e.phrase}\" — {e.sentence}")
+        elif report.keep == "matching":
+            lines.append("  topics:    none (this source keeps only items that match a topic: a pass counts "
+                         "this one as unmatched and does not store it)")
         else:
             lines.append("  topics:    none")
     elif report.article_problem:
