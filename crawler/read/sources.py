@@ -69,6 +69,7 @@ def source_rows(db: Database, config: Config, now: datetime) -> list[dict[str, A
             "health": st.health if st else "ok",
             "health_since": as_utc(st.health_since).isoformat() if st and st.health_since else None,
             "items": st.items if st else 0,
+            "note": getattr(src, "note", None),  # why a catalogue entry ships disabled, and the like
         })
     return rows
 
@@ -97,6 +98,8 @@ def render_rows(rows: list[dict[str, Any]], now: datetime) -> Iterator[str]:
         p = r["last_pass"]
         if p is not None and p["status"] != "ok" and p["error"]:
             yield f"  {r['name']}: {p['error']}"
+        elif not r["enabled"] and r.get("note"):
+            yield f"  {r['name']}: {r['note']}"
 
 
 def _cut(text: str, width: int) -> str:
