@@ -13,7 +13,7 @@ the engine as the CLI and the web UI call it:
 - ``phrase``: a quoted phrase;
 - ``word+topic``: a word and a ``topic:`` filter;
 - ``facets``: topic, source, language and month counts over a broad match (a word in ~25 % of the items);
-- ``page``: what a search page does: the page of hits, the facets and the timeline for the query.
+- ``page``: what a search page does: the page of hits, then the facets and the timeline (``overview``).
 
 Each query runs ``--runs`` times after one warm-up; p50 and p95 per kind are printed. A generated store is
 kept in ``--dir`` (SQLite) or in the database ``bw_bench_search_<items>`` (PostgreSQL) and reused by the next
@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from pipelines.db import Database  # noqa: E402
 from pipelines.models import Item  # noqa: E402
-from pipelines.search import facets, parse, search, timeline  # noqa: E402
+from pipelines.search import facets, overview, parse, search  # noqa: E402
 
 COMMON = {
     "en": ("the of and to in a for that on was with is by as at from he said it were his has an be have are "
@@ -302,7 +302,7 @@ def measure(db: Database, runs: int) -> dict[str, list[float]]:
                         return facets(s, q)
                     page = search(s, q, limit=20)
                     if kind == "page":
-                        return page, facets(s, q), timeline(s, q)
+                        return page, overview(s, q)
                     return page
 
             t = _time(once, runs)

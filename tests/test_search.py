@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 
 from pipelines.db import Database, DatabaseError
 from pipelines.models import Item
-from pipelines.search import QueryError, count_matches, facets, parse, search, timeline
+from pipelines.search import QueryError, count_matches, facets, overview, parse, search, timeline
 
 ALL = {d.key for d in DOCS}
 TDA = {"tda-es", "tda-doj", "tda-usao"}
@@ -223,7 +223,10 @@ def test_the_timeline_counts_per_topic_per_period(db: Database, store: dict[str,
     with db.read() as s:
         weeks = timeline(s, parse("topic:tda since:2026-10-01"))
         months = timeline(s, parse(""), bucket="month")
+        facets_all = facets(s, parse(""))
         none = timeline(s, parse("nothingmatchesthis"))
+        both = overview(s, parse(""), bucket="month")
+    assert both == (facets_all, months)
     assert none.periods == [] and none.series == {}
     # A Saturday, 2026-08-01: its week starts in July, its month is August only.
     at = datetime(2026, 8, 1, 12, tzinfo=UTC)

@@ -22,6 +22,7 @@ from pipelines.search import (
     highlight,
     matches,
     matching_ids,
+    overview,
     parse,
     search,
     snippet,
@@ -31,5 +32,5 @@ from pipelines.search import (
 __all__ = [
     "COUNT_LIMIT", "FACET_WINDOW", "RANK_WINDOW",
     "Filter", "Hit", "Query", "QueryError", "SearchPage", "Term", "Timeline", "count_matches", "facets",
-    "highlight", "matches", "matching_ids", "parse", "search", "snippet", "timeline",
+    "highlight", "matches", "matching_ids", "overview", "parse", "search", "snippet", "timeline",
 ]

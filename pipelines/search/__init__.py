@@ -14,6 +14,7 @@ from pipelines.search.engine import (
     matches,
     matching_ids,
     narrow,
+    overview,
     search,
     timeline,
 )
@@ -23,5 +24,5 @@ from pipelines.search.snippet import highlight, snippet
 __all__ = [
     "COUNT_LIMIT", "FACET_WINDOW", "RANK_WINDOW",
     "Filter", "Hit", "Query", "QueryError", "SearchPage", "Term", "Timeline", "count_matches", "facets", "fold",
-    "highlight", "matches", "matching_ids", "narrow", "parse", "search", "snippet", "timeline", "tokens",
+    "highlight", "matches", "matching_ids", "narrow", "overview", "parse", "search", "snippet", "timeline", "tokens",
 ]

@@ -332,7 +332,11 @@ def matches(session: Session, query: Query, item_ids: list[int]) -> set[int]:
     return set(session.scalars(stmt))
 
 
-def _window(session: Session, query: Query) -> list[tuple[int, str, str | None, str, str, str | None]]:
+# (id, source, two-letter language, YYYY-MM, the week's Monday YYYY-MM-DD, topic)
+_WindowRow = tuple[int, str, str | None, str, str, str | None]
+
+
+def _window(session: Session, query: Query) -> list[_WindowRow]:
     """The newest ``FACET_WINDOW`` matches with their topics: (id, source, two-letter language, ``YYYY-MM``,
     the Monday of the week ``YYYY-MM-DD``, topic), one row per item and topic. Dates are cut into months and
     weeks by the database (UTC): reading 10,000 datetimes into Python costs more than the query."""
@@ -358,7 +362,19 @@ def facets(session: Session, query: Query) -> dict[str, list[tuple[str, int]]]:
     A query matching more than ``FACET_WINDOW`` items is counted over its newest ``FACET_WINDOW`` matches
     (``facets`` stays fast on a broad match; the counts are then those of the newest matches).
     """
+    return _facets_of(_window(session, query))
+
+
+def overview(session: Session, query: Query, *, bucket: str | None = None) -> tuple[
+        dict[str, list[tuple[str, int]]], Timeline]:
+    """``facets`` and ``timeline`` of one query from one read of its matches (what a search page shows)."""
+    if bucket not in (None, "week", "month"):
+        raise QueryError(f"bucket: {bucket!r} (week or month)")
     rows = _window(session, query)
+    return _facets_of(rows), _timeline_of(rows, bucket)
+
+
+def _facets_of(rows: list[_WindowRow]) -> dict[str, list[tuple[str, int]]]:
     topic: Counter[str] = Counter(r[5] for r in rows if r[5] is not None)
     items = {r[0]: r for r in rows}.values()  # one per item (an item has a row per topic)
     source: Counter[str] = Counter(r[1] for r in items)
@@ -378,7 +394,10 @@ def timeline(session: Session, query: Query, *, bucket: str | None = None) -> Ti
     Over the newest ``FACET_WINDOW`` matches, as ``facets``."""
     if bucket not in (None, "week", "month"):
         raise QueryError(f"bucket: {bucket!r} (week or month)")
-    rows = _window(session, query)
+    return _timeline_of(_window(session, query), bucket)
+
+
+def _timeline_of(rows: list[_WindowRow], bucket: str | None) -> Timeline:
     if not rows:
         return Timeline(bucket or "week", [], {})
     weeks = {r[4] for r in rows}
