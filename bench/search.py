@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import statistics
 import sys
@@ -343,6 +344,8 @@ def main() -> None:
             results = measure(db, args.runs)
         finally:
             db.dispose()
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"{kind}: load average while measuring {load} on {os.cpu_count()} CPUs (figures are wall-clock)")
         for name, values in results.items():
             print(f"{kind:10} {size:>9,} items  {name:10}  p50 {statistics.median(values):7.1f} ms  "
                   f"p95 {p95(values):7.1f} ms  ({len(values)} runs)")
