@@ -201,16 +201,18 @@ def narrow(stmt: Any, q: Query, *, postgresql: bool, ranked: bool = False) -> tu
 
 # -- cursors ----------------------------------------------------------------------------------------------
 
-def _encode(kind: str, value: Any, item_id: int) -> str:
-    raw = json.dumps([kind, value, item_id], separators=(",", ":")).encode()
+def _encode(kind: str, value: Any, item_id: int, floor: int | None = None) -> str:
+    raw = json.dumps([kind, value, item_id, floor], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str, kind: str) -> tuple[Any, int]:
+def _decode(cursor: str, kind: str) -> tuple[Any, int, int | None]:
+    """(the last row's score or date, its id, the ranking window's floor: matches below this id are later
+    windows)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        got, value, item_id = json.loads(raw)
-        if got != kind or not isinstance(item_id, int):
+        got, value, item_id, floor = json.loads(raw)
+        if got != kind or not isinstance(item_id, int) or not (floor is None or isinstance(floor, int)):
             raise ValueError
         if kind == "r" and not isinstance(value, float | int):
             raise ValueError
@@ -218,19 +220,22 @@ def _decode(cursor: str, kind: str) -> tuple[Any, int]:
             value = as_utc(datetime.fromisoformat(value))
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise QueryError("cursor: not a cursor of this search (start again without it)") from None
-    return value, item_id
+    return value, item_id, floor
 
 
 # -- the interface --------------------------------------------------------------------------------------
 
-def _candidates(session: Session, query: Query, n: int, *, relevance: bool) -> Any:
-    """The newest ``n`` matches of ``query`` (by id: the order they were stored), as a subquery with ``cid``
-    (and on SQLite with ``relevance``, ``rel``: BM25 can only be read where the FTS5 table is queried)."""
+def _candidates(session: Session, query: Query, n: int, *, relevance: bool, below: int | None = None) -> Any:
+    """The newest ``n`` matches of ``query`` (by id: the order they were stored; with ``below``, of those
+    with a smaller id), as a subquery with ``cid`` (and on SQLite with ``relevance``, ``rel``: BM25 can only
+    be read where the FTS5 table is queried)."""
     pg = _is_pg(session)
     cols: list[Any] = [Item.id.label("cid")]
     if relevance and not pg:
         cols.append((-func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)).label("rel"))
     stmt, _ = narrow(select(*cols), query, postgresql=pg)
+    if below is not None:
+        stmt = stmt.where((_FTS.c.rowid if (query.groups and not pg) else Item.id) < below)
     # SQLite: walk the full-text index newest first (FTS5 reads its lists backwards), not the items table.
     order = _FTS.c.rowid.desc() if (query.groups and not pg) else Item.id.desc()
     return stmt.order_by(order).limit(n).subquery("candidates")
@@ -241,18 +246,54 @@ def search(session: Session, query: Query, *, limit: int, cursor: str | None = N
     """One page of hits, best first (newest first when the query has no words), and the number of matches.
 
     Ranking reads the newest ``RANK_WINDOW`` matches (in the order items were stored): a query matching more
-    is ranked among those, and its pages end there (``total`` still counts every match). ``total`` is None
-    when counting would read more than ``COUNT_LIMIT`` matches (or with ``count=False``).
+    is ranked among those first, and its later pages rank the next ``RANK_WINDOW`` older ones, and so on.
+    ``total`` is None when counting would read more than ``COUNT_LIMIT`` matches (or with ``count=False``).
     ``cursor`` is the previous page's ``next_cursor``; ``QueryError`` if it is not one of this query's.
     """
     if limit < 1:
         raise QueryError("limit: must be at least 1")
     cols = [Item.id, Item.url, Item.title, Item.text, Item.source, Item.published, Item.first_seen,
             Item.updated, Item.language, Item.story_id, _when().label("when_")]
-    score: Any = None
+    marks = query.highlight_tokens()
     if query.has_text:
-        pg = _is_pg(session)
-        cand = _candidates(session, query, RANK_WINDOW, relevance=True)
+        rows, next_cursor = _ranked(session, query, cols, limit, cursor)
+    else:
+        stmt, _ = _matching(session, query, select(*cols))
+        if cursor:
+            value, last, _floor = _decode(cursor, "d")
+            stmt = stmt.where(or_(_when() < value, and_(_when() == value, Item.id < last)))
+        stmt = stmt.order_by(_when().desc(), Item.id.desc())
+        rows = list(session.execute(stmt.limit(limit + 1)))
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = _encode("d", as_utc(_as_datetime(rows[-1].when_)).isoformat(), rows[-1].id)
+    topics = _topics(session, [r.id for r in rows])
+    hits = [
+        Hit(id=r.id, url=r.url, title=r.title, source=r.source, published=_utc(r.published),
+            first_seen=as_utc(r.first_seen), updated=as_utc(r.updated), topics=topics.get(r.id, []),
+            language=r.language, story_id=r.story_id, snippet=snippet(r.text or "", marks),
+            title_html=highlight(r.title or "", marks),
+            rank=float(r.score) if query.has_text else None)
+        for r in rows
+    ]
+    total = count_at_most(session, query, COUNT_LIMIT) if count else None
+    return SearchPage(hits=hits, next_cursor=next_cursor, total=total)
+
+
+def _ranked(session: Session, query: Query, cols: list[Any], limit: int,
+            cursor: str | None) -> tuple[list[Any], str | None]:
+    """A page of the best matches: the newest ``RANK_WINDOW`` matches ranked, then (once a cursor has walked
+    through them) the next ``RANK_WINDOW`` older ones, and so on, so paging reaches every match once."""
+    pg = _is_pg(session)
+    floor: int | None = None
+    after: tuple[float, int] | None = None
+    if cursor:
+        value, last, floor = _decode(cursor, "r")
+        after = (float(value), last)
+    rows: list[tuple[Any, int | None]] = []
+    while True:
+        cand = _candidates(session, query, RANK_WINDOW, relevance=True, below=floor)
         rel = func.ts_rank(_pg_vector(), _pg_query(query.groups), PG_RANK_NORMALIZATION) if pg else cand.c.rel
         if pg:
             age = cast(func.extract("epoch", _when()), Float) / 86400.0
@@ -260,56 +301,56 @@ def search(session: Session, query: Query, *, limit: int, cursor: str | None = N
         else:
             score = func.ln(func.max(rel, 1e-9)) + (func.julianday(_when()) - UNIX_JULIAN) / TAU_DAYS
         stmt = select(*cols, score.label("score")).select_from(cand).join(Item, Item.id == cand.c.cid)
-        if cursor:
-            value, last = _decode(cursor, "r")
-            stmt = stmt.where(or_(score < value, and_(score == value, Item.id < last)))
-        stmt = stmt.order_by(score.desc(), Item.id.desc())
-    else:
-        stmt, _ = _matching(session, query, select(*cols))
-        if cursor:
-            value, last = _decode(cursor, "d")
-            stmt = stmt.where(or_(_when() < value, and_(_when() == value, Item.id < last)))
-        stmt = stmt.order_by(_when().desc(), Item.id.desc())
-    rows = list(session.execute(stmt.limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    topics = _topics(session, [r.id for r in rows])
-    marks = query.highlight_tokens()
-    hits = [
-        Hit(id=r.id, url=r.url, title=r.title, source=r.source, published=_utc(r.published),
-            first_seen=as_utc(r.first_seen), updated=as_utc(r.updated), topics=topics.get(r.id, []),
-            language=r.language, story_id=r.story_id, snippet=snippet(r.text or "", marks),
-            title_html=highlight(r.title or "", marks), rank=float(r.score) if score is not None else None)
-        for r in rows
-    ]
+        if after is not None:
+            stmt = stmt.where(or_(score < after[0], and_(score == after[0], Item.id < after[1])))
+        stmt = stmt.order_by(score.desc(), Item.id.desc()).limit(limit + 1 - len(rows))
+        rows += [(r, floor) for r in session.execute(stmt)]
+        if len(rows) > limit:
+            break
+        # This window is used up: is there an older one?
+        size, lowest = session.execute(select(func.count(), func.min(cand.c.cid))).one()
+        if size < RANK_WINDOW or lowest is None:
+            break
+        floor, after = int(lowest), None
     next_cursor = None
-    if more and rows:
-        last_row = rows[-1]
-        if score is not None:
-            next_cursor = _encode("r", float(last_row.score), last_row.id)
-        else:
-            next_cursor = _encode("d", as_utc(_as_datetime(last_row.when_)).isoformat(), last_row.id)
-    total = count_matches(session, query, limit=COUNT_LIMIT) if count else None
-    return SearchPage(hits=hits, next_cursor=next_cursor, total=total)
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last_row, last_floor = rows[-1]
+        next_cursor = _encode("r", float(last_row.score), last_row.id, last_floor)
+    return [r for r, _ in rows], next_cursor
 
 
-def count_matches(session: Session, query: Query, *, limit: int | None = None) -> int | None:
-    """How many items match ``query``; None if more than ``limit`` (when given) would have to be read.
+def count_matches(session: Session, query: Query) -> int:
+    """How many items match ``query``, exactly (it reads every match: see ``count_at_most``)."""
+    fts = _fts_count(session, query)
+    if fts is not None:
+        return fts
+    inner, _ = _matching(session, query, select(Item.id))
+    return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+
+
+def count_at_most(session: Session, query: Query, limit: int) -> int | None:
+    """How many items match ``query``, or None when that is more than ``limit`` (read no further).
 
     Words alone on SQLite are counted in the full-text index itself, exactly and quickly, whatever ``limit``.
     """
-    pg = _is_pg(session)
-    if not pg and query.groups and not (query.filters or query.since or query.until):
-        expr = _fts_expr(query.groups)
-        if query.exclude:
-            expr = f"({expr}) NOT ({_fts_expr((query.exclude,))})"
-        stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(expr))
-        return int(session.scalar(stmt) or 0)
+    fts = _fts_count(session, query)
+    if fts is not None:
+        return fts
     inner, _ = _matching(session, query, select(Item.id))
-    if limit is None:
-        return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
     n = int(session.scalar(select(func.count()).select_from(inner.limit(limit + 1).subquery())) or 0)
     return None if n > limit else n
+
+
+def _fts_count(session: Session, query: Query) -> int | None:
+    """SQLite, a query of words alone: the count from the FTS5 index (no join to the items)."""
+    if _is_pg(session) or not query.groups or query.filters or query.since or query.until:
+        return None
+    expr = _fts_expr(query.groups)
+    if query.exclude:
+        expr = f"({expr}) NOT ({_fts_expr((query.exclude,))})"
+    stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(expr))
+    return int(session.scalar(stmt) or 0)
 
 
 def matching_ids(query: Query, session: Session) -> Any:
