@@ -243,7 +243,7 @@ def _candidates(session: Session, query: Query, n: int, *, relevance: bool, belo
     # for 5,000 of 6,000 matches in 20,000 items — every vector read is a TOAST fetch).
     if query.groups and not pg:
         order = _FTS.c.rowid.desc()
-    elif pg and (query.groups or query.exclude):
+    elif pg and query.groups:
         order = (Item.id + 0).desc()
     else:
         order = Item.id.desc()
