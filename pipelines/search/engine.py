@@ -50,18 +50,18 @@ _FTS = table(FTS_TABLE, column("rowid"))
 VECTOR_COLUMN = "search_vector"
 # Facets list at most this many values each (months: every month).
 FACET_VALUES = 20
-# A search ranks the newest RANK_WINDOW matches of its query; facets and the timeline count the newest
-# FACET_WINDOW; `total` reads at most COUNT_LIMIT matches through filters. Ranking costs ~5 µs a match on
-# either database (BM25 reads each match's column sizes; ts_rank each vector): unbounded, a word found in a
-# third of a million items would take seconds. Measured with bench/search.py (1,000,000 items): see README.
+# A search ranks the newest RANK_WINDOW matches of its query, then the next older ones page by page;
+# facets and the timeline count the newest FACET_WINDOW; `total` reads at most COUNT_LIMIT matches through
+# filters. Ranking costs ~4 µs a match on SQLite (BM25 reads each match's column sizes) and ~30 µs on
+# PostgreSQL (ts_rank reads each TOASTed vector), hence its smaller windows: unbounded, a word found in a
+# third of the store would take seconds. Chosen with bench/search.py (figures in the README).
 RANK_WINDOW = 5_000
+FACET_WINDOW = 10_000
 PG_RANK_WINDOW = 2_000
 PG_FACET_WINDOW = 5_000
 PG_PROBE = 200  # items read (newest first) to tell a broad query from a narrow one on PostgreSQL
-FACET_WINDOW = 10_000
 COUNT_LIMIT = 10_000
 UNIX_JULIAN = 2440587.5  # julianday('1970-01-01')
-
 
 
 def _when() -> Any:
