@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alerts.config import AlertSettings, WatcherConfig, apprise_secrets
 from alerts.views import Labels
+from crawler.web.settings import SavedSearch, ServeConfig
 from pipelines.db import DEFAULT_DATABASE, DatabaseError, check_url
 from pipelines.redact import is_secret_name, register_secret, url_secrets
 from pipelines.timeutil import parse_duration, parse_when
@@ -249,6 +250,10 @@ class Config(_Strict):
     topics: str | None = Field(
         None, description="A topics file (YAML); by default the definitions shipped in config/topics.yaml."
     )
+    searches: list[SavedSearch] = Field(
+        default_factory=list, description="Saved searches: a name and a query, each with its page, feed and API URL."
+    )
+    serve: ServeConfig = Field(default_factory=lambda: ServeConfig(), description="The web UI's users.")
 
     @field_validator("database")
     @classmethod
@@ -271,6 +276,11 @@ class Config(_Strict):
             if w.name in seen:
                 raise _KeyedError(("watchers", i, "name"), f"duplicate watcher name {w.name!r}")
             seen.add(w.name)
+        seen = set()
+        for i, q in enumerate(self.searches):
+            if q.name in seen:
+                raise _KeyedError(("searches", i, "name"), f"duplicate search name {q.name!r}")
+            seen.add(q.name)
         return self
 
     def source_labels(self) -> dict[str, str]:
@@ -387,6 +397,9 @@ def register_config_secrets(config: Config) -> None:
         for secret in url_secrets(source.url):
             register_secret(secret)
     register_secret(_database_password(config.database))
+    for user in config.serve.users:
+        register_secret(user.password)
+        register_secret(user.token)
     for watcher in config.watchers:
         for url in watcher.notify:
             for secret in apprise_secrets(url):

@@ -19,6 +19,7 @@ from crawler.config import (
     RunConfig,
     load_config,
 )
+from crawler.web.settings import SavedSearch, ServeConfig, WebUser
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = "{name: a, kind: feed, url: 'http://127.0.0.1/feed'}"
@@ -116,13 +117,14 @@ def test_every_setting_is_declared_with_help_and_in_the_readme() -> None:
     documented = _documented_keys()
     models = [("", Config), ("crawl.", CrawlConfig), ("sources[].", DojApiSource), ("sources[].", FeedSource),
               ("sources[].", ListingSource), ("watchers[].", WatcherConfig), ("alerts.", AlertSettings),
-              ("run.", RunConfig)]
+              ("run.", RunConfig), ("searches[].", SavedSearch), ("serve.", ServeConfig),
+              ("serve.users[].", WebUser)]
     missing = []
     for prefix, model in models:
         for name, field in model.model_fields.items():
             if prefix == "" and name in ("crawl",):
                 continue
-            if prefix == "" and name in ("sources", "watchers", "alerts", "run"):
+            if prefix == "" and name in ("sources", "watchers", "alerts", "run", "serve"):
                 continue
             assert field.description, f"{model.__name__}.{name} has no help text"
             if f"{prefix}{name}" not in documented:

@@ -1,0 +1,48 @@
+"""The ``serve`` command: the web UI, JSON API and Atom feeds (``crawler.web``) under uvicorn."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from crawler.cli.main import App
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback requires serve.users (a login for every URL).")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True,
+              help="Port to listen on.")
+@click.pass_obj
+def serve(app: App, host: str, port: int) -> None:
+    """The web UI, JSON API and Atom feeds over the store."""
+    import uvicorn
+
+    from crawler.cli.daemon import config_file
+    from crawler.cli.main import usage_error
+    from crawler.web.access import AccessError, access_for, raw_config
+    from crawler.web.app import create_app
+    from crawler.web.engine import QueryError, parse
+
+    config = app.config
+    path = config_file(app)
+    try:
+        access = access_for(host, config.serve, raw_config(path), app.config_name)
+    except AccessError as exc:
+        usage_error(str(exc))
+    labels = app.labels
+    for i, saved in enumerate(config.searches):
+        try:
+            parse(saved.query)
+        except QueryError as exc:
+            usage_error(f"{app.config_name}: searches[{i}].query: {exc}")
+    _ = labels
+    web = create_app(config, app.db, access)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"borderwatch: serving http://{shown}:{port}/ "
+               f"({'no login: loopback' if access.open else f'{len(access.users)} user(s), login required'})",
+               err=True)
+    uvicorn.run(web, host=host, port=port, log_level="warning" if app.verbose == 0 else "info",
+                proxy_headers=False, server_header=False)
