@@ -22,9 +22,9 @@ def serve(app: App, host: str, port: int) -> None:
 
     from crawler.cli.daemon import config_file
     from crawler.cli.main import usage_error
+    from crawler.read.search import QueryError, parse
     from crawler.web.access import AccessError, access_for, raw_config
     from crawler.web.app import create_app
-    from crawler.web.engine import QueryError, parse
 
     config = app.config
     path = config_file(app)
@@ -32,13 +32,12 @@ def serve(app: App, host: str, port: int) -> None:
         access = access_for(host, config.serve, raw_config(path), app.config_name)
     except AccessError as exc:
         usage_error(str(exc))
-    labels = app.labels
+    topics = list(app.labels.topics)
     for i, saved in enumerate(config.searches):
         try:
-            parse(saved.query)
+            parse(saved.query, topics=topics)
         except QueryError as exc:
             usage_error(f"{app.config_name}: searches[{i}].query: {exc}")
-    _ = labels
     web = create_app(config, app.db, access)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"borderwatch: serving http://{shown}:{port}/ "

@@ -24,10 +24,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from crawler.config import Config
+from crawler.read.search import QueryError
 from crawler.web import reader, triage
 from crawler.web.access import LOCAL_USER, Access
 from crawler.web.atom import FEED_ENTRIES, atom_feed
-from crawler.web.engine import MAX_LIMIT, Engine, QueryError
+from crawler.web.engine import MAX_LIMIT, Engine
 from crawler.web.highlight import highlighted
 from crawler.web.models import ItemsPage, StoriesPage
 from crawler.web.timeline import timeline_svg
@@ -74,10 +75,34 @@ def month_filter(q: str, month: str) -> str:
     return with_filter(with_filter(q, "since", f"{month}-01"), "until", nxt)
 
 
+def current_user(request: Request) -> str:
+    """The user, or LoginRequired. Open access (loopback): everyone is ``local``."""
+    access: Access = request.app.state.access
+    if access.open:
+        return LOCAL_USER
+    user = request.session.get("user")
+    if isinstance(user, str) and any(u.name == user for u in access.users):
+        return user
+    auth = request.headers.get("authorization", "")
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    path = request.url.path
+    if token is None and (path.startswith("/feeds/") or path.startswith("/api/") or path == "/healthz"):
+        token = request.query_params.get("token")
+    if token:
+        found = access.check_token(token)
+        if found:
+            return found
+    raise LoginRequired()
+
+
+User = Annotated[str, Depends(current_user)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows in one page.")]
+
+
 def create_app(config: Config, db: Database, access: Access) -> FastAPI:
-    engine = Engine(db)
     labels = config.labels()
     topic_labels = dict(labels.topics)
+    engine = Engine(db, list(topic_labels))
     searches = {s.name: s for s in config.searches}
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(human=_human, topic_labels=topic_labels, searches=config.searches,
@@ -88,30 +113,10 @@ def create_app(config: Config, db: Database, access: Access) -> FastAPI:
         title="borderwatch", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None,
         description="Items, stories, sources and facets of the borderwatch store; queries use the search grammar.",
     )
+    app.state.access = access
     app.add_middleware(SessionMiddleware, secret_key=access.session_key, session_cookie="borderwatch_session",
                        max_age=int(access.session_days * 86400), same_site="lax")
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-
-    # -- who is asking ---------------------------------------------------------------------------------
-    def current_user(request: Request) -> str:
-        """The user, or LoginRequired. Open access (loopback): everyone is ``local``."""
-        if access.open:
-            return LOCAL_USER
-        user = request.session.get("user")
-        if isinstance(user, str) and any(u.name == user for u in access.users):
-            return user
-        auth = request.headers.get("authorization", "")
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        path = request.url.path
-        if token is None and (path.startswith("/feeds/") or path.startswith("/api/") or path == "/healthz"):
-            token = request.query_params.get("token")
-        if token:
-            found = access.check_token(token)
-            if found:
-                return found
-        raise LoginRequired()
-
-    User = Annotated[str, Depends(current_user)]
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, _exc: LoginRequired) -> Response:
@@ -184,7 +189,8 @@ def create_app(config: Config, db: Database, access: Access) -> FastAPI:
         result = engine.stories(q, PAGE, cursor) if stories_view else engine.items(q, PAGE, cursor)
         count = None if stories_view else result.total
         facets = engine.facets(q)
-        chart = timeline_svg(engine.timeline(q), topic_labels)
+        tl = engine.timeline(q)
+        chart = timeline_svg(tl.bucket, tl.periods, tl.series, topic_labels)
         ids = [r["id"] for r in result.rows] if not stories_view else []
         marks = triage.marks(db, user, ids)
         def link(view: str = "items", cursor: str | None = None) -> str:
@@ -256,8 +262,6 @@ def create_app(config: Config, db: Database, access: Access) -> FastAPI:
         return JSONResponse({"ok": True})
 
     # -- the JSON API ----------------------------------------------------------------------------------
-    Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows in one page.")]
-
     @app.get("/api/items", response_model=ItemsPage, summary="Items matching a query, best first")
     def api_items(user: User, q: str = "", limit: Limit = 50, cursor: str | None = None) -> Any:
         result = engine.items(q, limit, cursor)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from markupsafe import Markup, escape
 
 # Drawing sizes in px, tuned for a chart that fits the results column (about 640 px) with one band per topic.
@@ -12,57 +14,51 @@ GAP = 8
 AXIS = 22
 
 
-def months_between(first: str, last: str) -> list[str]:
-    """Every ``YYYY-MM`` from ``first`` to ``last``, both included."""
-    y, m = int(first[:4]), int(first[5:7])
-    ly, lm = int(last[:4]), int(last[5:7])
-    out = []
-    while (y, m) <= (ly, lm):
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+def period_label(start: date, bucket: str) -> str:
+    return start.strftime("%Y-%m") if bucket == "month" else start.isoformat()
 
 
-def timeline_svg(series: dict[str, list[tuple[str, int]]], labels: dict[str, str] | None = None) -> Markup:
-    """One band of bars per topic over the same months; each bar's ``<title>`` gives its count."""
+def timeline_svg(bucket: str, periods: list[date], series: dict[str, list[int]],
+                 labels: dict[str, str] | None = None) -> Markup:
+    """One band of bars per topic over the same periods (weeks or months); each bar's ``<title>`` gives its
+    count, so the numbers are there for screen readers and on hover."""
     labels = labels or {}
-    series = {t: pts for t, pts in series.items() if pts}
-    if not series:
+    series = {t: counts for t, counts in series.items() if any(counts)}
+    if not series or not periods:
         return Markup("")
-    all_months = sorted({m for pts in series.values() for m, _ in pts})
-    months = months_between(all_months[0], all_months[-1])
-    top = max(n for pts in series.values() for _, n in pts) or 1
+    names = [period_label(p, bucket) for p in periods]
+    top = max(max(counts) for counts in series.values()) or 1
     plot = WIDTH - LABEL - 10
-    step = plot / len(months)
+    step = plot / len(periods)
     bar = max(1.0, step * 0.8)
     height = len(series) * (BAND + GAP) + AXIS
-    desc = "; ".join(f"{labels.get(t, t)}: {sum(n for _, n in pts)} items" for t, pts in series.items())
+    per = "week" if bucket == "week" else "month"
+    desc = "; ".join(f"{labels.get(t, t)}: {sum(c)} items" for t, c in series.items())
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 {WIDTH} {height}" '
         f'width="{WIDTH}" height="{height}" role="img" aria-labelledby="tl-title tl-desc">',
-        '<title id="tl-title">Matching items per topic per month</title>',
+        f'<title id="tl-title">Matching items per topic per {per}</title>',
         f'<desc id="tl-desc">{escape(desc)}</desc>',
     ]
-    for row, (topic, pts) in enumerate(series.items()):
+    for row, (topic, counts) in enumerate(series.items()):
         y0 = row * (BAND + GAP)
-        counts = dict(pts)
+        label = labels.get(topic, topic)
         parts.append(f'<g class="band" data-topic="{escape(topic)}">')
-        parts.append(f'<text x="0" y="{y0 + BAND / 2 + 4:.1f}" class="tl-label">{escape(labels.get(topic, topic))}'
-                     '</text>')
+        parts.append(f'<text x="0" y="{y0 + BAND / 2 + 4:.1f}" class="tl-label">{escape(label)}</text>')
         parts.append(f'<line x1="{LABEL}" y1="{y0 + BAND}" x2="{WIDTH - 10}" y2="{y0 + BAND}" class="tl-base"/>')
-        for i, month in enumerate(months):
-            n = counts.get(month, 0)
+        for i, n in enumerate(counts):
             if not n:
                 continue
             h = max(2.0, BAND * n / top)
             x = LABEL + i * step + (step - bar) / 2
             parts.append(f'<rect x="{x:.1f}" y="{y0 + BAND - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                         f'class="tl-bar"><title>{escape(labels.get(topic, topic))}, {month}: {n}</title></rect>')
+                         f'class="tl-bar"><title>{escape(label)}, {per} of {names[i]}: {n}</title></rect>')
         parts.append("</g>")
-    ticks = sorted({0, len(months) - 1, *range(0, len(months), max(1, len(months) // 6))})
+    ticks = sorted({0, len(periods) - 1, *range(0, len(periods), max(1, len(periods) // 5))})
     axis_y = len(series) * (BAND + GAP) + 14
     for i in ticks:
         x = LABEL + i * step + step / 2
-        parts.append(f'<text x="{x:.1f}" y="{axis_y}" class="tl-tick" text-anchor="middle">{months[i]}</text>')
+        anchor = "start" if i == 0 and len(periods) > 1 else "end" if i == len(periods) - 1 and i else "middle"
+        parts.append(f'<text x="{x:.1f}" y="{axis_y}" class="tl-tick" text-anchor="{anchor}">{names[i]}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -1,7 +1,7 @@
 """triage: each web user's marks on items (read, starred, a note)
 
 Revision ID: 0011_triage
-Revises: 0008_untrusted_dates
+Revises: 0010_search
 Create Date: 2026-11-24 21:20:00
 
 ``borderwatch serve`` keeps per-user triage in its own table; the crawl's tables are never written by it.
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0011_triage'
-down_revision: Union[str, Sequence[str], None] = '0008_untrusted_dates'
+down_revision: Union[str, Sequence[str], None] = '0010_search'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
