@@ -83,7 +83,7 @@ def _topics_of(s: Any, ids: list[int]) -> dict[int, list[str]]:
 
 
 # A copy whose text shares less than this with the first copy's is called a rewrite; above it, a copy.
-COPY_RATIO = 0.8
+COPY_RATIO = 0.6
 
 
 def story_detail(db: Database, story_id: int) -> dict[str, Any] | None:
