@@ -11,16 +11,17 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import feedparser
 import pytest
+from conftest import PG_ADMIN_URL, need_service
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
-from web_support import CORRECTION, REVISED, Fixture, docs, populate
+from web_support import REVISED, Fixture, docs, populate
 
 from alerts.config import WatcherConfig
 from crawler.config import Config, load_config
@@ -29,8 +30,6 @@ from crawler.web.app import create_app
 from crawler.web.settings import WebUser
 from pipelines.db import Database
 from pipelines.models import Item, ItemTopic, Revision, Story
-
-from conftest import PG_ADMIN_URL, need_service
 
 WATCHER = {"name": "desk", "notify": ["json://127.0.0.1:9/hook"], "topics": ["tda"], "max_age": "3650d"}
 SEARCHES = [
@@ -304,7 +303,7 @@ def test_entry_updated_moves_on_material_revision_only(sqlite_url: str) -> None:
     db = Database(sqlite_url)
     try:
         d = next(x for x in docs() if x["id"] == "az-fentanyl-reyes")
-        t0 = __import__("datetime").datetime(2026, 4, 1, tzinfo=__import__("datetime").UTC)
+        t0 = datetime(2026, 4, 1, tzinfo=UTC)
 
         def save(text: str, at: Any) -> Counter[str]:
             counts: Counter[str] = Counter()
@@ -366,7 +365,7 @@ def test_login_and_logout(locked: TestClient) -> None:
 
 def test_triage_is_per_user(locked: TestClient, fx: Fixture) -> None:
     item = fx.ids["laredo-straw"]
-    alice = {"Authorization": f"Bearer {ALICE_TOKEN()}"}
+    alice = {"Authorization": f"Bearer {alice_token()}"}
     bob = {"Authorization": f"Bearer {BOB.token}"}
     assert locked.post(f"/api/items/{item}/triage", json={"action": "read"}, headers=alice).json()["read"] is True
     locked.post(f"/api/items/{item}/triage", json={"action": "star"}, headers=alice)
@@ -382,7 +381,7 @@ def test_triage_is_per_user(locked: TestClient, fx: Fixture) -> None:
                        headers=bob).status_code == 400
 
 
-def ALICE_TOKEN() -> str:  # noqa: N802 - reads like the constant it stands for
+def alice_token() -> str:
     from crawler.web.access import feed_token
 
     return feed_token(ALICE)
@@ -404,8 +403,8 @@ def test_triage_form_without_javascript(client: TestClient, fx: Fixture) -> None
 def test_the_web_never_writes_the_crawls_tables(client: TestClient, app_db: Database, fx: Fixture) -> None:
     def snapshot() -> tuple[Any, ...]:
         with app_db.read() as s:
-            return tuple(s.scalar(select(func.count()).select_from(t)) for t in (Item, ItemTopic, Revision, Story)) + (
-                s.scalar(select(func.max(Item.updated))),)
+            counts = [s.scalar(select(func.count()).select_from(t)) for t in (Item, ItemTopic, Revision, Story)]
+            return (*counts, s.scalar(select(func.max(Item.updated))))
 
     before = snapshot()
     for path in ("/", "/?q=Aragua", f"/items/{fx.ids['doj-25-1075']}", f"/stories/{fx.stories['anti-tren']}",
