@@ -282,6 +282,8 @@ def test_topic_feed_one_entry_per_story_with_stable_ids(client: TestClient, fx: 
     assert set(ids) == {f"urn:borderwatch:story:{sid}" for sid in tda_stories}
     assert feedparser.parse(client.get("/feeds/topics/tda.atom").content).entries[0].id == ids[0]
     revised = next(e for e in feed.entries if e.id == f"urn:borderwatch:story:{fx.stories['tda-chile']}")
+    first_copy = next(d for d in docs() if d["id"] == "doj-25-1075")
+    assert [(lk.rel, lk.href) for lk in revised.links] == [("alternate", first_copy["url"])]  # opens the original
     assert revised.updated.startswith(fx.revised_at.strftime("%Y-%m-%dT%H:%M"))  # the material correction
     assert client.get("/feeds/topics/nope.atom").status_code == 404
 

@@ -202,7 +202,7 @@ def create_app(config: Config, db: Database, access: Access) -> FastAPI:
             return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
 
         return page(request, "search.html", {
-            "link": link,
+            "link": link, "bucket": tl.bucket,
             "q": q, "rows": result.rows, "next": result.next, "total": count, "facets": facets, "chart": chart,
             "view": "stories" if stories_view else "items", "marks": marks, "saved": saved, "cursor": cursor,
         })

@@ -38,10 +38,15 @@ def atom_feed(*, feed_id: str, title: str, self_url: str, page_url: str, stories
         fe.id(story_entry_id(st["story"]))
         fe.title(st["title"] or f"story {st['story']}")
         fe.updated(updates.get(st["story"]) or st["published"])
+        story_page = f"{base_url}stories/{st['story']}"
+        # One link per entry: feedgen 1.0.0 writes an entry's links without their rel and type
+        # (lkiesow/python-feedgen#135), so a second one would read as a second `alternate`. The story's
+        # page on this server is linked from the content instead.
         if first is not None:
             fe.published(first["published"] or first["first_seen"])
-            fe.link(href=first["url"], rel="alternate", type="text/html")
-        fe.link(href=f"{base_url}stories/{st['story']}", rel="related", type="text/html")
+            fe.link(href=first["url"], rel="alternate")
+        else:
+            fe.link(href=story_page, rel="alternate")
         for source in st["sources"]:
             fe.author(name=source)
         for topic in st["topics"]:
@@ -51,6 +56,7 @@ def atom_feed(*, feed_id: str, title: str, self_url: str, page_url: str, stories
             f'{" (first)" if first is not None and c["id"] == first["id"] else ""}</li>'
             for c in copies
         )
-        fe.content(f"<p>{len(copies)} cop{'y' if len(copies) == 1 else 'ies'}:</p><ul>{lines}</ul>", type="html")
+        fe.content(f'<p>{len(copies)} cop{"y" if len(copies) == 1 else "ies"} '
+                   f'(<a href="{escape(story_page)}">the story in borderwatch</a>):</p><ul>{lines}</ul>', type="html")
     out: bytes = fg.atom_str(pretty=True)
     return out

@@ -66,7 +66,7 @@ def item_detail(db: Database, item_id: int) -> dict[str, Any] | None:
             item.title, item.text)
         out_revisions.append({
             "id": rid, "seen_at": _utc(seen), "reason": reason, "material": material,
-            "title": title, "next_title": nxt_title, "diff": readable_diff(text, nxt_text),
+            "title": title, "next_title": nxt_title, "diff": readable_diff(text, nxt_text, width=UNWRAPPED),
         })
     out["revision_list"] = out_revisions
     return out
@@ -81,6 +81,9 @@ def _topics_of(s: Any, ids: list[int]) -> dict[int, list[str]]:
             out[item_id].append(topic)
     return out
 
+
+# Diff lines are not wrapped here: the page wraps them to its width.
+UNWRAPPED = 1_000_000
 
 # A copy whose text shares less than this with the first copy's is called a rewrite; above it, a copy.
 COPY_RATIO = 0.6
@@ -111,7 +114,7 @@ def story_detail(db: Database, story_id: int) -> dict[str, Any] | None:
             entry["similarity"] = round(ratio, 3)
             entry["title_differs"] = m.title.strip() != first.title.strip()
             entry["kind"] = ("same text" if ratio >= 0.999 else "copy" if ratio >= COPY_RATIO else "rewrite")
-            entry["diff"] = readable_diff(first.text, m.text) if ratio >= COPY_RATIO else ""
+            entry["diff"] = readable_diff(first.text, m.text, width=UNWRAPPED) if ratio >= COPY_RATIO else ""
         copies.append(entry)
     return {
         "story": story_id, "title": title, "first": first.id, "copies": copies,

@@ -54,11 +54,25 @@ def timeline_svg(bucket: str, periods: list[date], series: dict[str, list[int]],
             parts.append(f'<rect x="{x:.1f}" y="{y0 + BAND - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                          f'class="tl-bar"><title>{escape(label)}, {per} of {names[i]}: {n}</title></rect>')
         parts.append("</g>")
-    ticks = sorted({0, len(periods) - 1, *range(0, len(periods), max(1, len(periods) // 5))})
     axis_y = len(series) * (BAND + GAP) + 14
-    for i in ticks:
+    for i in _ticks(len(periods), step):
         x = LABEL + i * step + step / 2
         anchor = "start" if i == 0 and len(periods) > 1 else "end" if i == len(periods) - 1 and i else "middle"
         parts.append(f'<text x="{x:.1f}" y="{axis_y}" class="tl-tick" text-anchor="{anchor}">{names[i]}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+# The least room between two axis labels (a YYYY-MM-DD label is about 60 px at the chart's font size).
+TICK_ROOM = 80
+
+
+def _ticks(count: int, step: float) -> list[int]:
+    """Which periods get a label: the first, the last, and evenly spaced ones between that do not collide."""
+    every = max(1, round(TICK_ROOM / step + 0.4999))
+    ticks = list(range(0, count, every))
+    if count - 1 not in ticks:
+        if ticks and (count - 1 - ticks[-1]) * step < TICK_ROOM:
+            ticks.pop()
+        ticks.append(count - 1)
+    return ticks
