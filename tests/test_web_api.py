@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 
 import feedparser
 import pytest
-from conftest import PG_ADMIN_URL, need_service
+from conftest import PG_ADMIN_URL, SHARED, need_service
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
@@ -133,6 +134,28 @@ def test_every_contract_url_answers(client: TestClient, fx: Fixture) -> None:
         r = client.get(path)
         assert r.status_code == 200, (path, r.text[:300])
         assert r.headers["content-type"].startswith(kind), (path, r.headers["content-type"])
+
+
+def _contract_urls() -> list[str]:
+    contract = SHARED / "CONTRACT.md"
+    if not contract.exists():
+        need_service(f"the shared contract is not at {contract}")
+    text = contract.read_text(encoding="utf-8")
+    section = text[text.index("## Web and API"):]
+    section = section[:section.index("\n## ", 5)] if "\n## " in section[5:] else section
+    return re.findall(r"`GET (/[^`]*)`", section)
+
+
+def test_the_contract_urls_are_in_the_readme_and_answer(client: TestClient, fx: Fixture) -> None:
+    urls = _contract_urls()
+    assert len(urls) >= 7
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for url in urls:
+        path = url.split("?")[0]
+        assert path in readme, f"{url} is not in the README"
+        concrete = path.replace("{id}", str(fx.ids["doj-25-1075"])).replace("{topic}", "tda")
+        r = client.get(concrete, params={"q": "Aragua"} if "q=" in url else None)
+        assert r.status_code == 200, (url, r.text[:200])
 
 
 def test_items_api_has_the_contract_fields_and_snippets(client: TestClient, fx: Fixture) -> None:
