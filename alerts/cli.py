@@ -171,7 +171,8 @@ def test(obj: AlertsContext, watcher: str) -> None:
         click.echo(f"unknown watcher {watcher!r} (known: {known})", err=True)
         raise SystemExit(2)
     settings = settings_of(obj.config)
-    renderer = Renderer(settings.templates, timezone=w.timezone, follow=w.topics, labels=labels_of(obj))
+    renderer = Renderer(settings.templates, timezone=w.timezone, follow=w.topics, labels=labels_of(obj),
+                        query=w.query_label())
     sender = Sender(settings.send_timeout)
     failed = 0
     for channel in channels_of(w):

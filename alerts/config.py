@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.redact import MIN_SECRET, is_secret_name, url_secrets
+from pipelines.search import QueryError, parse
 from pipelines.timeutil import parse_duration
 
 _AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -78,6 +79,14 @@ def apprise_secrets(url: str) -> list[str]:
 _NOT_TOKENS = frozenset({"bearer", "basic", "token", "https", "http"})
 
 
+def check_query(text: str) -> None:
+    """A query of the config must read in the grammar (a bad date, a bad language code: ValueError)."""
+    try:
+        parse(text)
+    except QueryError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class WatcherConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,6 +95,12 @@ class WatcherConfig(BaseModel):
         min_length=1, description="Apprise URLs: mailto://, slack://, msteams://, tgram://, json://, ntfy://…"
     )
     topics: list[str] = Field(default_factory=list, description="Topic ids to follow (empty: all topics).")
+    query: str | None = Field(
+        None, min_length=1,
+        description="A query in the search grammar to follow: items matching it are alerted, with or without a "
+                    "topic (with `topics`, both must hold).",
+    )
+    search: str | None = Field(None, description="The name of a saved search (`searches`) to follow, as `query`.")
     sources: list[str] | None = Field(None, description="Only items from these sources (default: all).")
     mode: Literal["immediate", "digest"] = Field(
         "immediate", description="`immediate`: one message per story; `digest`: one message per window."
@@ -121,6 +136,17 @@ class WatcherConfig(BaseModel):
             scheme = url.split("://", 1)[0] if "://" in url else url[:20]
             raise ValueError(f"not an apprise URL apprise can use: {scheme}://…")
         return urls
+
+    def query_label(self) -> str | None:
+        """What a message names for a watcher following a query: its saved search's name, else the query."""
+        return self.search or self.query
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_query(v)
+        return v
 
     @field_validator("at")
     @classmethod

@@ -197,7 +197,7 @@ class _Run:
     def renderer(self, w: WatcherConfig) -> Renderer:
         if w.name not in self._renderers:
             self._renderers[w.name] = Renderer(
-                self.templates, timezone=w.timezone, follow=w.topics, labels=self.labels
+                self.templates, timezone=w.timezone, follow=w.topics, labels=self.labels, query=w.query_label()
             )
         return self._renderers[w.name]
 

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alerts.config import AlertSettings, WatcherConfig, apprise_secrets
+from alerts.config import AlertSettings, WatcherConfig, apprise_secrets, check_query
 from alerts.views import Labels
-from crawler.web.settings import SavedSearch, ServeConfig
+from crawler.web.settings import ServeConfig
 from pipelines.db import DEFAULT_DATABASE, DatabaseError, check_url
 from pipelines.redact import is_secret_name, register_secret, url_secrets
 from pipelines.timeutil import parse_duration, parse_when
@@ -234,6 +234,32 @@ SourceConfig = Annotated[
 SOURCE_KINDS = ("doj_api", "feed", "listing", "sitemap")
 
 
+class SavedSearch(_Strict):
+    name: str = Field(description="A unique short name for a saved search: lowercase letters, digits, `-`, `_`, `.`.")
+    query: str = Field(min_length=1, description="The query, in the search grammar (see Search).")
+    label: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="What the web UI's sidebar and the search's Atom feed call it (default: `name`).",
+    )
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} is not a valid search name (lowercase letters, digits, '-', '_', '.')")
+        return v
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: str) -> str:
+        check_query(v)
+        return v
+
+
 class Config(_Strict):
     database: str = Field(
         DEFAULT_DATABASE,
@@ -245,13 +271,13 @@ class Config(_Strict):
     crawl: CrawlConfig = Field(default_factory=lambda: CrawlConfig(), description="How pages are fetched.")
     sources: list[SourceConfig] = Field(default_factory=list, description="What to watch.")
     watchers: list[WatcherConfig] = Field(default_factory=list, description="Who is told, how and about what.")
+    searches: list[SavedSearch] = Field(
+        default_factory=list, description="Saved searches: a name and a query each (the web UI, feeds, watchers)."
+    )
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings(), description="How alerts are delivered.")
     run: RunConfig = Field(default_factory=lambda: RunConfig(), description="How the daemon runs.")
     topics: str | None = Field(
         None, description="A topics file (YAML); by default the definitions shipped in config/topics.yaml."
-    )
-    searches: list[SavedSearch] = Field(
-        default_factory=list, description="Saved searches: a name and a query, each with its page, feed and API URL."
     )
     serve: ServeConfig = Field(default_factory=lambda: ServeConfig(), description="The web UI's users.")
 
@@ -276,12 +302,25 @@ class Config(_Strict):
             if w.name in seen:
                 raise _KeyedError(("watchers", i, "name"), f"duplicate watcher name {w.name!r}")
             seen.add(w.name)
-        seen = set()
-        for i, q in enumerate(self.searches):
-            if q.name in seen:
-                raise _KeyedError(("searches", i, "name"), f"duplicate search name {q.name!r}")
-            seen.add(q.name)
+        saved: dict[str, str] = {}
+        for i, search in enumerate(self.searches):
+            if search.name in saved:
+                raise _KeyedError(("searches", i, "name"), f"duplicate search name {search.name!r}")
+            saved[search.name] = search.query
+        for i, w in enumerate(self.watchers):
+            if w.search is None:
+                continue
+            if w.query is not None:
+                raise _KeyedError(("watchers", i, "search"), "give query or search, not both")
+            if w.search not in saved:
+                raise _KeyedError(("watchers", i, "search"), f"no saved search named {w.search!r} "
+                                  f"(saved: {', '.join(saved) or 'none'})")
+            # The watcher follows the saved query from here on: alerts read `query` only.
+            self.watchers[i] = w.model_copy(update={"query": saved[w.search]})
         return self
+
+    def saved_search(self, name: str) -> SavedSearch | None:
+        return next((s for s in self.searches if s.name == name), None)
 
     def source_labels(self) -> dict[str, str]:
         """source name → the display name its ``label`` sets (sources without one are left out)."""

@@ -37,6 +37,7 @@ from pipelines.models import (
 from pipelines.redact import redact_text, redact_url
 from pipelines.retry import RETRIED, RetryPolicy
 from pipelines.revisions import compare, content_hash
+from pipelines.search import Query, matches
 from pipelines.stories import (
     StoryDoc,
     StoryFeatures,
@@ -76,8 +77,11 @@ class Store:
         stories: StoryIndex | None = None,
         now: Callable[[], datetime] = utcnow,
         retry: RetryPolicy | None = None,
+        queries: Sequence[Query] = (),
     ) -> None:
         self.db = db
+        # The queries watchers follow: a new item matching one is news even when it carries no topic.
+        self.queries = tuple(queries)
         self.retry = retry or RetryPolicy()
         self._classifier = classifier
         self.stories = stories if stories is not None else StoryIndex()
@@ -315,9 +319,14 @@ class Store:
             self.stories.add(doc, item.story_id, item.signature)
         counts["updated"] += 1
 
+    def _queried(self, s: Session, item_id: int) -> bool:
+        """Whether the stored item matches a query a watcher follows (through the search index)."""
+        return any(item_id in matches(s, q, [item_id]) for q in self.queries)
+
     def _take_over(self, s: Session, item: Item, a: Article, title: str, text: str, now: datetime) -> None:
         """A fuller text of the same release: no revision, no update alert (nothing changed in it)."""
         had_topics = {t for (t,) in s.execute(select(ItemTopic.topic).where(ItemTopic.item_id == item.id))}
+        was_queried = bool(self.queries) and self._queried(s, item.id)
         item.source, item.authority = a.source, a.authority
         item.site_name = a.site_name or item.site_name
         item.title, item.text = title or item.title, text
@@ -335,6 +344,9 @@ class Store:
             # The summary did not show what the full text does: it is news to the watchers now.
             s.add(AlertEvent(kind="new", item_id=item.id, story_id=item.story_id, source=item.source,
                              created=now, payload={"topics": [r.topic for r in matched]}))
+        elif self.queries and not was_queried and self._queried(s, item.id):
+            s.add(AlertEvent(kind="new", item_id=item.id, story_id=item.story_id, source=item.source,
+                             created=now, payload={"topics": [r.topic for r in matched], "query": True}))
         if item.story_id is not None:
             doc = self._doc(item, a.story_features if a.text == item.text else None)
             self.stories.add(doc, item.story_id, item.signature)
@@ -373,10 +385,10 @@ class Store:
         if item.link:
             self._known[item.link] = item
         matched = self._classify(s, item, now, a.topics, fresh=True)
-        if matched:
+        if matched or (self.queries and self._queried(s, item.id)):
             s.add(AlertEvent(
                 kind="new", item_id=item.id, story_id=item.story_id, source=item.source, created=now,
-                payload={"topics": [r.topic for r in matched]},
+                payload={"topics": [r.topic for r in matched], **({} if matched else {"query": True})},
             ))
         self.stories.add(replace(probe, item_id=item.id), story_id, signature)
         counts["new"] += 1

@@ -17,9 +17,10 @@ from crawler.config import (
     FeedSource,
     ListingSource,
     RunConfig,
+    SavedSearch,
     load_config,
 )
-from crawler.web.settings import SavedSearch, ServeConfig, WebUser
+from crawler.web.settings import ServeConfig, WebUser
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = "{name: a, kind: feed, url: 'http://127.0.0.1/feed'}"

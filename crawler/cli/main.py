@@ -102,8 +102,11 @@ class App:
         _ = self.classifier.topic_ids
 
     def _check_watcher_topics(self, config: Config) -> None:
-        if not any(w.topics for w in config.watchers):
+        """The topics watchers follow, and those the queries of watchers and saved searches name, exist."""
+        if not (any(w.topics or w.query for w in config.watchers) or config.searches):
             return
+        from pipelines.search import QueryError, parse
+
         known = set(self._rules.topic_ids)
         for i, w in enumerate(config.watchers):
             for t in w.topics:
@@ -112,6 +115,16 @@ class App:
                         f"{self.config_name}: watchers[{i}].topics: unknown topic {t!r} "
                         f"(defined: {', '.join(sorted(known))})"
                     )
+        queries = [(f"watchers[{i}].{'search' if w.search else 'query'}", w.query)
+                   for i, w in enumerate(config.watchers)]
+        queries += [(f"searches[{i}].query", s.query) for i, s in enumerate(config.searches)]
+        for where, text in queries:
+            if text is None:
+                continue
+            try:
+                parse(text, topics=known)
+            except QueryError as exc:
+                usage_error(f"{self.config_name}: {where}: {exc}")
 
 
 def usage_error(message: str) -> NoReturn:
@@ -215,7 +228,7 @@ def _when(value: str | None, name: str) -> datetime | None:
 
 # The table view shows this many rows unless told otherwise; exports (json, csv) are complete.
 TABLE_ROWS = 50
-# Longer --search text is refused: no one types it, and SQLite refuses LIKE patterns over 50,000 bytes.
+# Longer --search text is refused: no one types it (the grammar's own limit, said before it is read).
 MAX_SEARCH = 1000
 # A table cell other than the title is cut to this width, so a long topic list cannot push the title out.
 MAX_CELL = 30
@@ -230,7 +243,8 @@ MAX_INT = 2**63 - 1
 @click.option("--source", help="Only items from this source.")
 @click.option("--since", help="Published on or after WHEN (2026-11-01, an ISO date-time, or 7d).")
 @click.option("--until", help="Published before WHEN.")
-@click.option("--search", help="Text that must appear in the title or text (% and _ are plain characters).")
+@click.option("--search", help='A query in the search grammar: words, "a phrase", OR, -word, topic: source: '
+                                 'lang: since: until: story: (ranked by relevance and recency).')
 @click.option("--limit", type=click.IntRange(min=1, max=MAX_INT), default=None,
               help=f"At most N rows (default: {TABLE_ROWS} in a table, every match in json and csv).")
 @click.option("--all", "all_rows", is_flag=True, help="Every match, also in a table.")
@@ -239,7 +253,7 @@ MAX_INT = 2**63 - 1
 @click.pass_obj
 def items(app: App, topic: str | None, source: str | None, since: str | None, until: str | None,
           search: str | None, limit: int | None, all_rows: bool, fmt: str, stories: bool) -> None:
-    """Query the stored items, newest first."""
+    """Query the stored items, newest first (best first with --search words)."""
     from crawler.read.query import ItemQuery, count_items, count_stories, iter_items, iter_stories, stored_sources
 
     if limit is not None and all_rows:
@@ -251,7 +265,23 @@ def items(app: App, topic: str | None, source: str | None, since: str | None, un
         usage_error(f"--since {since} is not before --until {until}: no item can match")
     if topic is not None and topic not in app.classifier.topic_ids:
         usage_error(f"--topic: unknown topic {topic!r} (defined: {', '.join(app.classifier.topic_ids)})")
+    query = None
+    if search is not None:
+        from pipelines.search import QueryError, parse
+
+        try:
+            query = parse(search, topics=app.classifier.topic_ids)
+        except QueryError as exc:
+            usage_error(f"--search: {exc}")
     db = app.db
+    searched_sources = {v for values in query.values("source") + query.values("source", negate=True)
+                        for v in values} if query else set()
+    if searched_sources:
+        known = {s.name for s in app.config.sources} | set(stored_sources(db))
+        unknown = sorted(searched_sources - known)
+        if unknown:
+            usage_error(f"--search: source:{unknown[0]}: no source of that name (configured or stored: "
+                        f"{', '.join(sorted(known)) or 'none'})")
     if source is not None:
         known = {s.name for s in app.config.sources} | set(stored_sources(db))
         if source not in known:
@@ -259,7 +289,7 @@ def items(app: App, topic: str | None, source: str | None, since: str | None, un
                         f"{', '.join(sorted(known)) or 'none'})")
     if limit is None and fmt == "table" and not all_rows:
         limit = TABLE_ROWS
-    q = ItemQuery(topic=topic, source=source, since=since_at, until=until_at, search=search, limit=limit)
+    q = ItemQuery(topic=topic, source=source, since=since_at, until=until_at, search=query, limit=limit)
     if stories:
         shown = _emit(iter_stories(db, q), fmt,
                       ["story", "copies", "published", "topics", "sources", "title"], "(no stories)")

@@ -1,4 +1,5 @@
-"""The configuration of ``borderwatch serve``: saved searches (``searches:``) and who may log in (``serve:``).
+"""The configuration of ``borderwatch serve``: who may log in (``serve:``). Saved searches (``searches:``) are
+``crawler.config.SavedSearch``.
 
 Declared here, composed into ``crawler.config.Config`` like every other part, each key with its help line.
 """
@@ -14,27 +15,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SavedSearch(_Strict):
-    name: str = Field(
-        description="A short name for the search (lowercase letters, digits, `-`, `_`, `.`): its URLs use it."
-    )
-    query: str = Field(min_length=1, max_length=1000, description="The query, in the search grammar.")
-    label: str | None = Field(
-        None, max_length=200, description="What the sidebar and the feed call it (default: `name`)."
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError(f"{v!r} is not a valid search name (lowercase letters, digits, '-', '_', '.')")
-        return v
-
-    @property
-    def title(self) -> str:
-        return self.label or self.name
 
 
 class WebUser(_Strict):

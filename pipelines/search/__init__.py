@@ -10,6 +10,7 @@ from pipelines.search.engine import (
     facets,
     matches,
     matching_ids,
+    narrow,
     search,
     timeline,
 )
@@ -18,5 +19,5 @@ from pipelines.search.snippet import highlight, snippet
 
 __all__ = [
     "Filter", "Hit", "Query", "QueryError", "SearchPage", "Term", "Timeline", "count_matches", "facets", "fold",
-    "highlight", "matches", "matching_ids", "parse", "search", "snippet", "timeline", "tokens",
+    "highlight", "matches", "matching_ids", "narrow", "parse", "search", "snippet", "timeline", "tokens",
 ]

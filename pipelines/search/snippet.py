@@ -67,9 +67,10 @@ def snippet(text: str, marks: Collection[str], *, words: int = WORDS) -> str:
             key = (len(seen), total)
             if key > best_key:
                 best_key, best = key, max(0, i - words + 1)
-        # Start a few words before the first mark of the window, so it is read in context.
-        first = next(k for k in range(best, min(best + words, len(found))) if hits[k])
-        best = max(0, min(best, first - 4))
+        # Centre the window on its marked words, so they are read with what comes before and after.
+        in_window = [k for k in range(best, min(best + words, len(found))) if hits[k]]
+        slack = words - (in_window[-1] - in_window[0] + 1)
+        best = max(0, min(in_window[0] - slack // 2, len(found) - words))
     end = min(len(found), best + words)
     start_char = found[best][0]
     end_char = found[end - 1][1]

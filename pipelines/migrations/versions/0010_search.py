@@ -41,14 +41,14 @@ def _pg_text(column: str) -> str:
 def upgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name == "sqlite":
-        op.execute("CREATE VIRTUAL TABLE items_fts USING fts5(title, text, content='items', content_rowid='id', "
+        op.execute("CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(title, text, content='items', content_rowid='id', "
                    "tokenize='unicode61 remove_diacritics 2')")
-        op.execute("CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN "
+        op.execute("CREATE TRIGGER IF NOT EXISTS items_fts_insert AFTER INSERT ON items BEGIN "
                    "INSERT INTO items_fts(rowid, title, text) VALUES (new.id, new.title, new.text); END")
-        op.execute("CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN "
+        op.execute("CREATE TRIGGER IF NOT EXISTS items_fts_delete AFTER DELETE ON items BEGIN "
                    "INSERT INTO items_fts(items_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text); "
                    "END")
-        op.execute("CREATE TRIGGER items_fts_update AFTER UPDATE OF title, text ON items BEGIN "
+        op.execute("CREATE TRIGGER IF NOT EXISTS items_fts_update AFTER UPDATE OF title, text ON items BEGIN "
                    "INSERT INTO items_fts(items_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text); "
                    "INSERT INTO items_fts(rowid, title, text) VALUES (new.id, new.title, new.text); END")
         op.execute("INSERT INTO items_fts(items_fts) VALUES ('rebuild')")
