@@ -412,6 +412,41 @@ def alice_token() -> str:
     return feed_token(ALICE)
 
 
+def test_starred_page_lists_the_users_marks(locked: TestClient, fx: Fixture) -> None:
+    bob = {"Authorization": f"Bearer {BOB.token}"}
+    item = fx.ids["az-fentanyl-reyes"]
+    locked.post(f"/api/items/{item}/triage", json={"action": "star"}, headers=bob)
+    assert item in [r["id"] for r in locked.get("/api/triage", headers=bob).json()["items"] if r["starred"]]
+    alice_marks = locked.get("/api/triage", params={"token": alice_token()}).json()["items"]
+    assert item not in [r["id"] for r in alice_marks]  # Bob's star is his own
+    locked.post("/login", data={"username": "bob", "password": BOB.password})
+    page = locked.get("/starred").text
+    assert f'href="/items/{item}"' in page and "★" in page
+    locked.post(f"/api/items/{item}/triage", json={"action": "unstar"}, headers=bob)
+    assert f'href="/items/{item}"' not in locked.get("/starred").text
+    locked.post("/logout")
+
+
+def test_writes_from_another_sites_page_are_refused(client: TestClient, fx: Fixture) -> None:
+    item = fx.ids["laredo-straw"]
+    r = client.post(f"/items/{item}/triage", data={"action": "read"}, headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    r = client.post(f"/api/items/{item}/triage", json={"action": "read"}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    r = client.post(f"/api/items/{item}/triage", json={"action": "unread"}, headers={"Origin": "http://testserver"})
+    assert r.status_code == 200
+
+
+def test_bound_to_loopback_other_host_names_are_refused(store: tuple[str, Fixture], app_db: Database) -> None:
+    from crawler.web.app import LOOPBACK_HOSTS
+
+    app = create_app(_config(store[0]), app_db, Access(open=True), allowed_hosts=LOOPBACK_HOSTS)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/healthz", headers={"Host": "localhost:8000"}).status_code == 200
+        assert c.get("/", headers={"Host": "rebound.example"}).status_code == 400  # DNS rebinding
+
+
 def test_triage_form_without_javascript(client: TestClient, fx: Fixture) -> None:
     item = fx.ids["mou-interpol-fr"]
     r = client.post(f"/items/{item}/triage", data={"action": "read", "next": "/?q=interpol"}, follow_redirects=False)

@@ -24,7 +24,7 @@ def serve(app: App, host: str, port: int) -> None:
     from crawler.cli.main import usage_error
     from crawler.read.search import QueryError, parse
     from crawler.web.access import AccessError, access_for, raw_config
-    from crawler.web.app import create_app
+    from crawler.web.app import LOOPBACK_HOSTS, create_app
 
     config = app.config
     path = config_file(app)
@@ -38,7 +38,7 @@ def serve(app: App, host: str, port: int) -> None:
             parse(saved.query, topics=topics)
         except QueryError as exc:
             usage_error(f"{app.config_name}: searches[{i}].query: {exc}")
-    web = create_app(config, app.db, access)
+    web = create_app(config, app.db, access, allowed_hosts=LOOPBACK_HOSTS if access.open else None)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"borderwatch: serving http://{shown}:{port}/ "
                f"({'no login: loopback' if access.open else f'{len(access.users)} user(s), login required'})",

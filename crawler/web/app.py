@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import text as sql_text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from crawler.config import Config
 from crawler.read.search import QueryError
@@ -95,11 +96,27 @@ def current_user(request: Request) -> str:
     raise LoginRequired()
 
 
+def same_origin(request: Request) -> None:
+    """A form or API write must come from this site's own pages (or from a script, which sends no Origin):
+    another site's page cannot make a visitor's browser mark items or log in (the session cookie is
+    ``SameSite=Lax`` too; this also covers loopback, where no cookie is needed)."""
+    origin = request.headers.get("origin")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site == "cross-site" or (origin is not None and urlsplit(origin).netloc != request.headers.get("host")):
+        raise StarletteHTTPException(403, "refused: a write from another site's page")
+
+
 User = Annotated[str, Depends(current_user)]
+SameOrigin = Depends(same_origin)
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows in one page.")]
 
 
-def create_app(config: Config, db: Database, access: Access) -> FastAPI:
+# The names a browser uses for loopback: a page answering to any other Host header while bound to loopback
+# would be readable by another site through DNS rebinding.
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def create_app(config: Config, db: Database, access: Access, *, allowed_hosts: list[str] | None = None) -> FastAPI:
     labels = config.labels()
     topic_labels = dict(labels.topics)
     engine = Engine(db, list(topic_labels))
@@ -116,6 +133,8 @@ def create_app(config: Config, db: Database, access: Access) -> FastAPI:
     app.state.access = access
     app.add_middleware(SessionMiddleware, secret_key=access.session_key, session_cookie="borderwatch_session",
                        max_age=int(access.session_days * 86400), same_site="lax")
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.exception_handler(LoginRequired)
@@ -154,7 +173,7 @@ def create_app(config: Config, db: Database, access: Access) -> FastAPI:
     def login_form(request: Request, next: str = "/") -> Response:
         return page(request, "login.html", {"next": _safe_next(next), "error": None})
 
-    @app.post("/login", include_in_schema=False)
+    @app.post("/login", include_in_schema=False, dependencies=[SameOrigin])
     def login(request: Request, username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
               next: Annotated[str, Form()] = "/") -> Response:
         found = access.check_password(username.strip(), password) if not access.open else LOCAL_USER
@@ -165,7 +184,7 @@ def create_app(config: Config, db: Database, access: Access) -> FastAPI:
         request.session["user"] = found
         return RedirectResponse(_safe_next(next), status_code=303)
 
-    @app.post("/logout", include_in_schema=False)
+    @app.post("/logout", include_in_schema=False, dependencies=[SameOrigin])
     def logout(request: Request) -> Response:
         request.session.clear()
         return RedirectResponse("/login" if not access.open else "/", status_code=303)
@@ -217,7 +236,7 @@ def create_app(config: Config, db: Database, access: Access) -> FastAPI:
         marks = triage.marks(db, user, [item_id]).get(item_id, triage.Marks())
         return page(request, "item.html", {"item": found, "body": body, "marks": marks})
 
-    @app.post("/items/{item_id}/triage", include_in_schema=False)
+    @app.post("/items/{item_id}/triage", include_in_schema=False, dependencies=[SameOrigin])
     def triage_form(request: Request, user: User, item_id: int, action: Annotated[str, Form()],
                     note: Annotated[str | None, Form()] = None, next: Annotated[str, Form()] = "") -> Response:
         try:
@@ -227,6 +246,14 @@ def create_app(config: Config, db: Database, access: Access) -> FastAPI:
         if request.headers.get("hx-request") and request.headers.get("hx-target", "").startswith("triage-"):
             return page(request, "_triage.html", {"item_id": item_id, "marks": marks, "next": next})
         return RedirectResponse(_safe_next(next or f"/items/{item_id}"), status_code=303)
+
+    @app.get("/starred", response_class=HTMLResponse, summary="Your starred and annotated items")
+    def starred_page(request: Request, user: User) -> Response:
+        return page(request, "starred.html", {"rows": triage.marked_items(db, user)})
+
+    @app.get("/api/triage", summary="Your starred and annotated items, with your marks")
+    def api_marked(user: User) -> Any:
+        return {"items": _jsonable(triage.marked_items(db, user))}
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse, summary="A story's page: every copy")
     def story_page(request: Request, user: User, story_id: int) -> Response:
@@ -275,7 +302,8 @@ def create_app(config: Config, db: Database, access: Access) -> FastAPI:
         found["triage"] = triage.marks(db, user, [item_id]).get(item_id, triage.Marks()).as_json()
         return _jsonable(found)
 
-    @app.post("/api/items/{item_id}/triage", summary="Mark an item read/unread, star it, or set its note")
+    @app.post("/api/items/{item_id}/triage", summary="Mark an item read/unread, star it, or set its note",
+              dependencies=[SameOrigin])
     def api_triage(user: User, item_id: int, body: dict[str, Any]) -> Any:
         action = str(body.get("action", ""))
         note = body.get("note")

@@ -63,3 +63,17 @@ def mark(db: Database, user: str, item_id: int, action: str, note: str | None = 
 def starred_ids(db: Database, user: str) -> set[int]:
     with db.read() as s:
         return set(s.scalars(select(Triage.item_id).where(Triage.user == user, Triage.starred.is_(True))))
+
+
+def marked_items(db: Database, user: str, limit: int = 500) -> list[dict[str, object]]:
+    """The user's starred or annotated items, the most recently marked first."""
+    with db.read() as s:
+        rows = s.execute(
+            select(Triage, Item.title, Item.source, Item.url, Item.published, Item.first_seen, Item.story_id)
+            .join(Item, Item.id == Triage.item_id)
+            .where(Triage.user == user, (Triage.starred.is_(True)) | (Triage.note != ""))
+            .order_by(Triage.updated.desc(), Triage.item_id.desc()).limit(limit))
+        return [{
+            "id": t.item_id, "title": title, "source": source, "url": url, "published": published or first_seen,
+            "story": story, "read": t.read, "starred": t.starred, "note": t.note, "marked": t.updated,
+        } for t, title, source, url, published, first_seen, story in rows]
