@@ -197,6 +197,16 @@ def test_hostile_queries_are_read_or_refused_in_one_line(client: TestClient, q: 
         assert page.status_code == 400 and 'role="alert"' in page.text
 
 
+@pytest.mark.parametrize("path", ["/api/items?limit=500", "/api/items?limit=0", "/api/items/99999999999999999999",
+                                  "/api/items/abc", "/api/stories/-1", "/api/export.csv?limit=0"])
+def test_bad_parameters_are_one_line_errors(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 422
+    assert set(r.json()) == {"error"} and "\n" not in r.json()["error"]
+    page = client.get("/items/99999999999999999999")
+    assert page.status_code == 422 and 'role="alert"' in page.text
+
+
 def test_one_item_with_evidence_copies_and_revisions(client: TestClient, fx: Fixture) -> None:
     item = client.get(f"/api/items/{fx.ids[REVISED]}").json()
     assert item["topics"] and item["topic_evidence"][0]["evidence"]

@@ -16,6 +16,8 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -109,6 +111,9 @@ def same_origin(request: Request) -> None:
 User = Annotated[str, Depends(current_user)]
 SameOrigin = Depends(same_origin)
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows in one page.")]
+# Ids are 64-bit integers in the database: a larger number is a bad request, not a database error.
+ItemId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="An item's id.")]
+StoryId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="A story's id.")]
 
 
 # The names a browser uses for loopback: a page answering to any other Host header while bound to loopback
@@ -146,6 +151,15 @@ def create_app(config: Config, db: Database, access: Access, *, allowed_hosts: l
                                 headers={"WWW-Authenticate": 'Bearer realm="borderwatch"'})
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body"))
+        message = f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid request"))
+        if request.url.path.startswith("/api/") or request.url.path.startswith("/feeds/"):
+            return JSONResponse({"error": message}, status_code=422)
+        return page(request, "error.html", {"message": message}, status=422)
 
     @app.exception_handler(QueryError)
     async def _bad_query(request: Request, exc: QueryError) -> Response:
@@ -227,7 +241,7 @@ def create_app(config: Config, db: Database, access: Access, *, allowed_hosts: l
         })
 
     @app.get("/items/{item_id}", response_class=HTMLResponse, summary="An item's page")
-    def item_page(request: Request, user: User, item_id: int) -> Response:
+    def item_page(request: Request, user: User, item_id: ItemId) -> Response:
         found = reader.item_detail(db, item_id)
         if found is None:
             raise HTTPException(404, f"no item with id {item_id}")
@@ -237,7 +251,7 @@ def create_app(config: Config, db: Database, access: Access, *, allowed_hosts: l
         return page(request, "item.html", {"item": found, "body": body, "marks": marks})
 
     @app.post("/items/{item_id}/triage", include_in_schema=False, dependencies=[SameOrigin])
-    def triage_form(request: Request, user: User, item_id: int, action: Annotated[str, Form()],
+    def triage_form(request: Request, user: User, item_id: ItemId, action: Annotated[str, Form()],
                     note: Annotated[str | None, Form()] = None, next: Annotated[str, Form()] = "") -> Response:
         try:
             marks = triage.mark(db, user, item_id, action, note)
@@ -256,7 +270,7 @@ def create_app(config: Config, db: Database, access: Access, *, allowed_hosts: l
         return {"items": _jsonable(triage.marked_items(db, user))}
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse, summary="A story's page: every copy")
-    def story_page(request: Request, user: User, story_id: int) -> Response:
+    def story_page(request: Request, user: User, story_id: StoryId) -> Response:
         found = reader.story_detail(db, story_id)
         if found is None:
             raise HTTPException(404, f"no story with id {story_id}")
@@ -295,7 +309,7 @@ def create_app(config: Config, db: Database, access: Access, *, allowed_hosts: l
         return {"items": _jsonable(result.rows), "next": result.next, "total": result.total}
 
     @app.get("/api/items/{item_id}", summary="One item with its topics and evidence, its story's copies and revisions")
-    def api_item(user: User, item_id: int) -> Any:
+    def api_item(user: User, item_id: ItemId) -> Any:
         found = reader.item_detail(db, item_id)
         if found is None:
             return JSONResponse({"error": f"no item with id {item_id}"}, status_code=404)
@@ -304,7 +318,7 @@ def create_app(config: Config, db: Database, access: Access, *, allowed_hosts: l
 
     @app.post("/api/items/{item_id}/triage", summary="Mark an item read/unread, star it, or set its note",
               dependencies=[SameOrigin])
-    def api_triage(user: User, item_id: int, body: dict[str, Any]) -> Any:
+    def api_triage(user: User, item_id: ItemId, body: dict[str, Any]) -> Any:
         action = str(body.get("action", ""))
         note = body.get("note")
         try:
@@ -320,7 +334,7 @@ def create_app(config: Config, db: Database, access: Access, *, allowed_hosts: l
         return {"stories": _jsonable(result.rows), "next": result.next}
 
     @app.get("/api/stories/{story_id}", summary="One story: every copy, which came first, what differs")
-    def api_story(user: User, story_id: int) -> Any:
+    def api_story(user: User, story_id: StoryId) -> Any:
         found = reader.story_detail(db, story_id)
         if found is None:
             return JSONResponse({"error": f"no story with id {story_id}"}, status_code=404)
