@@ -65,7 +65,7 @@ def make_store(db: Database, n: int) -> None:
         d = docs[i % len(docs)]
         when = start + timedelta(minutes=rng.randrange(0, 3 * 365 * 24 * 60))
         item_id = next_id + i
-        story_id = item_id // 3 + 1  # copies of a story: three items in a row
+        story_id = (item_id - 1) // 3 + 1  # copies of a story: three items in a row
         lang = "es" if d["id"].endswith("-es") else "fr" if d["id"].endswith("-fr") else "en"
         batch.append({
             "id": item_id, "key": f"https://bench.example/{item_id}", "url": f"https://bench.example/{item_id}",
@@ -73,7 +73,7 @@ def make_store(db: Database, n: int) -> None:
             "first_seen": when, "updated": when, "content_hash": uuid.uuid4().hex, "language": lang,
             "story_id": story_id, "revision_count": 0, "authority": 2, "doj_topics": [], "doj_components": [],
         })
-        if item_id % 3 == 1:
+        if (item_id - 1) % 3 == 0:
             stories.append({"id": story_id, "title": d["title"], "created": when, "first_item_id": item_id})
         lowered = (d["title"] + " " + d["text"][:3000]).lower()
         for topic, words in TOPIC_WORDS.items():
