@@ -8,7 +8,7 @@ from markupsafe import Markup, escape
 
 # Drawing sizes in px, tuned for a chart that fits the results column (about 640 px) with one band per topic.
 WIDTH = 640
-LABEL = 110
+LABEL = 160
 BAND = 34
 GAP = 8
 AXIS = 22
