@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 
 from pipelines.timeutil import parse_when
@@ -41,8 +42,11 @@ def tokens(text: str) -> list[str]:
     return [t.lower() for t in _TOKEN.findall(unicodedata.normalize("NFC", text))]
 
 
+@lru_cache(maxsize=65536)
 def fold(token: str) -> str:
     """A token without case or accents (``Extradición`` → ``extradicion``, ``Straße`` → ``strasse``)."""
+    if token.isascii():
+        return token.lower()
     decomposed = unicodedata.normalize("NFKD", token.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
