@@ -8,8 +8,10 @@ Requests go through the whole ASGI app in-process (routing, access, the search e
 the SVG timeline, Atom) with Starlette's TestClient, so the figures are the server's time for a page,
 without a network or a browser. Timed per kind of request:
 
-- ``page``: the search page (`/?q=`): a page of 25 ranked hits, facets and the timeline for one query;
-- ``page-topic``: the same with a `topic:` filter; ``page-empty``: `/` (no query: the newest items);
+- ``page``: the search page (`/?q=`): a page of 25 ranked hits, facets and the timeline for one query, the
+  facets and timeline computed afresh (a first visit); ``page-topic``: the same with a `topic:` filter;
+  ``page-empty``: `/` (no query: the newest items, facets over the whole store);
+- ``page-again``: those pages visited again while the store has not changed (facets and timeline kept);
 - ``api``: `/api/items?q=&limit=50`; ``facets``: `/api/facets?q=`; ``feed``: `/feeds/search.atom?q=`;
 - ``item``: an item's page (topics with evidence highlighted, revisions, copies); ``story``: a story's page.
 
@@ -114,16 +116,22 @@ def run(db: Database, runs: int) -> None:
         item_id = s.scalar(select(Item.id).order_by(Item.id.desc()).limit(1))
         story_id = s.scalar(select(Item.story_id).where(Item.story_id.is_not(None)).order_by(Item.id).limit(1))
     print(f"{db.engine.dialect.name}: {count:,} items; {runs} runs per request after one warm-up")
-    client = TestClient(create_app(config, db, Access(open=True)))
+    app = create_app(config, db, Access(open=True))
+    client = TestClient(app)
 
     def get(path: str, params: dict[str, str] | None = None) -> None:
         r = client.get(path, params=params)
         assert r.status_code == 200, (path, params, r.status_code, r.text[:200])
 
+    def cold(path: str, params: dict[str, str] | None = None) -> None:
+        app.state.engine._summaries.clear()  # facets and timeline computed again, as on a first visit
+        get(path, params)
+
     kinds: dict[str, list[Callable[[], None]]] = {
-        "page": [lambda q=q: get("/", {"q": q}) for q in QUERIES["page"]],
-        "page-topic": [lambda q=q: get("/", {"q": q}) for q in QUERIES["page-topic"]],
-        "page-empty": [lambda: get("/")],
+        "page": [lambda q=q: cold("/", {"q": q}) for q in QUERIES["page"]],
+        "page-topic": [lambda q=q: cold("/", {"q": q}) for q in QUERIES["page-topic"]],
+        "page-empty": [lambda: cold("/")],
+        "page-again": [lambda q=q: get("/", {"q": q}) for q in ["", *QUERIES["page"]]],
         "api": [lambda q=q: get("/api/items", {"q": q, "limit": "50"}) for q in QUERIES["page"]],
         "facets": [lambda q=q: get("/api/facets", {"q": q}) for q in QUERIES["page"]],
         "feed": [lambda q=q: get("/feeds/search.atom", {"q": q}) for q in QUERIES["page"][:2]],

@@ -361,6 +361,39 @@ def test_entry_updated_moves_on_material_revision_only(sqlite_url: str) -> None:
         db.dispose()
 
 
+def test_facets_follow_new_items_at_once_and_reclassification_within_a_minute(sqlite_url: str) -> None:
+    from collections import Counter
+
+    from crawler.web.engine import SUMMARY_TTL, Engine
+    from pipelines.classify import Classifier
+    from pipelines.items import Article
+    from pipelines.store import Store
+
+    db = Database(sqlite_url)
+    try:
+        chosen = [d for d in docs() if d["story"] == "laredo-straw"]
+        t0 = datetime(2026, 4, 1, tzinfo=UTC)
+
+        def save(d: dict[str, Any]) -> None:
+            Store(db, Classifier.from_file(None), now=lambda: t0).save(
+                [Article(url=d["url"], source="doj", title=d["title"], text=d["text"], published=t0)], Counter())
+
+        now = [0.0]
+        engine = Engine(db, ["tda", "fentanyl", "firearms", "agreement"], clock=lambda: now[0])
+        save(chosen[0])
+        assert dict(engine.facets("")["source"]) == {"doj": 1}
+        save(chosen[1])  # a new item: counted on the next request, whatever the cache holds
+        assert dict(engine.facets("")["source"]) == {"doj": 2}
+        with db.write() as s:  # a change the items table does not show (a reclassification)
+            s.execute(text("DELETE FROM item_topics"))
+        assert engine.facets("")["topic"]  # kept...
+        now[0] += SUMMARY_TTL + 1
+        assert engine.facets("")["topic"] == []  # ...for at most a minute
+        assert engine.timeline("").series == {}
+    finally:
+        db.dispose()
+
+
 # -- access and triage ----------------------------------------------------------------------------------------
 
 def test_beyond_loopback_every_url_needs_a_login_or_a_token(locked: TestClient, fx: Fixture) -> None:

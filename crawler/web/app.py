@@ -136,6 +136,7 @@ def create_app(config: Config, db: Database, access: Access, *, allowed_hosts: l
         description="Items, stories, sources and facets of the borderwatch store; queries use the search grammar.",
     )
     app.state.access = access
+    app.state.engine = engine
     app.add_middleware(SessionMiddleware, secret_key=access.session_key, session_cookie="borderwatch_session",
                        max_age=int(access.session_days * 86400), same_site="lax")
     if allowed_hosts is not None:

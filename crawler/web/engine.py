@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import defaultdict
-from collections.abc import Iterator
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from threading import Lock
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import func, select
@@ -54,12 +56,43 @@ def _iso(value: datetime | None) -> str | None:
     return as_utc(value).isoformat() if value is not None else None
 
 
+# Facets and timelines of recent queries are kept this long, and only while no item was added or changed:
+# the home page (no query) counts every item, which on a large store takes longer than the page's budget.
+# (A relative `since:7d` or a reclassification is thus at most this late in the counts.)
+SUMMARY_TTL = 60.0
+SUMMARY_CACHE = 128
+
+
 class Engine:
     """Search over one database, with the topic ids in force (an unknown ``topic:`` is a clear error)."""
 
-    def __init__(self, db: Database, topics: list[str] | None = None) -> None:
+    def __init__(self, db: Database, topics: list[str] | None = None, *, clock: Callable[[], float] = monotonic
+                 ) -> None:
         self.db = db
         self.topics = topics
+        self.clock = clock
+        self._summaries: OrderedDict[tuple[str, str, Any], tuple[float, Any]] = OrderedDict()
+        self._lock = Lock()
+
+    def _stamp(self) -> Any:
+        """What changes whenever an item is stored or changed (two index lookups)."""
+        with self.db.read() as s:
+            return tuple(s.execute(select(func.max(Item.id), func.max(Item.updated))).one())
+
+    def _summary(self, kind: str, text: str, compute: Callable[[], Any]) -> Any:
+        key = (kind, text, self._stamp())
+        now = self.clock()
+        with self._lock:
+            hit = self._summaries.get(key)
+            if hit is not None and now - hit[0] < SUMMARY_TTL:
+                self._summaries.move_to_end(key)
+                return hit[1]
+        value = compute()
+        with self._lock:
+            self._summaries[key] = (now, value)
+            while len(self._summaries) > SUMMARY_CACHE:
+                self._summaries.popitem(last=False)
+        return value
 
     def parse(self, text: str) -> Query:
         return engine.parse(text, topics=self.topics)
@@ -146,13 +179,23 @@ class Engine:
 
     def facets(self, text: str) -> dict[str, list[tuple[str, int]]]:
         q = self.parse(text)
-        with self.db.read() as s:
-            return engine.facets(s, q)
+
+        def compute() -> dict[str, list[tuple[str, int]]]:
+            with self.db.read() as s:
+                return engine.facets(s, q)
+
+        found: dict[str, list[tuple[str, int]]] = self._summary("facets", text, compute)
+        return found
 
     def timeline(self, text: str) -> engine.Timeline:
         q = self.parse(text)
-        with self.db.read() as s:
-            return engine.timeline(s, q)
+
+        def compute() -> engine.Timeline:
+            with self.db.read() as s:
+                return engine.timeline(s, q)
+
+        found: engine.Timeline = self._summary("timeline", text, compute)
+        return found
 
 
 def _as_datetime(value: Any) -> datetime:
