@@ -101,7 +101,7 @@ class Engine:
         """A page of hits, best first, with the contract's item fields (text included) and a snippet."""
         q = self.parse(text)
         with self.db.read() as s:
-            found = engine.search(s, q, limit=limit, cursor=cursor, count=count)
+            found = engine.search(s, q, limit=limit, cursor=cursor, count=False)
             ids = [h.id for h in found.hits]
             texts = {i: t for i, t in s.execute(select(Item.id, Item.text).where(Item.id.in_(ids)))} if ids else {}
         rows = [{
@@ -110,7 +110,12 @@ class Engine:
             "lang": h.language, "text": texts.get(h.id, ""), "snippet": h.snippet, "title_html": h.title_html,
             "rank": h.rank,
         } for h in found.hits]
-        return Page(rows, found.next_cursor, found.total)
+        total = self._summary("count", text, lambda: self._count(q)) if count else None
+        return Page(rows, found.next_cursor, total)
+
+    def _count(self, q: Query) -> int:
+        with self.db.read() as s:
+            return engine.count_matches(s, q)
 
     def iter_items(self, text: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """Every match (or the first ``limit``), a page at a time: an export never sits in memory whole.
