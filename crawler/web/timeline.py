@@ -57,7 +57,7 @@ def timeline_svg(bucket: str, periods: list[date], series: dict[str, list[int]],
     axis_y = len(series) * (BAND + GAP) + 14
     for i in _ticks(len(periods), step):
         x = LABEL + i * step + step / 2
-        anchor = "start" if i == 0 and len(periods) > 1 else "end" if i == len(periods) - 1 and i else "middle"
+        anchor = "end" if i == len(periods) - 1 and i else "middle"  # the last label ends at its bar
         parts.append(f'<text x="{x:.1f}" y="{axis_y}" class="tl-tick" text-anchor="{anchor}">{names[i]}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -70,9 +70,9 @@ TICK_ROOM = 80
 def _ticks(count: int, step: float) -> list[int]:
     """Which periods get a label: the first, the last, and evenly spaced ones between that do not collide."""
     every = max(1, round(TICK_ROOM / step + 0.4999))
-    ticks = list(range(0, count, every))
-    if count - 1 not in ticks:
-        if ticks and (count - 1 - ticks[-1]) * step < TICK_ROOM:
-            ticks.pop()
-        ticks.append(count - 1)
-    return ticks
+    ticks = list(range(0, count - 1, every))
+    # The last label is drawn ending at its bar (it must not leave the chart): it needs half a label
+    # more room from the one before, which is centred on its bar.
+    while ticks and (count - 1 - ticks[-1]) * step < TICK_ROOM * 1.5:
+        ticks.pop()
+    return [*ticks, count - 1]
