@@ -181,3 +181,17 @@ def test_serve_refuses_a_bad_saved_search(tmp_path: Path) -> None:
                                       "searches": [{"name": "x", "query": "topic:nope fentanyl"}]}), encoding="utf-8")
     proc = bw(config, "serve", "--port", "9", timeout=60)
     assert proc.returncode == 2 and "searches[0].query:" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_serve_on_a_taken_port_fails_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"database": f"sqlite:///{tmp_path / 'bw.db'}"}), encoding="utf-8")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = bw(config, "serve", "--port", str(port), timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"borderwatch: cannot listen on 127.0.0.1:{port}: Address already in use"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -21,7 +23,7 @@ def serve(app: App, host: str, port: int) -> None:
     import uvicorn
 
     from crawler.cli.daemon import config_file
-    from crawler.cli.main import usage_error
+    from crawler.cli.main import fail, usage_error
     from crawler.read.search import QueryError, parse
     from crawler.web.access import AccessError, access_for, raw_config
     from crawler.web.app import LOOPBACK_HOSTS, create_app
@@ -40,8 +42,31 @@ def serve(app: App, host: str, port: int) -> None:
             usage_error(f"{app.config_name}: searches[{i}].query: {exc}")
     web = create_app(config, app.db, access, allowed_hosts=LOOPBACK_HOSTS if access.open else None)
     shown = f"[{host}]" if ":" in host else host
+    problem = _cannot_listen(host, port)
+    if problem:
+        fail(f"cannot listen on {shown}:{port}: {problem}")
     click.echo(f"borderwatch: serving http://{shown}:{port}/ "
                f"({'no login: loopback' if access.open else f'{len(access.users)} user(s), login required'})",
                err=True)
-    uvicorn.run(web, host=host, port=port, log_level="warning" if app.verbose == 0 else "info",
-                proxy_headers=False, server_header=False)
+    try:
+        uvicorn.run(web, host=host, port=port, log_level="warning" if app.verbose == 0 else "info",
+                    proxy_headers=False, server_header=False)
+    except SystemExit as exc:  # uvicorn's own start-up failure (3): the command failed
+        if exc.code not in (0, None):
+            sys.exit(1)
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (taken, not an address of this machine), or None."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return str(exc.strerror or exc)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return str(exc.strerror or exc)
+    return None
