@@ -9,8 +9,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from crawler.web.app import _safe_next, month_filter, with_filter, without_filter
 from crawler.web.highlight import highlighted, spans
+from crawler.web.site import _safe_next, month_filter, with_filter, without_filter
 from crawler.web.timeline import TICK_ROOM, _ticks, timeline_svg
 
 
