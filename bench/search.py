@@ -145,7 +145,8 @@ def generate(n: int, seed: int = 7) -> Iterator[tuple[dict[str, Any], list[str]]
         topics = [t for t, terms in TOPIC_TERMS.items() if any(term in carried for term in terms)]
         if not topics and rng.random() < 0.1:  # the classifier also finds topics from other evidence
             topics = [rng.choice(list(TOPIC_TERMS))]
-        when = START + timedelta(seconds=rng.randrange(SPAN_DAYS * 86400))
+        # Stored in crawl order: dates rise with the id, a few days either way (a late copy, a backfill).
+        when = START + timedelta(days=SPAN_DAYS * i / n + rng.uniform(-5, 1))
         source = SOURCES[rng.randrange(len(SOURCES))]
         row = {
             "id": i + 1, "key": f"https://bench.example/{source}/{i}", "url": f"https://bench.example/{source}/{i}",

@@ -21,7 +21,7 @@ from alerts.views import Labels
 from crawler.web.settings import ServeConfig
 from pipelines.db import DEFAULT_DATABASE, DatabaseError, check_url
 from pipelines.redact import is_secret_name, register_secret, url_secrets
-from pipelines.timeutil import parse_duration, parse_when
+from pipelines.timeutil import Duration, DurationOrZero, parse_when
 from pipelines.yamltext import YamlProblem, parse_yaml
 
 DEFAULT_CONFIG = "config/borderwatch.yaml"
@@ -37,15 +37,6 @@ class ConfigError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    return parse_duration(value)
-
-
-Duration = Annotated[timedelta, Field(json_schema_extra={"format": "duration"})]
 
 
 def _networks(value: Any) -> list[str]:
@@ -90,7 +81,7 @@ class CrawlConfig(_Strict):
         description="Known pages younger than this are revisited (conditional GET) to catch corrections.",
     )
 
-    revisit_every: Duration = Field(
+    revisit_every: DurationOrZero = Field(
         timedelta(hours=1),
         description=(
             "A known page is re-checked at most this often (`0s`: on every pass), even when its feed is unchanged."
@@ -122,17 +113,7 @@ class CrawlConfig(_Strict):
         ),
     )
 
-    _parse_revisit = field_validator("revisit", "page_backoff_cap", "progress_every", mode="before")(_duration)
     _parse_networks = field_validator("allow_networks", mode="before")(_networks)
-
-    @field_validator("revisit_every", mode="before")
-    @classmethod
-    def _every(cls, v: Any) -> timedelta:
-        if isinstance(v, timedelta):
-            return v
-        if str(v).strip() in ("0", "0s", "0m", "0h"):
-            return timedelta(0)
-        return parse_duration(v)
 
 
 class RunConfig(_Strict):
@@ -155,8 +136,6 @@ class RunConfig(_Strict):
         6.0, gt=1, description="A source with no new item for this many times its usual gap is reported quiet."
     )
     log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object per log line.")
-
-    _parse = field_validator("pass_timeout", "grace", "dispatch_every", mode="before")(_duration)
 
 
 class _SourceBase(_Strict):
@@ -199,8 +178,6 @@ class _SourceBase(_Strict):
     @classmethod
     def _since(cls, v: Any) -> datetime:
         return parse_when(v)
-
-    _parse_every = field_validator("every", mode="before")(_duration)
 
 
 class DojApiSource(_SourceBase):
@@ -372,7 +349,7 @@ def format_loc(loc: tuple[str | int, ...] | list[str | int]) -> str:
     return out or "(top level)"
 
 
-def _explain(err: ValidationError, raw: Mapping[str, Any]) -> str:
+def _explain(err: ValidationError) -> str:
     e = err.errors()[0]
     loc = [p for p in e["loc"] if p not in SOURCE_KINDS]  # drop the union tag pydantic inserts
     # pydantic nests a tagged union's errors under the tag value; keep the user's path.
@@ -425,7 +402,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         cause = exc.errors()[0].get("ctx", {}).get("error")
         if isinstance(cause, _KeyedError):
             raise ConfigError(f"{p}: {format_loc(cause.loc)}: {cause}") from None
-        raise ConfigError(f"{p}: {_explain(exc, data)}") from None
+        raise ConfigError(f"{p}: {_explain(exc)}") from None
     register_config_secrets(config)
     return _resolve_paths(config, p)
 

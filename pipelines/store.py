@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from crawler.passes.tally import Count, Tally
 from pipelines import items as outcome
 from pipelines.classify import Classifier, TopicResult
 from pipelines.db import Database
@@ -27,9 +28,7 @@ from pipelines.models import (
     AlertEvent,
     Item,
     ItemTopic,
-    Pass,
     Revision,
-    SourceState,
     Story,
     TopicChange,
     UrlState,
@@ -62,6 +61,7 @@ EVIDENCE_PER_TOPIC = 5
 def evidence_json(result: TopicResult) -> list[dict[str, Any]]:
     return [
         {"phrase": e.phrase, "sentence": e.sentence, "weight": round(e.weight, 3), "where": e.where}
+        | ({"note": e.note} if e.note else {})
         for e in result.evidence[:EVIDENCE_PER_TOPIC]
     ]
 
@@ -144,42 +144,37 @@ class Store:
         return {r.url: RetryState(r.source, r.status, r.attempts or 1, _utc(r.next_attempt), r.fetch_url, r.etag,
                                   r.last_modified) for r in rows}
 
-    def source_state(self, source: str) -> SourceState:
-        with self.db.read() as s:
-            state = s.get(SourceState, source)
-            return state if state is not None else SourceState(source=source, consecutive_failures=0)
-
     # -- saving ----------------------------------------------------------------------------------------
-    def save(self, batch: Sequence[Article | Outcome], counts: Counter[str]) -> None:
+    def save(self, batch: Sequence[Article | Outcome], counts: Tally) -> None:
         if not batch:
             return
         with self._lock:
             self._save(batch, counts)
 
-    def _save(self, batch: Sequence[Article | Outcome], counts: Counter[str]) -> None:
+    def _save(self, batch: Sequence[Article | Outcome], counts: Tally) -> None:
         """One transaction for the batch. Should a record fail, the batch is written again with a
         savepoint per record, so the bad one is recorded as failed and the rest kept. (Savepoints on
         every record cost a flush each: most of the store's time.)"""
         now = self.now()
-        done: Counter[str] = Counter()
+        done = Tally()
         try:
             self._write(batch, now, done, careful=False)
         except Exception as exc:
             log.info("a batch failed (%s); writing it record by record", str(exc).splitlines()[0][:200])
             self._reload_stories()  # the index must not keep what the rolled-back batch added
-            done = Counter()
+            done = Tally()
             try:
                 self._write(batch, now, done, careful=True)
             finally:
                 # What a rolled-back record added to the index must go: the database is the truth.
                 self._reload_stories()
-        counts.update(done)
+        counts.merge(done)
 
     def _reload_stories(self) -> None:
         self.stories = StoryIndex(threshold=self.stories.threshold)
         self.load_stories()
 
-    def _write(self, batch: Sequence[Article | Outcome], now: datetime, counts: Counter[str], *, careful: bool) -> None:
+    def _write(self, batch: Sequence[Article | Outcome], now: datetime, counts: Tally, *, careful: bool) -> None:
         with self.db.write() as s:
             self._prefetch(s, batch)
             self._stored_urls = []
@@ -195,14 +190,14 @@ class Store:
                     except Exception as exc:  # one bad record must not lose the batch
                         self._stored_urls = [u for u in self._stored_urls if u not in (obj.key, obj.link)]
                         log.warning("%s: could not store %s: %s", obj.source, obj.url, exc)
-                        counts[outcome.FAILED] += 1
+                        counts.add(Count.FAILED)
                         failed = Outcome(obj.key, obj.source, outcome.FAILED, f"store: {exc}"[:500])
-                        self._record_outcome(s, failed, now, Counter())
+                        self._record_outcome(s, failed, now, Tally())
             if self._stored_urls:  # read now: no longer failed or blocked
                 s.execute(delete(UrlState).where(UrlState.url.in_(self._stored_urls)))
 
-    def _record_outcome(self, s: Session, o: Outcome, now: datetime, counts: Counter[str]) -> None:
-        counts[o.status] += 1
+    def _record_outcome(self, s: Session, o: Outcome, now: datetime, counts: Tally) -> None:
+        counts.add(o.status)
         if o.status == outcome.NOT_MODIFIED:
             item = s.scalar(select(Item).where((Item.key == o.url) | (Item.link == o.url)))
             if item is not None:
@@ -256,7 +251,7 @@ class Store:
             item = s.scalar(select(Item).where(Item.doj_uuid == a.doj_uuid))
         return item
 
-    def _save_article(self, s: Session, a: Article, now: datetime, counts: Counter[str]) -> None:
+    def _save_article(self, s: Session, a: Article, now: datetime, counts: Tally) -> None:
         # NUL characters occur in broken pages; PostgreSQL refuses them in text columns.
         text = (a.text or "").replace("\x00", "").strip()
         title = (a.title or "").replace("\x00", "").strip()
@@ -276,9 +271,9 @@ class Store:
             # like an edit. A fuller text (an API body over a feed summary) takes the item over.
             if a.authority > (item.authority or 0):
                 self._take_over(s, item, a, title, text, now)
-                counts["fuller_text"] += 1
+                counts.add(Count.FULLER_TEXT)
             else:
-                counts["duplicate"] += 1
+                counts.add(Count.DUPLICATE)
             return
         item.last_checked = now
         if a.url and a.url != item.url:  # the page now names another address for itself (or moved)
@@ -289,11 +284,11 @@ class Store:
         item.source_changed = a.source_changed or item.source_changed
         new_hash = a.content_hash or content_hash(title, text)
         if new_hash == item.content_hash:
-            counts["unchanged"] += 1
+            counts.add(Count.UNCHANGED)
             return
         verdict = compare(item.title, item.text, title, text)
         if not verdict.material:
-            counts["trivial_change"] += 1
+            counts.add(Count.TRIVIAL_CHANGE)
             return
         revision = Revision(
             item_id=item.id, seen_at=now, title=item.title, text=item.text,
@@ -317,7 +312,7 @@ class Store:
         if item.story_id is not None:
             doc = self._doc(item, a.story_features)
             self.stories.add(doc, item.story_id, item.signature)
-        counts["updated"] += 1
+        counts.add(Count.UPDATED)
 
     def _queried(self, s: Session, item_id: int) -> bool:
         """Whether the stored item matches a query a watcher follows (through the search index)."""
@@ -351,7 +346,7 @@ class Store:
             doc = self._doc(item, a.story_features if a.text == item.text else None)
             self.stories.add(doc, item.story_id, item.signature)
 
-    def _insert(self, s: Session, a: Article, title: str, text: str, now: datetime, counts: Counter[str]) -> None:
+    def _insert(self, s: Session, a: Article, title: str, text: str, now: datetime, counts: Tally) -> None:
         features = a.story_features or story_features(title, text)
         signature = a.signature or fingerprint(title, text)
         published = self._published(a, now, counts)
@@ -361,7 +356,7 @@ class Store:
         story: Story | None = None
         if match is not None:
             story_id = match.story_id
-            counts["story_copy"] += 1
+            counts.add(Count.STORY_COPY)
         else:
             story = Story(title=title, created=now)
             s.add(story)
@@ -391,14 +386,14 @@ class Store:
                 payload={"topics": [r.topic for r in matched], **({} if matched else {"query": True})},
             ))
         self.stories.add(replace(probe, item_id=item.id), story_id, signature)
-        counts["new"] += 1
+        counts.add(Count.NEW)
 
     @staticmethod
-    def _published(a: Article, first_seen: datetime, counts: Counter[str]) -> datetime | None:
+    def _published(a: Article, first_seen: datetime, counts: Tally) -> datetime | None:
         """The article's publication date, unless it is in the future (see ``trusted_published``)."""
         published = trusted_published(a.published, first_seen)
         if a.published is not None and published is None:
-            counts["future_date"] += 1
+            counts.add(Count.FUTURE_DATE)
             log.info("%s: publication date %s is after its first fetch; not trusted, first_seen used",
                      a.url, a.published.isoformat())
         return published
@@ -460,56 +455,6 @@ class Store:
                     if new.keys() != old.keys():
                         counts["changed"] += 1
         return counts
-
-    # -- passes, source state and locks ------------------------------------------------------------------
-    def begin_pass(self, source: str) -> int:
-        with self.db.write() as s:
-            p = Pass(source=source, started=self.now(), status="running")
-            s.add(p)
-            s.flush()
-            return p.id
-
-    def finish_pass(
-        self, pass_id: int, source: str, counts: Counter[str], *, status: str, error: str | None,
-        stats: dict[str, Any], watermark: str | None = None, feed_etag: str | None = None,
-        feed_last_modified: str | None = None,
-    ) -> Pass:
-        now = self.now()
-        with self.db.write() as s:
-            p = s.get(Pass, pass_id)
-            assert p is not None
-            p.finished = now
-            p.status = status
-            p.error = redact_text(error) if error else error
-            p.new = counts["new"]
-            p.updated = counts["updated"]
-            p.unchanged = counts["unchanged"] + counts["trivial_change"] + counts[outcome.NOT_MODIFIED]
-            p.skipped = sum(counts[k] for k in (outcome.KNOWN, outcome.OLD, outcome.NO_LINK, "duplicate",
-                                                 outcome.ROBOTS, outcome.NO_TEXT, outcome.WAITING,
-                                                 outcome.GIVEN_UP, outcome.REFUSED))
-            p.failed = counts[outcome.FAILED] + counts[outcome.TOO_LARGE]
-            p.blocked = counts[outcome.BLOCKED]
-            p.fetched = int(stats.get("responses", 0))
-            p.stats = {**{k: v for k, v in counts.items() if v}, **stats}
-            state = s.get(SourceState, source)
-            if state is None:
-                state = SourceState(source=source, consecutive_failures=0, health="ok")
-                s.add(state)
-            state.last_pass = now
-            if status == "ok":
-                state.last_success = now
-                state.consecutive_failures = 0
-                if watermark:
-                    state.watermark = watermark
-                if feed_etag is not None or feed_last_modified is not None:
-                    state.feed_etag, state.feed_last_modified = feed_etag, feed_last_modified
-                if p.new:
-                    state.last_new_item = now
-            else:
-                state.consecutive_failures = (state.consecutive_failures or 0) + 1
-            s.flush()
-            s.expunge(p)
-            return p
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -8,14 +8,14 @@ import io
 import json
 import sqlite3
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import bw, write_config
+from helpers import bw, bw_here, write_config
 
 from crawler.cli.main import entry
+from crawler.passes.tally import Tally
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.items import Article
@@ -41,7 +41,7 @@ def fill(url: str, n: int, *, title: str = "Release {i}", sources: tuple[str, ..
     db = Database(url)
     try:
         store = Store(db, Classifier.from_file(None))
-        counts: Counter[str] = Counter()
+        counts = Tally()
         store.save([
             Article(url=f"https://example.org/r/{i}", source=sources[i % len(sources)], title=title.format(i=i),
                     text=f"{TDA} Case {i}.", published=T0 + timedelta(days=i))
@@ -128,7 +128,7 @@ def test_search_reads_words_as_the_index_cuts_them(capsys: pytest.CaptureFixture
                                                     database_url: str) -> None:
     db = Database(database_url)
     try:
-        counts: Counter[str] = Counter()
+        counts = Tally()
         Store(db, Classifier.from_file(None)).save([
             Article(url="https://example.org/a", source="doj", title="Seizures rose 50% in a year", text=TDA),
             Article(url="https://example.org/b", source="doj", title="Seizures rose 500 tons in a year", text=TDA),
@@ -301,11 +301,11 @@ def test_an_export_cut_short_by_its_reader_ends_quietly(tmp_path: Path, sqlite_u
 def test_only_the_default_data_folder_is_created(tmp_path: Path) -> None:
     """``./data/`` (the default database's folder) may be created; nothing else is."""
     config = write_config(tmp_path / "c.yaml", {"sources": [FEED]})
-    proc = bw(config, "status", cwd=tmp_path)
+    proc = bw_here(config, "status", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "data" / "borderwatch.db").is_file()
     config = write_config(tmp_path / "d.yaml", {"database": "sqlite:///dta/borderwatch.db", "sources": [FEED]})
-    proc = bw(config, "status", cwd=tmp_path)
+    proc = bw_here(config, "status", cwd=tmp_path)
     assert proc.returncode == 2 and "database: the folder dta does not exist" in proc.stderr
     assert not (tmp_path / "dta").exists()
 

@@ -27,13 +27,16 @@ from helpers import bw, write_config
 from localsite import Site, justice_page, rss, serve
 from sqlalchemy import select
 
-from crawler.config import Config
+from crawler.config import Config, load_config
 from crawler.daemon import health
 from crawler.daemon.child import ChildOutcome, StopRequest, run_child, summarize_stderr
 from crawler.daemon.health import QuietRule, Verdict
 from crawler.daemon.logs import JsonFormatter, fields, setup_logging
 from crawler.daemon.scheduler import Daemon, claim_daemon_lease
-from crawler.passes import records
+from crawler.passes import ledger
+from crawler.passes.report import PassReport, read_reports, write_reports
+from crawler.passes.tally import Count, Tally
+from pipelines import leases
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Item, Lock, Pass, SourceState
 
@@ -214,13 +217,18 @@ def test_summarize_stderr(stderr: str, expected: str) -> None:
     assert summarize_stderr(stderr) == expected
 
 
-@pytest.mark.parametrize(("output", "expected"), [
-    ("feed: locked: 0 new, 0 updated, 0 unchanged; 0 requests in 0.0s — being crawled by h:12", "being crawled by h:12"),
-    ("other: locked: 0 new — being crawled by h:12", None),
-    ("feed: ok: 1 new", None),
-])
-def test_locked_message(output: str, expected: str | None) -> None:
-    assert records.locked_message("noise\n" + output, "feed") == expected
+def test_the_child_report_round_trips_through_json(tmp_path: Path) -> None:
+    """The daemon learns how a child's pass ended from its JSON report, never from its wording."""
+    path = tmp_path / "report.json"
+    locked = PassReport("feed", "locked", error="being crawled by h:12")
+    done = PassReport("api", "failed", 7, Tally({Count.NEW: 2, Count.FAILED: 1, Count.BAD_RECORD: 1}), "HTTP 500",
+                      3.25, requests=9, responses=8, bytes=1234, retries=1, max_pages_reached=True)
+    write_reports(path, [locked, done])
+    assert read_reports(path) == [locked, done]
+    assert read_reports(tmp_path / "missing.json") == []
+    path.write_text('{"passes": []}')
+    with pytest.raises(ValueError, match="not a pass report file"):
+        read_reports(path)
 
 
 @pytest.mark.parametrize(("last", "every", "expected"), [
@@ -230,15 +238,16 @@ def test_locked_message(output: str, expected: str | None) -> None:
     (T0 - H, H, T0),
 ])
 def test_first_run(last: datetime | None, every: timedelta, expected: datetime) -> None:
-    assert records.first_run(last, every, T0) == expected
+    assert ledger.first_run(last, every, T0) == expected
 
 
 def test_pass_line() -> None:
-    r = records.PassRecord("doj-api", "ok", 3, new=12, updated=3, unchanged=40, fetched=55, seconds=4.25)
+    r = PassReport("doj-api", "ok", 3, Tally({Count.NEW: 12, Count.UPDATED: 3, Count.UNCHANGED: 40}), responses=55,
+                   seconds=4.25)
     assert r.line() == "doj-api: ok: 12 new, 3 updated, 40 unchanged, 55 responses in 4.2s"
-    r = records.PassRecord("feed", "timeout", 4, failed=2, seconds=3.0, error="timed out")
+    r = PassReport("feed", "timeout", 4, Tally({Count.FAILED: 2}), seconds=3.0, error="timed out")
     assert r.line() == "feed: timeout: 0 new, 0 updated, 0 unchanged, 2 failed, 0 responses in 3.0s — timed out"
-    assert records.PassRecord("feed", "locked", error="being crawled by h:1").line() == (
+    assert PassReport("feed", "locked", error="being crawled by h:1").line() == (
         "feed: locked — being crawled by h:1; retried at its next run")
 
 
@@ -320,13 +329,13 @@ def test_settle_a_hung_child(db: Database) -> None:
     now = datetime.now(UTC)
     spawned = now - timedelta(seconds=5)
     pid = 4_000_000  # no such process
-    pid_owner = records.lease_owner(pid)
+    pid_owner = leases.lease_owner(pid)
     _pass(db, "feed", "ok", spawned - H, finished=spawned - H)
     pass_id = _pass(db, "feed", "running", spawned + timedelta(seconds=1))
     with db.write() as s:
         s.add(Lock(name="source:feed", owner=pid_owner, acquired=spawned, expires=now + H))
     out = _outcome(pid, None, timed_out=True, timeout=1800.0, stderr=TRACEBACK + "Aborted!\n")
-    rec = records.settle(db, "feed", spawned, out, now)
+    rec = ledger.settle(db, "feed", spawned, out, now)
     assert (rec.status, rec.pass_id) == ("timeout", pass_id)
     assert rec.error == ("timed out: still running after 30m (run.pass_timeout), stopped: "
                          "ModuleNotFoundError: No module named 'pipelines.revisions'")
@@ -340,7 +349,7 @@ def test_settle_a_hung_child(db: Database) -> None:
 
 def test_settle_a_child_that_died_before_its_pass(db: Database) -> None:
     now = datetime.now(UTC)
-    rec = records.settle(db, "feed", now - timedelta(seconds=2), _outcome(code=1, stderr=TRACEBACK), now)
+    rec = ledger.settle(db, "feed", now - timedelta(seconds=2), _outcome(code=1, stderr=TRACEBACK), now)
     assert rec.status == "crashed" and rec.error is not None and "exited with code 1" in rec.error
     assert _state(db, "feed").consecutive_failures == 1
 
@@ -349,7 +358,7 @@ def test_settle_keeps_what_a_child_recorded(db: Database) -> None:
     now = datetime.now(UTC)
     spawned = now - timedelta(seconds=3)
     pid = _pass(db, "feed", "ok", spawned + timedelta(seconds=1), finished=now, new=2, updated=1)
-    rec = records.settle(db, "feed", spawned, _outcome(), now)
+    rec = ledger.settle(db, "feed", spawned, _outcome(), now)
     assert (rec.status, rec.pass_id, rec.new, rec.updated) == ("ok", pid, 2, 1)
 
 
@@ -362,7 +371,7 @@ def test_settle_a_stopped_pass_leaves_the_source_due(db: Database) -> None:
     pass_id = _pass(db, "feed", "failed", spawned + timedelta(seconds=1), finished=now, error="stopped: shutdown")
     with db.write() as s:
         s.add(SourceState(source="feed", consecutive_failures=1, last_pass=now, health="ok"))
-    rec = records.settle(db, "feed", spawned, _outcome(stopped=True), now)
+    rec = ledger.settle(db, "feed", spawned, _outcome(stopped=True), now)
     assert (rec.status, rec.pass_id) == ("stopped", pass_id)
     st = _state(db, "feed")
     assert st.consecutive_failures == 0
@@ -371,8 +380,9 @@ def test_settle_a_stopped_pass_leaves_the_source_due(db: Database) -> None:
 
 def test_settle_a_locked_source(db: Database) -> None:
     now = datetime.now(UTC)
-    out = _outcome(stderr="feed: locked: 0 new, 0 updated, 0 unchanged; 0 requests in 0.0s — being crawled by h:7")
-    rec = records.settle(db, "feed", now - timedelta(seconds=2), out, now)
+    out = _outcome(stderr="whatever the child printed")
+    report = PassReport("feed", "locked", error="being crawled by h:7")
+    rec = ledger.settle(db, "feed", now - timedelta(seconds=2), out, now, report)
     assert rec.status == "locked" and rec.error == "being crawled by h:7"
     with db.read() as s:
         assert s.scalars(select(Pass)).first() is None and s.get(SourceState, "feed") is None
@@ -384,7 +394,7 @@ def test_settle_leaves_another_writers_pass_alone(db: Database) -> None:
     pass_id = _pass(db, "feed", "running", spawned + timedelta(seconds=1))
     with db.write() as s:
         s.add(Lock(name="source:feed", owner="otherhost:5", acquired=spawned, expires=now + H))
-    rec = records.settle(db, "feed", spawned, _outcome(code=0), now)
+    rec = ledger.settle(db, "feed", spawned, _outcome(code=0), now)
     assert rec.status == "locked"
     with db.read() as s:
         row = s.get(Pass, pass_id)
@@ -397,9 +407,9 @@ def test_recover_orphans(db: Database) -> None:
     gone = _pass(db, "b", "running", now - H)  # lease of a process of this host that is gone
     live = _pass(db, "c", "running", now - H)  # lease of a live process elsewhere
     with db.write() as s:
-        s.add(Lock(name="source:b", owner=records.lease_owner(4_000_001), acquired=now, expires=now + H))
+        s.add(Lock(name="source:b", owner=leases.lease_owner(4_000_001), acquired=now, expires=now + H))
         s.add(Lock(name="source:c", owner="elsewhere:12", acquired=now, expires=now + H))
-    assert sorted(records.recover_orphans(db, now)) == ["a", "b"]
+    assert sorted(ledger.recover_orphans(db, now)) == ["a", "b"]
     with db.read() as s:
         assert {p.id: p.status for p in s.scalars(select(Pass))} == {dead: "crashed", gone: "crashed", live: "running"}
         assert s.get(Lock, "source:b") is None and s.get(Lock, "source:c") is not None
@@ -411,7 +421,7 @@ def test_health_events_once_per_episode(db: Database) -> None:
 
     def after(status: str) -> health.Change | None:
         _pass(db, "feed", status, t, finished=t, error="HTTP 500" if status == "failed" else None)
-        return records.update_health(db, "feed", every=H, failures_alert=2, rule=rule, now=t)
+        return ledger.update_health(db, "feed", every=H, failures_alert=2, rule=rule, now=t)
 
     assert after("ok") is None
     assert after("failed") is None
@@ -436,7 +446,7 @@ def test_health_quiet_from_items(db: Database) -> None:
             s.add(Item(url=f"https://example.org/{i}", source="feed", title="t", text="x", first_seen=seen,
                        updated=seen, content_hash=f"{i:064x}"))
     _pass(db, "feed", "ok", now, finished=now)
-    change = records.update_health(db, "feed", every=H, failures_alert=3, rule=QuietRule(), now=now)
+    change = ledger.update_health(db, "feed", every=H, failures_alert=3, rule=QuietRule(), now=now)
     assert change is not None and (change.state, change.event) == ("quiet", "health")
     assert change.message == "quiet: no new item for 21d"
 
@@ -444,7 +454,7 @@ def test_health_quiet_from_items(db: Database) -> None:
 def test_daemon_lease(db: Database) -> None:
     """One holder at a time; a dead local holder's lease is taken over; a live remote one is named."""
     now = datetime.now(UTC)
-    mine, theirs = records.Leases(db), records.Leases(db)
+    mine, theirs = leases.Leases(db), leases.Leases(db)
     assert claim_daemon_lease(mine, db, now) is None
     assert claim_daemon_lease(mine, db, now) is None  # renewing one's own
     with db.write() as s:
@@ -456,9 +466,9 @@ def test_daemon_lease(db: Database) -> None:
     with db.write() as s:
         lock = s.get(Lock, "daemon")
         assert lock is not None
-        lock.owner = records.lease_owner(4_000_003)  # this host, a process that is gone (killed -9)
+        lock.owner = leases.lease_owner(4_000_003)  # this host, a process that is gone (killed -9)
     assert claim_daemon_lease(theirs, db, now) is None
-    assert theirs.lock_holder("daemon") == records.lease_owner()
+    assert theirs.lock_holder("daemon") == leases.lease_owner()
 
 
 class _LostLease:
@@ -740,7 +750,7 @@ def test_hanging_pass_times_out_and_a_second_signal_stops_at_once(
         assert st.consecutive_failures >= 1
         with db.read() as s:  # the killed child's lease went with it
             lock = s.get(Lock, "source:hang")
-            assert lock is None or not records.owner_gone(lock.owner)
+            assert lock is None or not leases.owner_gone(lock.owner)
         assert "hang: timeout: 0 new" in d.text()
         # A pass is hanging now; the first signal would wait 60s for it, the second stops it at once.
         last = max(p.id for p in passes(db, "hang"))
@@ -772,7 +782,7 @@ def test_two_daemons_and_a_locked_source(tmp_path: Path, database_url: str, site
         with db.write() as s:  # as a `borderwatch crawl news` on another machine holds it
             s.add(Lock(name="source:news", owner="otherhost:77", acquired=now, expires=now + H))
         d = daemons(cfg)
-        wait_until("the daemon lease", lambda: records.lease(db, "daemon"), 20, d)
+        wait_until("the daemon lease", lambda: leases.lease(db, "daemon"), 20, d)
         second = bw(cfg, "run", timeout=60)
         assert second.returncode == 1
         lines = second.stderr.strip().splitlines()
@@ -787,11 +797,63 @@ def test_two_daemons_and_a_locked_source(tmp_path: Path, database_url: str, site
         assert _state(db, "news").consecutive_failures == 0
         code, _ = d.stop(30)
         assert code == 0
-        assert records.lease(db, "daemon") is None
+        assert leases.lease(db, "daemon") is None
         # run.log_format: json — every line one object, the pass lines with their fields.
         lines = [json.loads(line) for line in d.text().splitlines()]
         assert all({"time", "level", "logger", "message"} <= set(rec) for rec in lines)
         ok = next(rec for rec in lines if rec.get("event") == "pass" and rec.get("status") == "ok")
         assert ok["source"] == "news" and ok["new"] == 1 and ok["message"].startswith("news: ok: 1 new")
+    finally:
+        db.dispose()
+
+
+REWORDED_CHILD = """
+import sys
+
+from crawler.passes.report import PassReport
+
+# Any wording at all: the daemon must not depend on it.
+PassReport.line = lambda self, **kw: f"[{self.status.upper()}] the pass over {self.source} is over"
+
+if __name__ == "__main__":  # (extraction workers are spawned: they import this module too)
+    from crawler.cli.main import entry
+
+    entry(sys.argv[1:])
+"""
+
+
+def test_the_daemon_reads_the_childs_report_not_its_wording(tmp_path: Path, sqlite_url: str, site: Site) -> None:
+    """The child's summary line reworded: the daemon still sees a locked source, then an ok pass with its counts."""
+    feed = Feed(site, "/news.rss")
+    feed.publish("tda", "Eight Tren de Aragua Members Charged in Nashville", TDA)
+    cfg = config(tmp_path, sqlite_url, [{"name": "news", "kind": "feed", "url": feed.url, "every": "1h"}])
+    script = tmp_path / "reworded.py"
+    script.write_text(REWORDED_CHILD)
+
+    class RewordedDaemon(Daemon):  # its children run the CLI with the reworded summary line
+        def pass_command(self, name: str, report_path: str) -> list[str]:
+            cmd = super().pass_command(name, report_path)
+            assert cmd[1:3] == ["-m", "crawler"]
+            return [sys.executable, str(script), *cmd[3:]]
+
+    db = Database(sqlite_url)
+    try:
+        now = datetime.now(UTC)
+        with db.write() as s:  # as a `borderwatch crawl news` on another machine holds it
+            s.add(Lock(name="source:news", owner="otherhost:77", acquired=now, expires=now + H))
+        shown = subprocess.run([sys.executable, str(script), "--config", str(cfg), "crawl", "news", "--no-alerts"],
+                               capture_output=True, text=True, timeout=120, check=False)
+        assert shown.returncode == 0 and shown.stderr.strip() == "[LOCKED] the pass over news is over", shown
+        daemon = RewordedDaemon(load_config(str(cfg)), str(cfg), db, leases.Leases(db))
+        locked = daemon._run_pass("news")
+        assert locked is not None and (locked.status, locked.error) == ("locked", "being crawled by otherhost:77")
+        assert passes(db, "news") == []
+        with db.write() as s:
+            s.execute(Lock.__table__.delete().where(Lock.name == "source:news"))
+        done = daemon._run_pass("news")
+        assert done is not None and (done.status, done.new, done.error) == ("ok", 1, None), done
+        (row,) = passes(db, "news")
+        assert (row.status, row.new, done.pass_id) == ("ok", 1, row.id)
+        assert done.line().startswith("news: ok: 1 new")  # the daemon's own log line, from the record
     finally:
         db.dispose()

@@ -8,7 +8,6 @@ undated items. Runs on SQLite and PostgreSQL (the ``db`` fixture).
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from alert_support import Webhook, seed_item, watcher
 from sqlalchemy import select
 
 from alerts.dispatch import dispatch
+from crawler.passes.tally import Tally
 from crawler.read.query import ItemQuery, query_items
 from pipelines.classify import Classifier
 from pipelines.db import Database
@@ -58,7 +58,7 @@ def article(url: str, title: str, published: datetime | None) -> Article:
 
 def test_future_dates_neither_pin_items_to_the_top_nor_keep_them_fresh(db: Database, hook: Webhook) -> None:
     now = utcnow()
-    counts: Counter[str] = Counter()
+    counts = Tally()
     # A month ago the crawler found a page claiming year 9999 and one claiming to be from next week.
     Store(db, Classifier.from_file(None), now=lambda: now - timedelta(days=30)).save([
         article("year-9999", "Year 9999 page", FAR),

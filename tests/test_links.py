@@ -28,6 +28,7 @@ from helpers import bw, items_json, write_config
 from localsite import Site, justice_page, rss, serve
 
 from crawler.passes.context import PassContext
+from crawler.passes.tally import Tally
 from pipelines.classify import Classifier
 from pipelines.db import MIGRATIONS, Database, make_engine
 from pipelines.items import Article
@@ -201,7 +202,7 @@ def test_show_and_csv_print_the_real_address(site: Site, sqlite_url: str, tmp_pa
 # -- the store: variants of one link are one item, the address is what the spider saw -----------------------
 def test_link_variants_still_merge_into_one_item(db: Database) -> None:
     store = Store(db, Classifier.from_file(None))
-    counts: Counter[str] = Counter()
+    counts = Tally()
     text = "A county fair opened with a parade on Main Street."
     store.save([Article(url="http://example.org/a?utm_source=y", source="s", title="Fair", text=text)], counts)
     store.save([Article(url="https://www.example.org/a/", source="s", title="Fair", text=text)], counts)

@@ -224,6 +224,17 @@ def test_the_timeline_counts_per_topic_per_period(db: Database, store: dict[str,
         weeks = timeline(s, parse("topic:tda since:2026-10-01"))
         months = timeline(s, parse(""), bucket="month")
         none = timeline(s, parse("nothingmatchesthis"))
+    assert none.periods == [] and none.series == {}
+    # A Saturday, 2026-08-01: its week starts in July, its month is August only.
+    at = datetime(2026, 8, 1, 12, tzinfo=UTC)
+    with db.write() as s:
+        s.add(Item(url="https://example.org/sat", source="doj", title="Zanahoria", text="Zanahoria.", published=at,
+                   first_seen=at, updated=at, content_hash="sat"))
+    with db.read() as s:
+        august = timeline(s, parse("zanahoria"), bucket="month")
+        week = timeline(s, parse("zanahoria"))
+    assert [str(p) for p in august.periods] == ["2026-08-01"] and august.series == {}
+    assert week.bucket == "week" and [str(p) for p in week.periods] == ["2026-07-27"]
     assert weeks.bucket == "week" and str(weeks.periods[0]) == "2026-10-05" and str(weeks.periods[-1]) == "2026-11-09"
     assert weeks.series == {"tda": [2, 0, 0, 0, 0, 1]}
     assert months.bucket == "month" and [str(p) for p in months.periods][:2] == ["2026-05-01", "2026-06-01"]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from crawler.config import ConfigError, load_config
 from pipelines.db import Database
-from pipelines.models import AlertEvent
+from pipelines.models import AlertEvent, Item
 
 FEED = {"name": "a", "kind": "feed", "url": "http://127.0.0.1/feed"}
 HOOK = "json://127.0.0.1/x"
@@ -125,3 +125,42 @@ def test_a_crawl_mails_what_the_followed_queries_match(tmp_path: Path, smtp: Smt
     # The same grammar from the command line.
     found = items_json(config, "--search", '"puerto cabello" -feria')
     assert [i["title"] for i in found] == ["Decomisan mercancía de contrabando en Puerto Cabello"]
+
+
+def test_the_store_writes_an_event_when_a_followed_query_matches(db: Database) -> None:
+    """New items and fuller texts taking an item over, matched through the index in the store's transaction."""
+    from collections import Counter
+
+    from pipelines.classify import Classifier
+    from pipelines.items import API_TEXT, FEED_TEXT, Article
+    from pipelines.search import parse
+    from pipelines.store import Store
+
+    store = Store(db, Classifier.from_file(None), queries=[parse('"puerto cabello" contrabando')])
+    counts: Counter[str] = Counter()
+    summary = "La aduana retuvo tres contenedores en el puerto."
+    full = summary + " El contrabando entraba por Puerto Cabello desde hace dos años, según la fiscalía."
+    store.save([
+        Article(url="https://example.org/match", source="diario", title="Contrabando en Puerto Cabello",
+                text="Tres contenedores retenidos por la aduana."),
+        Article(url="https://example.org/fair", source="diario", title="Feria del libro", text="Lecturas y talleres."),
+        Article(url="https://example.org/later", source="feed", title="Contenedores retenidos", text=summary,
+                authority=FEED_TEXT),
+    ], counts)
+
+    def evented() -> dict[str, dict[str, object]]:
+        with db.read() as s:
+            rows = s.execute(select(Item.url, AlertEvent.payload).join(Item, Item.id == AlertEvent.item_id))
+            return {url.rsplit("/", 1)[1]: payload for url, payload in rows}
+
+    assert evented() == {"match": {"topics": [], "query": True}}
+    # The API's full text takes the feed's summary over: now it matches, and that is news.
+    store.save([Article(url="https://example.org/later", source="api", title="Contenedores retenidos", text=full,
+                        authority=API_TEXT)], counts)
+    assert counts["fuller_text"] == 1
+    assert set(evented()) == {"match", "later"}
+    # Without followed queries nothing without a topic is news.
+    plain = Store(db, Classifier.from_file(None))
+    plain.save([Article(url="https://example.org/other", source="diario", title="Contrabando en Puerto Cabello otra vez",
+                        text="Más contenedores.")], counts)
+    assert set(evented()) == {"match", "later"}

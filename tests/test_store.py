@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy import func, select
 
+from crawler.passes.tally import Tally
 from pipelines.classify import Classifier, TopicResult
 from pipelines.db import Database
 from pipelines.items import API_TEXT, FEED_TEXT, Article, Outcome
-from pipelines.models import AlertEvent, Item, ItemTopic, Pass, UrlState
+from pipelines.models import AlertEvent, Item, ItemTopic, UrlState
 from pipelines.store import Store
 
 TDA = ("Eight members of the Tren de Aragua gang were charged today in Nashville with sex trafficking "
@@ -35,7 +35,7 @@ def faulty() -> FaultyClassifier:
 
 def test_a_bad_record_is_recorded_and_the_rest_of_the_batch_kept(db: Database) -> None:
     store = Store(db, faulty())
-    counts: Counter[str] = Counter()
+    counts = Tally()
     batch: list[Article | Outcome] = [
         Article(url="https://example.org/a", source="s", title="Tren de Aragua members charged", text=TDA),
         Article(url="https://example.org/bad", source="s", title="boom", text="Some text."),
@@ -56,7 +56,7 @@ def test_a_bad_record_is_recorded_and_the_rest_of_the_batch_kept(db: Database) -
 
 def test_nul_characters_are_dropped(db: Database) -> None:
     store = Store(db, Classifier.from_file(None))
-    counts: Counter[str] = Counter()
+    counts = Tally()
     store.save([Article(url="https://example.org/n", source="s", title="Ti\x00tle", text="Te\x00xt of a page.")], counts)
     with db.read() as s:
         item = s.scalar(select(Item))
@@ -65,7 +65,7 @@ def test_nul_characters_are_dropped(db: Database) -> None:
 
 def test_fuller_text_takes_over_a_feed_summary_without_an_update_alert(db: Database) -> None:
     store = Store(db, Classifier.from_file(None))
-    counts: Counter[str] = Counter()
+    counts = Tally()
     url = "https://justice.gov/opa/pr/tda"
     store.save([Article(url=url, source="feed", title="Eight charged in Nashville", text="Eight people were charged.",
                         authority=FEED_TEXT)], counts)
@@ -96,18 +96,3 @@ def test_leases(db: Database) -> None:
     assert leases.lock_holder("source:x") == "a"
     leases.release("source:x", owner="a")
     assert leases.acquire("source:x", timedelta(minutes=5), owner="b")
-
-
-def test_pass_records(db: Database) -> None:
-    store = Store(db, Classifier.from_file(None))
-    pid = store.begin_pass("s")
-    counts = Counter({"new": 3, "failed": 1, "blocked": 2, "known": 5})
-    p = store.finish_pass(pid, "s", counts, status="ok", error=None, stats={"responses": 9}, watermark="w1")
-    assert (p.new, p.failed, p.blocked, p.skipped, p.fetched) == (3, 1, 2, 5, 9)
-    assert store.source_state("s").watermark == "w1"
-    pid = store.begin_pass("s")
-    store.finish_pass(pid, "s", Counter(), status="failed", error="boom", stats={}, watermark="w2")
-    state = store.source_state("s")
-    assert state.watermark == "w1" and state.consecutive_failures == 1
-    with db.read() as s:
-        assert s.scalar(select(func.count()).select_from(Pass)) == 2

@@ -1,4 +1,7 @@
-"""One pass in a child process: the real CLI (``crawl SOURCE --no-alerts``) under a hard timeout.
+"""One pass in a child process: the real CLI (``crawl SOURCE --no-alerts --report-json PATH``) under a hard timeout.
+
+The child tells how its pass ended in the JSON report it writes (``crawler.passes.report``); its output is
+kept only to say why a child that wrote none failed (``summarize_stderr``).
 
 A Twisted reactor runs once per process, and a pass that leaks memory, crashes or hangs must not take the
 daemon with it; so each pass is a process. The child runs in its own session (a Ctrl-C in the daemon's
@@ -61,11 +64,11 @@ class StopRequest:
         return self.now or (self.deadline is not None and time.monotonic() >= self.deadline)
 
 
-def crawl_command(config_file: str, source: str, verbose: int = 0) -> list[str]:
+def crawl_command(config_file: str, source: str, report_path: str, verbose: int = 0) -> list[str]:
     cmd = [sys.executable, "-m", "crawler", "--config", config_file]
     if verbose > 1:
         cmd.append("-v")
-    return [*cmd, "crawl", source, "--no-alerts"]
+    return [*cmd, "crawl", source, "--no-alerts", "--report-json", report_path]
 
 
 def run_child(

@@ -3,7 +3,7 @@
 APScheduler (3.x, in memory) holds the clock; the database holds the state. At start the jobs are rebuilt
 from the config with fixed ids: one per enabled source (first run one interval after its last pass, or now),
 the dispatcher, a lease heartbeat and a health sweep. A pass is a child process (``crawler.daemon.child``) settled
-in the database afterwards (``crawler.passes.records``), at most ``run.parallel`` at once. The process itself keeps
+in the database afterwards (``crawler.passes.ledger``), at most ``run.parallel`` at once. The process itself keeps
 nothing that grows: no caches, only the table of children running now.
 
 Signals: the first SIGTERM/SIGINT stops new passes, lets running ones finish for ``run.grace``, then stops
@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -35,8 +36,10 @@ from crawler.config import Config
 from crawler.daemon import health
 from crawler.daemon.child import KILL_AFTER, ChildTable, StopRequest, crawl_command, run_child
 from crawler.daemon.logs import fields
-from crawler.passes import records
+from crawler.passes import ledger
+from crawler.passes.report import PassReport, read_reports
 from pipelines.db import Database
+from pipelines.leases import drop_stale_lease, lease
 from pipelines.timeutil import utcnow
 
 log = logging.getLogger("borderwatch.daemon")
@@ -73,12 +76,12 @@ def claim_daemon_lease(store: LeaseStore, db: Database, now: datetime) -> str | 
     """Take the ``daemon`` lease; returns None on success, else a line naming the holder."""
     if store.acquire(DAEMON_LEASE_NAME, DAEMON_LEASE):
         return None
-    gone = records.drop_stale_lease(db, DAEMON_LEASE_NAME, now)
+    gone = drop_stale_lease(db, DAEMON_LEASE_NAME, now)
     if gone is not None:
         log.warning("took over the daemon lease of %s: that process is gone", gone)
         if store.acquire(DAEMON_LEASE_NAME, DAEMON_LEASE):
             return None
-    held = records.lease(db, DAEMON_LEASE_NAME)
+    held = lease(db, DAEMON_LEASE_NAME)
     if held is None:  # released in between: try once more
         return None if store.acquire(DAEMON_LEASE_NAME, DAEMON_LEASE) else "another daemon holds this database"
     owner, expires = held
@@ -123,7 +126,7 @@ class Daemon:
         """Run until a signal (or a lost lease); returns the exit code."""
         self._install_signals()
         now = utcnow()
-        for source in records.recover_orphans(self.db, now):
+        for source in ledger.recover_orphans(self.db, now):
             log.warning("%s: a pass left running by a process that is gone was marked crashed", source,
                         extra=fields(source=source, event="orphan"))
         due = self._schedule(now)
@@ -216,10 +219,10 @@ class Daemon:
     # -- jobs ----------------------------------------------------------------------------------------------
     def _schedule(self, now: datetime) -> list[str]:
         """Build every job from the config (fixed ids, ``replace_existing``); returns "source: when" lines."""
-        last = records.last_passes(self.db)
+        last = ledger.last_passes(self.db)
         due: list[str] = []
         for s in self.sources:
-            first = records.first_run(last.get(s.name), s.every, now)
+            first = ledger.first_run(last.get(s.name), s.every, now)
             self._ours[s.name] = last.get(s.name)
             seconds = s.every.total_seconds()
             trigger = IntervalTrigger(seconds=seconds, start_date=first, timezone=UTC,
@@ -247,7 +250,7 @@ class Daemon:
             return
         source = self.config.source(name)
         try:
-            theirs = records.last_pass(self.db, name)
+            theirs = ledger.last_pass(self.db, name)
         except Exception as exc:
             log.error("%s: cannot read its state, pass skipped: %s", name, exc, extra=fields(source=name))
             return
@@ -270,8 +273,11 @@ class Daemon:
         if record is not None:
             self._after_pass(name, record)
 
-    def _run_pass(self, name: str) -> records.PassRecord | None:
-        cmd = crawl_command(self.config_file, name, self.verbose)
+    def pass_command(self, name: str, report_path: str) -> list[str]:
+        """The child process of one pass: the CLI's ``crawl``, which writes its report to ``report_path``."""
+        return crawl_command(self.config_file, name, report_path, self.verbose)
+
+    def _run_pass(self, name: str) -> PassReport | None:
         spawned = utcnow()
         pid: list[int] = []
 
@@ -279,28 +285,42 @@ class Daemon:
             pid.append(p)
             self.children.add(p, name)
 
+        with tempfile.TemporaryDirectory(prefix="borderwatch-pass-") as tmp:
+            report_path = os.path.join(tmp, "report.json")
+            try:
+                outcome = run_child(self.pass_command(name, report_path),
+                                    timeout=self.run_config.pass_timeout.total_seconds(), stop=self.stop,
+                                    on_start=started, on_progress=lambda line: _progress_log.info(
+                                        line, extra=fields(event="progress", source=name)))
+            except OSError as exc:
+                log.error("%s: cannot start a pass process: %s", name, exc, extra=fields(source=name))
+                return None
+            finally:
+                if pid:
+                    self.children.remove(pid[0])
+            report = self._child_report(name, report_path)
         try:
-            outcome = run_child(cmd, timeout=self.run_config.pass_timeout.total_seconds(), stop=self.stop,
-                                on_start=started, on_progress=lambda line: _progress_log.info(
-                                    line, extra=fields(event="progress", source=name)))
-        except OSError as exc:
-            log.error("%s: cannot start a pass process: %s", name, exc, extra=fields(source=name))
-            return None
-        finally:
-            if pid:
-                self.children.remove(pid[0])
-        try:
-            return records.settle(self.db, name, spawned, outcome, utcnow())
+            return ledger.settle(self.db, name, spawned, outcome, utcnow(), report)
         except Exception as exc:
             log.error("%s: pass ended (exit %s) but could not be recorded: %s", name, outcome.exit_code, exc,
                       extra=fields(source=name))
             return None
 
-    def _after_pass(self, name: str, record: records.PassRecord) -> None:
+    @staticmethod
+    def _child_report(name: str, path: str) -> PassReport | None:
+        """What the child wrote of its pass over ``name``; None if it wrote nothing readable (it died first)."""
+        try:
+            reports = read_reports(path)
+        except (OSError, ValueError) as exc:
+            log.warning("%s: the pass report could not be read: %s", name, exc, extra=fields(source=name))
+            return None
+        return next((r for r in reports if r.source == name), None)
+
+    def _after_pass(self, name: str, record: PassReport) -> None:
         level = logging.INFO if record.status in ("ok", "locked", "stopped") else logging.WARNING
         log.log(level, record.line(), extra=fields(event="pass", **record.fields()))
         try:
-            self._ours[name] = records.last_pass(self.db, name)
+            self._ours[name] = ledger.last_pass(self.db, name)
         except Exception:  # pragma: no cover - the database went away; the next pass will tell
             self._ours[name] = None
         change = None
@@ -313,7 +333,7 @@ class Daemon:
         source = self.config.source(name)
         try:
             with self._health_lock:
-                change = records.update_health(
+                change = ledger.update_health(
                     self.db, name, every=source.every, failures_alert=self.run_config.failures_alert,
                     rule=self._quiet, now=utcnow(),
                 )

@@ -52,8 +52,8 @@ def snapshot(source: str, crawler: Any, ctx: PassContext) -> SourceProgress:
         source=source,
         fetched=int(get("downloader/response_count", 0) or 0),
         queued=int(get("scheduler/enqueued", 0) or 0),
-        new=int(ctx.counts.get("new", 0)),
-        updated=int(ctx.counts.get("updated", 0)),
+        new=ctx.tally.new,
+        updated=ctx.tally.updated,
         done=get("finish_reason", None) is not None,
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import page_address
 from pipelines.extract import binary_body
@@ -106,10 +107,10 @@ class StoreStage:
                 return
             spider: Any = self.crawler.spider
             try:
-                await asyncio.to_thread(spider.store.save, batch, spider.ctx.counts)
+                await asyncio.to_thread(spider.store.save, batch, spider.ctx.tally)
             except Exception as exc:  # the database is gone: the pass fails, loudly
                 spider.ctx.start_error = f"database: {str(exc).splitlines()[0]}"[:500]
-                spider.ctx.counts["unsaved"] += len(batch)
+                spider.ctx.tally.add(Count.UNSAVED, len(batch))
 
     async def close_spider(self) -> None:
         await self.flush()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from crawler.passes.tally import Count, Tally
 from pipelines.items import KnownPage, RetryState
 from pipelines.timeutil import as_utc
 
@@ -31,14 +31,16 @@ class PassContext:
     new_feed_last_modified: str | None = None
     start_error: str | None = None  # the source's own URL failed: the pass failed
     start_blocked: bool = False
-    counts: Counter[str] = field(default_factory=Counter)
+    walk_complete: bool = False  # the API walk reached its end (or the watermark): the new watermark holds
+    max_pages_reached: bool = False  # the walk stopped at the source's page limit
+    tally: Tally = field(default_factory=Tally)
     queued: set[str] = field(default_factory=set)  # canonical URLs already requested this pass
     spider_errors: list[str] = field(default_factory=list)  # exceptions raised in the spider's callbacks
 
     def spider_error(self, failure: Any, response: Any, spider: Any) -> None:
         """Scrapy's ``spider_error`` signal: a callback raised, so whatever it had not yielded yet is lost.
         Kept for the pass's record (the pass fails), never left in a log line only."""
-        self.counts["spider_error"] += 1
+        self.tally.add(Count.SPIDER_ERROR)
         exc = failure.value
         self.spider_errors.append(f"{getattr(response, 'url', '?')}: {type(exc).__name__}: {exc}"[:300])
 

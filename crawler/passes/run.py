@@ -10,7 +10,6 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -22,8 +21,9 @@ from scrapy.settings import Settings
 from crawler.config import Config
 from crawler.fetch.progress import PassProgress
 from crawler.fetch.spiders import SPIDERS
+from crawler.passes import ledger
 from crawler.passes.context import PassContext
-from crawler.passes.records import settle_orphaned_passes
+from crawler.passes.report import PassReport
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.leases import Leases
@@ -38,36 +38,6 @@ log = logging.getLogger("borderwatch")
 
 # A pass holds its sources' leases this long at most; the daemon's hard timeout is shorter.
 LEASE = timedelta(hours=2)
-
-
-@dataclass
-class PassResult:
-    source: str
-    status: str  # ok | failed | blocked | locked
-    pass_id: int | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-    error: str | None = None
-    seconds: float = 0.0
-    requests: int = 0
-    bytes: int = 0
-
-    def line(self) -> str:
-        c = self.counts
-        parts = [f"{c.get('new', 0)} new", f"{c.get('updated', 0)} updated",
-                 f"{c.get('unchanged', 0) + c.get('trivial_change', 0) + c.get('not_modified', 0)} unchanged"]
-        for key, label in (("known", "known skipped"), ("duplicate", "duplicates"), ("old", "older than since"),
-                           ("retried", "retried"), ("waiting", "waiting to be retried"),
-                           ("given_up", "given up"),
-                           ("blocked", "blocked"), ("failed", "failed"), ("bad_record", "unreadable records"),
-                           ("too_large", "too large"),
-                           ("robots", "disallowed by robots.txt"), ("no_text", "without text"),
-                           ("refused", "refused (not http(s), or a non-public address)"),
-                           ("no_link", "entries without link")):
-            if c.get(key):
-                parts.append(f"{c[key]} {label}")
-        head = f"{self.source}: {self.status}"
-        tail = f" — {self.error}" if self.error else ""
-        return f"{head}: {', '.join(parts)}; {self.requests} requests in {self.seconds:.1f}s{tail}"
 
 
 def scrapy_settings(config: Config, log_level: str = "WARNING") -> Settings:
@@ -136,7 +106,7 @@ def run_pass(
     log_level: str = "WARNING",
     db: Database | None = None,
     classifier: Classifier | None = None,
-) -> list[PassResult]:
+) -> list[PassReport]:
     """Crawl the named (or all enabled) sources once. Never raises for a site's failure.
 
     Raises ``TopicsError`` before anything is fetched when the topics file cannot be loaded: pages
@@ -149,7 +119,7 @@ def run_pass(
                         every={s.name: s.every for s in config.sources})
     store = Store(db, classifier, retry=retry, queries=watched_queries(config))
     leases = Leases(db)
-    results: list[PassResult] = []
+    results: list[PassReport] = []
     runs: list[tuple[Any, PassContext, int, Crawler]] = []
     settings = scrapy_settings(config, log_level)
     # Scrapy's own log lines go through our logging set-up. Without -v they are kept quiet: every
@@ -167,7 +137,7 @@ def run_pass(
     for source in sources:
         if not leases.acquire(f"source:{source.name}", LEASE):
             holder = leases.lock_holder(f"source:{source.name}")
-            results.append(PassResult(source.name, "locked", error=f"being crawled by {holder}"))
+            results.append(PassReport(source.name, "locked", error=f"being crawled by {holder}"))
             continue
         if pool is None:
             pool = WorkerPool(config.crawl.extract_workers, config.topics,
@@ -176,8 +146,8 @@ def run_pass(
             known = store.load_known()
             retries = store.load_retries()
         # Holding the lease now, any pass of this source still "running" was left by a dead process.
-        settle_orphaned_passes(db, source.name, utcnow())
-        state = store.source_state(source.name)
+        ledger.settle_orphaned_passes(db, source.name, utcnow())
+        state = ledger.source_state(db, source.name)
         ctx = PassContext(
             source=source.name, now=utcnow(), since=source.since, revisit=config.crawl.revisit,
             revisit_every=config.crawl.revisit_every,
@@ -185,7 +155,7 @@ def run_pass(
             retries=retries, page_attempts=config.crawl.page_attempts,
             feed_etag=state.feed_etag, feed_last_modified=state.feed_last_modified,
         )
-        pass_id = store.begin_pass(source.name)
+        pass_id = ledger.begin_pass(db, source.name, utcnow())
         crawler = process.create_crawler(_spider_class(source, config))
         crawler.signals.connect(ctx.spider_error, signal=signals.spider_error)
         process.crawl(crawler, source=source, context=ctx, store=store, pool=pool)
@@ -213,23 +183,18 @@ def run_pass(
                 error = f"spider error at {ctx.spider_errors[0]}{more}"
             if error is not None:
                 error = redact_text(error)  # printed and stored: a source URL's credentials never are
-            status = "ok" if error is None else ("blocked" if ctx.start_blocked else "failed")
-            run_stats: dict[str, Any] = {
-                "requests": int(stats.get("downloader/request_count", 0)),
-                "responses": int(stats.get("downloader/response_count", 0)),
-                "bytes": int(stats.get("downloader/response_bytes", 0)),
-                "retries": int(stats.get("retry/count", 0)),
-                "seconds": round(elapsed, 2),
-            }
-            watermark = ctx.new_watermark if ctx.counts.get("walk_complete") else None
-            store.finish_pass(
-                pass_id, source.name, ctx.counts, status=status, error=error, stats=run_stats,
-                watermark=watermark, feed_etag=ctx.new_feed_etag,
-                feed_last_modified=ctx.new_feed_last_modified,
+            report = PassReport(
+                source.name, "ok" if error is None else ("blocked" if ctx.start_blocked else "failed"), pass_id,
+                ctx.tally, error, round(elapsed, 2),
+                requests=int(stats.get("downloader/request_count", 0)),
+                responses=int(stats.get("downloader/response_count", 0)),
+                bytes=int(stats.get("downloader/response_bytes", 0)), retries=int(stats.get("retry/count", 0)),
+                max_pages_reached=ctx.max_pages_reached,
+            )
+            ledger.finish_pass(
+                db, report, utcnow(), watermark=ctx.new_watermark if ctx.walk_complete else None,
+                feed_etag=ctx.new_feed_etag, feed_last_modified=ctx.new_feed_last_modified,
             )
             leases.release(f"source:{source.name}")
-            results.append(PassResult(
-                source.name, status, pass_id, dict(ctx.counts), error, elapsed,
-                int(run_stats["requests"]), int(run_stats["bytes"]),
-            ))
+            results.append(report)
     return results

@@ -115,13 +115,8 @@ def _item_rows(rows: Sequence[Any], topics: dict[int, list[str]]) -> list[dict[s
     ]
 
 
-def query_stories(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
-    """One row per story (newest first) with its copies."""
-    return list(iter_stories(db, q))
-
-
 def iter_stories(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
-    """``query_stories`` a batch of stories at a time."""
+    """One row per story (newest first) with its copies, read a batch of stories at a time."""
     when = func.coalesce(Item.published, Item.first_seen)
     latest = (
         _filtered(q, select(Item.story_id, func.max(when).label("latest")), db)[0]
@@ -201,7 +196,8 @@ def render_item(db: Database, item_id: int) -> str | None:
         for t in topics:
             lines.append(f"  {t.topic}  score {t.score:.2f}")
             for e in t.evidence:
-                lines.append(f"    [{e.get('where')}] \"{e.get('phrase')}\" — {e.get('sentence')}")
+                note = f" ({e['note']})" if e.get("note") else ""
+                lines.append(f"    [{e.get('where')}] \"{e.get('phrase')}\"{note} — {e.get('sentence')}")
     else:
         lines.append("topics: none")
     lines.append("")

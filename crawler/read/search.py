@@ -7,6 +7,9 @@ dependencies point crawler → alerts → pipelines.
 from __future__ import annotations
 
 from pipelines.search import (
+    COUNT_LIMIT,
+    FACET_WINDOW,
+    RANK_WINDOW,
     Filter,
     Hit,
     Query,
@@ -26,6 +29,7 @@ from pipelines.search import (
 )
 
 __all__ = [
+    "COUNT_LIMIT", "FACET_WINDOW", "RANK_WINDOW",
     "Filter", "Hit", "Query", "QueryError", "SearchPage", "Term", "Timeline", "count_matches", "facets",
     "highlight", "matches", "matching_ids", "parse", "search", "snippet", "timeline",
 ]

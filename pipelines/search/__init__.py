@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pipelines.search.engine import (
+    COUNT_LIMIT,
+    FACET_WINDOW,
+    RANK_WINDOW,
     Hit,
     SearchPage,
     Timeline,
@@ -18,6 +21,7 @@ from pipelines.search.grammar import Filter, Query, QueryError, Term, fold, pars
 from pipelines.search.snippet import highlight, snippet
 
 __all__ = [
+    "COUNT_LIMIT", "FACET_WINDOW", "RANK_WINDOW",
     "Filter", "Hit", "Query", "QueryError", "SearchPage", "Term", "Timeline", "count_matches", "facets", "fold",
     "highlight", "matches", "matching_ids", "narrow", "parse", "search", "snippet", "timeline", "tokens",
 ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import reduce
@@ -48,6 +48,13 @@ _FTS = table(FTS_TABLE, column("rowid"))
 VECTOR_COLUMN = "search_vector"
 # Facets list at most this many values each (months: every month).
 FACET_VALUES = 20
+# A search ranks the newest RANK_WINDOW matches of its query; facets and the timeline count the newest
+# FACET_WINDOW; `total` reads at most COUNT_LIMIT matches through filters. Ranking costs ~5 µs a match on
+# either database (BM25 reads each match's column sizes; ts_rank each vector): unbounded, a word found in a
+# third of a million items would take seconds. Measured with bench/search.py (1,000,000 items): see README.
+RANK_WINDOW = 5_000
+FACET_WINDOW = 10_000
+COUNT_LIMIT = 10_000
 UNIX_JULIAN = 2440587.5  # julianday('1970-01-01')
 
 
@@ -216,24 +223,49 @@ def _decode(cursor: str, kind: str) -> tuple[Any, int]:
 
 # -- the interface --------------------------------------------------------------------------------------
 
+def _candidates(session: Session, query: Query, n: int, *, relevance: bool) -> Any:
+    """The newest ``n`` matches of ``query`` (by id: the order they were stored), as a subquery with ``cid``
+    (and on SQLite with ``relevance``, ``rel``: BM25 can only be read where the FTS5 table is queried)."""
+    pg = _is_pg(session)
+    cols: list[Any] = [Item.id.label("cid")]
+    if relevance and not pg:
+        cols.append((-func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)).label("rel"))
+    stmt, _ = narrow(select(*cols), query, postgresql=pg)
+    # SQLite: walk the full-text index newest first (FTS5 reads its lists backwards), not the items table.
+    order = _FTS.c.rowid.desc() if (query.groups and not pg) else Item.id.desc()
+    return stmt.order_by(order).limit(n).subquery("candidates")
+
+
 def search(session: Session, query: Query, *, limit: int, cursor: str | None = None,
            count: bool = True) -> SearchPage:
     """One page of hits, best first (newest first when the query has no words), and the number of matches.
 
+    Ranking reads the newest ``RANK_WINDOW`` matches (in the order items were stored): a query matching more
+    is ranked among those, and its pages end there (``total`` still counts every match). ``total`` is None
+    when counting would read more than ``COUNT_LIMIT`` matches (or with ``count=False``).
     ``cursor`` is the previous page's ``next_cursor``; ``QueryError`` if it is not one of this query's.
     """
     if limit < 1:
         raise QueryError("limit: must be at least 1")
     cols = [Item.id, Item.url, Item.title, Item.text, Item.source, Item.published, Item.first_seen,
             Item.updated, Item.language, Item.story_id, _when().label("when_")]
-    stmt, score = _matching(session, query, select(*cols), ranked=True)
-    if score is not None:
-        stmt = stmt.add_columns(score.label("score"))
+    score: Any = None
+    if query.has_text:
+        pg = _is_pg(session)
+        cand = _candidates(session, query, RANK_WINDOW, relevance=True)
+        rel = func.ts_rank(_pg_vector(), _pg_query(query.groups), PG_RANK_NORMALIZATION) if pg else cand.c.rel
+        if pg:
+            age = cast(func.extract("epoch", _when()), Float) / 86400.0
+            score = func.ln(func.greatest(rel, 1e-9)) + age / TAU_DAYS
+        else:
+            score = func.ln(func.max(rel, 1e-9)) + (func.julianday(_when()) - UNIX_JULIAN) / TAU_DAYS
+        stmt = select(*cols, score.label("score")).select_from(cand).join(Item, Item.id == cand.c.cid)
         if cursor:
             value, last = _decode(cursor, "r")
             stmt = stmt.where(or_(score < value, and_(score == value, Item.id < last)))
         stmt = stmt.order_by(score.desc(), Item.id.desc())
     else:
+        stmt, _ = _matching(session, query, select(*cols))
         if cursor:
             value, last = _decode(cursor, "d")
             stmt = stmt.where(or_(_when() < value, and_(_when() == value, Item.id < last)))
@@ -257,14 +289,27 @@ def search(session: Session, query: Query, *, limit: int, cursor: str | None = N
             next_cursor = _encode("r", float(last_row.score), last_row.id)
         else:
             next_cursor = _encode("d", as_utc(_as_datetime(last_row.when_)).isoformat(), last_row.id)
-    total = count_matches(session, query) if count else None
+    total = count_matches(session, query, limit=COUNT_LIMIT) if count else None
     return SearchPage(hits=hits, next_cursor=next_cursor, total=total)
 
 
-def count_matches(session: Session, query: Query) -> int:
-    """How many items match ``query``."""
-    stmt, _ = _matching(session, query, select(func.count(Item.id)))
-    return int(session.scalar(stmt) or 0)
+def count_matches(session: Session, query: Query, *, limit: int | None = None) -> int | None:
+    """How many items match ``query``; None if more than ``limit`` (when given) would have to be read.
+
+    Words alone on SQLite are counted in the full-text index itself, exactly and quickly, whatever ``limit``.
+    """
+    pg = _is_pg(session)
+    if not pg and query.groups and not (query.filters or query.since or query.until):
+        expr = _fts_expr(query.groups)
+        if query.exclude:
+            expr = f"({expr}) NOT ({_fts_expr((query.exclude,))})"
+        stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(expr))
+        return int(session.scalar(stmt) or 0)
+    inner, _ = _matching(session, query, select(Item.id))
+    if limit is None:
+        return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+    n = int(session.scalar(select(func.count()).select_from(inner.limit(limit + 1).subquery())) or 0)
+    return None if n > limit else n
 
 
 def matching_ids(query: Query, session: Session) -> Any:
@@ -287,62 +332,69 @@ def matches(session: Session, query: Query, item_ids: list[int]) -> set[int]:
     return set(session.scalars(stmt))
 
 
-def _month(session: Session) -> Any:
+def _window(session: Session, query: Query) -> list[tuple[int, str, str | None, str, str, str | None]]:
+    """The newest ``FACET_WINDOW`` matches with their topics: (id, source, two-letter language, ``YYYY-MM``,
+    the Monday of the week ``YYYY-MM-DD``, topic), one row per item and topic. Dates are cut into months and
+    weeks by the database (UTC): reading 10,000 datetimes into Python costs more than the query."""
+    cand = _candidates(session, query, FACET_WINDOW, relevance=False)
+    when = _when()
     if _is_pg(session):
-        return func.to_char(func.timezone("UTC", _when()), "YYYY-MM")
-    return func.strftime("%Y-%m", _when())
+        utc = func.timezone("UTC", when)
+        month = func.to_char(utc, "YYYY-MM")
+        week = func.to_char(func.date_trunc("week", utc), "YYYY-MM-DD")
+    else:
+        month = func.strftime("%Y-%m", when)
+        week = func.date(when, "-6 days", "weekday 1")
+    stmt = (select(Item.id, Item.source, func.lower(func.substr(Item.language, 1, 2)), month, week, ItemTopic.topic)
+            .select_from(cand).join(Item, Item.id == cand.c.cid)
+            .outerjoin(ItemTopic, ItemTopic.item_id == Item.id))
+    return [tuple(r) for r in session.execute(stmt)]  # type: ignore[misc]
 
 
 def facets(session: Session, query: Query) -> dict[str, list[tuple[str, int]]]:
     """Counts of the matching items by topic, source, language (two letters) and month (``YYYY-MM``).
 
     Topic, source and language: the most frequent first (at most ``FACET_VALUES``); months newest first.
+    A query matching more than ``FACET_WINDOW`` items is counted over its newest ``FACET_WINDOW`` matches
+    (``facets`` stays fast on a broad match; the counts are then those of the newest matches).
     """
-    out: dict[str, list[tuple[str, int]]] = {}
-    ids = matching_ids(query, session).subquery()
-    n = func.count().label("n")
-    topic_rows = session.execute(
-        select(ItemTopic.topic, n).where(ItemTopic.item_id.in_(select(ids.c.id)))
-        .group_by(ItemTopic.topic).order_by(n.desc(), ItemTopic.topic).limit(FACET_VALUES))
-    out["topic"] = [(str(t), int(c)) for t, c in topic_rows]
-    for name, expr in (("source", Item.source), ("lang", func.lower(func.substr(Item.language, 1, 2)))):
-        stmt, _ = _matching(session, query, select(expr.label("v"), func.count().label("n")))
-        stmt = stmt.where(expr.is_not(None)).group_by(expr).order_by(literal_column("n").desc(), expr)
-        out[name] = [(str(v), int(c)) for v, c in session.execute(stmt.limit(FACET_VALUES))]
-    month = _month(session)
-    stmt, _ = _matching(session, query, select(month.label("v"), func.count().label("n")))
-    out["month"] = [(str(v), int(c)) for v, c in session.execute(stmt.group_by(month).order_by(month.desc()))]
-    return out
+    rows = _window(session, query)
+    topic: Counter[str] = Counter(r[5] for r in rows if r[5] is not None)
+    items = {r[0]: r for r in rows}.values()  # one per item (an item has a row per topic)
+    source: Counter[str] = Counter(r[1] for r in items)
+    lang: Counter[str] = Counter(r[2] for r in items if r[2])
+    month: Counter[str] = Counter(r[3] for r in items)
+
+    def top(c: Counter[str]) -> list[tuple[str, int]]:
+        return sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
+
+    return {"topic": top(topic), "source": top(source), "lang": top(lang),
+            "month": sorted(month.items(), reverse=True)}
 
 
 def timeline(session: Session, query: Query, *, bucket: str | None = None) -> Timeline:
     """Matching items per topic per week or month (``bucket``; by default months when the matches span
-    more than half a year), every period between the first and the last present, empty ones as 0."""
-    pg = _is_pg(session)
-    span_stmt, _ = _matching(session, query, select(func.min(_when()), func.max(_when())))
-    first, last = session.execute(span_stmt).one()
-    if first is None or last is None:
+    more than half a year), every period between the first and the last present, empty ones as 0.
+    Over the newest ``FACET_WINDOW`` matches, as ``facets``."""
+    if bucket not in (None, "week", "month"):
+        raise QueryError(f"bucket: {bucket!r} (week or month)")
+    rows = _window(session, query)
+    if not rows:
         return Timeline(bucket or "week", [], {})
-    first, last = _as_datetime(first).date(), _as_datetime(last).date()
+    weeks = {r[4] for r in rows}
+    first, last = date.fromisoformat(min(weeks)), date.fromisoformat(max(weeks)) + timedelta(days=6)
     if bucket is None:
         bucket = "month" if (last - first).days > 183 else "week"
-    if bucket not in ("week", "month"):
-        raise QueryError(f"bucket: {bucket!r} (week or month)")
-    if pg:
-        period = func.to_char(func.date_trunc(bucket, func.timezone("UTC", _when())), "YYYY-MM-DD")
-    elif bucket == "week":
-        period = func.date(_when(), "-6 days", "weekday 1")
-    else:
-        period = func.strftime("%Y-%m-01", _when())
-    stmt, _ = _matching(session, query, select(period.label("p"), ItemTopic.topic, func.count().label("n")))
-    stmt = stmt.join(ItemTopic, ItemTopic.item_id == Item.id).group_by(period, ItemTopic.topic)
+    if bucket == "month":  # (a week starting in the month before must not add a month)
+        months = {r[3] for r in rows}
+        first, last = date.fromisoformat(min(months) + "-01"), date.fromisoformat(max(months) + "-01")
+    counts: Counter[tuple[str, str]] = Counter(
+        (r[5], r[4] if bucket == "week" else r[3] + "-01") for r in rows if r[5] is not None)
     periods = _periods(first, last, bucket)
-    index = {p: i for i, p in enumerate(periods)}
+    index = {p.isoformat(): i for i, p in enumerate(periods)}
     series: dict[str, list[int]] = defaultdict(lambda: [0] * len(periods))
-    for p, topic, n in session.execute(stmt):
-        i = index.get(date.fromisoformat(str(p)[:10]))
-        if i is not None:
-            series[str(topic)][i] += int(n)
+    for (topic, period), n in counts.items():
+        series[topic][index[period]] += n
     return Timeline(bucket, periods, dict(sorted(series.items())))
 
 

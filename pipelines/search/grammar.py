@@ -18,8 +18,8 @@ import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 
 from pipelines.timeutil import parse_when
 

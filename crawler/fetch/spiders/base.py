@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from crawler.fetch.botwall import detect_bot_wall
 from crawler.fetch.policy import RefusedRequest, scheme_refusal
 from crawler.passes.context import PassContext
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.items import Article, Outcome, RetryState
@@ -155,7 +156,7 @@ class SourceSpider(scrapy.Spider):
                 self.crawler.engine.crawl(request)
                 scheduled += 1
         if scheduled:
-            self.ctx.counts["retried"] += scheduled
+            self.ctx.tally.add(Count.RETRIED, scheduled)
             raise DontCloseSpider
 
 
@@ -224,7 +225,7 @@ def source_request(
     spider: SourceSpider, url: str, callback: Any, *, conditional: bool = False, **meta: Any
 ) -> scrapy.Request:
     """A request for the source's own URL (a feed, an API page, a listing), with start-failure handling."""
-    url = without_userinfo(url)  # its credentials travel as HTTP Basic auth (crawler.runner)
+    url = without_userinfo(url)  # its credentials travel as HTTP Basic auth (crawler.passes.run)
     headers: dict[str, str] = {}
     if conditional:
         if spider.ctx.feed_etag:

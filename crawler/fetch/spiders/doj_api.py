@@ -22,6 +22,7 @@ import scrapy
 from scrapy.http import Response
 
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
@@ -176,16 +177,16 @@ class DojApiSpider(SourceSpider):
             try:
                 produced, stop = self._read(record, response)
             except Exception as exc:  # one bad record must not cost its page (and every page after it)
-                self.ctx.counts["bad_record"] += 1
+                self.ctx.tally.add(Count.BAD_RECORD)
                 yield Outcome(_record_key(record, response), self.source.name, outcome.FAILED,
                               f"unreadable API record: {type(exc).__name__}: {exc}"[:500])
                 continue
             reached_end = reached_end or stop
             yield from produced
         if reached_end:
-            self.ctx.counts["walk_complete"] = 1
+            self.ctx.walk_complete = True
         elif page + 1 >= self.source.max_pages:
-            self.ctx.counts["max_pages_reached"] = 1
+            self.ctx.max_pages_reached = True
             # stopped early: keep the old watermark so the next pass reads what this one did not
             self.ctx.new_watermark = self.ctx.watermark
         else:
@@ -206,7 +207,7 @@ class DojApiSpider(SourceSpider):
             # Everything from here on was read by an earlier pass. (A record stamped exactly at the
             # watermark is read again: one changed in that same second after the last pass must
             # not be lost; the store finds the others unchanged.)
-            self.ctx.counts["below_watermark"] += 1
+            self.ctx.tally.add(Count.BELOW_WATERMARK)
             return [], True
         if changed and changed < self.ctx.since and self.ctx.first_pass:
             # sorted by `changed`: everything after this is older still

@@ -18,6 +18,7 @@ from crawler.fetch.spiders.base import (
     remember_validators,
     source_request,
 )
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
@@ -33,7 +34,7 @@ def _entry_time(entry: Any) -> datetime | None:
     return None
 
 
-def parse_feed(body: bytes, source: str) -> tuple[list[tuple[str, dict[str, Any], str]], int, str | None]:
+def parse_feed(body: bytes) -> tuple[list[tuple[str, dict[str, Any], str]], int, str | None]:
     """Entries of a feed as (link, hints, summary text), the number without a link, and a parse problem."""
     parsed = feedparser.parse(body)
     problem = None
@@ -68,7 +69,7 @@ class FeedSpider(SourceSpider):
 
     def parse_feed(self, response: Response) -> Iterator[Article | Outcome | scrapy.Request]:
         if response.status == 304:
-            self.ctx.counts["feed_not_modified"] += 1
+            self.ctx.tally.add(Count.FEED_NOT_MODIFIED)
             if self.source.fetch_pages:
                 yield from self.revisit_known()
             return
@@ -76,14 +77,14 @@ class FeedSpider(SourceSpider):
         if bad:
             yield bad
             return
-        entries, no_link, problem = parse_feed(response.body, self.source.name)
+        entries, no_link, problem = parse_feed(response.body)
         if problem:
             self.ctx.start_error = f"{response.url}: {problem}"
             yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED, problem)
             return
         remember_validators(self, response)
         if no_link:
-            self.ctx.counts[outcome.NO_LINK] += no_link
+            self.ctx.tally.add(Count.NO_LINK, no_link)
         for link, hints, summary in entries:
             refusal = scheme_refusal(link)
             if refusal:  # file:, data:, javascript:… never fetched nor kept, but recorded

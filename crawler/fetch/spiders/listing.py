@@ -9,6 +9,7 @@ import scrapy
 from scrapy.http import Response, TextResponse
 
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.items import Outcome
@@ -37,11 +38,11 @@ class ListingSpider(SourceSpider):
             return
         links = response.css(self.source.links)
         if not links and depth == 1:
-            self.ctx.counts["listing_without_links"] += 1
+            self.ctx.tally.add(Count.LISTING_WITHOUT_LINKS)
         for link in links:
             href = link.attrib.get("href") or link.css("a::attr(href)").get()
             if not href:
-                self.ctx.counts[outcome.NO_LINK] += 1
+                self.ctx.tally.add(Count.NO_LINK)
                 continue
             yield self.page_request(response.urljoin(href))
         if self.source.next and depth < self.source.max_pages:

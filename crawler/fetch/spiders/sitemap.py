@@ -12,6 +12,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
+from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.extract import parse_datetime
@@ -47,7 +48,7 @@ class SitemapSpider(SourceSpider):
     def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request | Outcome]:
         if response.meta.get("root"):
             if response.status == 304:
-                self.ctx.counts["sitemap_not_modified"] += 1
+                self.ctx.tally.add(Count.SITEMAP_NOT_MODIFIED)
                 yield from self.revisit_known()
                 return
             bad = check_source_response(self, response)
@@ -74,7 +75,7 @@ class SitemapSpider(SourceSpider):
                 yield scrapy.Request(loc, callback=self.parse_sitemap, errback=self.on_error)
                 continue
             if self._queued >= self.source.max_pages:
-                self.ctx.counts["max_pages_reached"] = 1
+                self.ctx.max_pages_reached = True
                 return
             request = self.page_request(loc)
             if isinstance(request, scrapy.Request):

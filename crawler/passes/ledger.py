@@ -1,103 +1,110 @@
-"""What the daemon writes about passes: settling a child's pass, stale rows and leases, source health.
+"""The pass ledger: the only writer of ``Pass`` rows and ``SourceState``; a pass's life cycle in one place.
 
-A child records its own pass (``Pass`` row, ``SourceState``) when it can. When it cannot — it crashed, hung
-and was killed, or was stopped at shutdown — the daemon settles the record here: the row the child left
-``running`` becomes ``crashed``/``timeout``/``stopped`` with an error, the child's ``source:<name>`` lease
-is released, and a failure is counted (a pass stopped at shutdown is not the source's fault: not counted,
-and the source stays due, so a restart runs it). A manual ``crawl`` that takes over the lease of a process
-that is gone settles that process's pass the same way (``settle_orphaned_passes``).
+A pass begins (``begin_pass``: a ``running`` row), runs, and ends in one of three ways:
+
+- its own process records it (``finish_pass``: the row gets the ``PassReport``'s status and counts; the
+  source's state its watermark, feed validators, failure streak);
+- the daemon settles it when its child could not (``settle``): the row the child left ``running`` becomes
+  ``crashed``/``timeout``/``stopped`` with an error, the child's ``source:<name>`` lease is released, and a
+  failure is counted (a pass stopped at shutdown is not the source's fault: not counted, and the source
+  stays due, so a restart runs it);
+- a later pass over the source, or the daemon at start, finds it left ``running`` by a process that is gone
+  (``settle_orphaned_passes``, ``recover_orphans``) and marks it ``crashed``.
+
+The source's health (``update_health``) is written here too; what the scheduler reads of past passes
+(``last_pass``, ``last_passes``, ``first_run``) is read here.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crawler.daemon import health
 from crawler.daemon.child import ChildOutcome, summarize_stderr
+from crawler.passes.report import PassReport
 from pipelines.db import Database
-from pipelines.leases import Leases, drop_stale_lease, lease, lease_owner, owner_gone, release_lease
+from pipelines.leases import lease_owner, owner_gone, release_lease
 from pipelines.models import AlertEvent, Item, Lock, Pass, SourceState
+from pipelines.redact import redact_text
 from pipelines.timeutil import as_utc
-
-log = logging.getLogger("borderwatch.daemon")
 
 FAILED_STATUSES = health.FAILED_STATUSES
 
 
-@dataclass(frozen=True)
-class PassRecord:
-    """One pass as the daemon logs it."""
-
-    source: str
-    status: str  # ok | failed | blocked | crashed | timeout | stopped | locked
-    pass_id: int | None = None
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    failed: int = 0
-    blocked: int = 0
-    fetched: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-
-    def line(self) -> str:
-        """``doj-api: ok: 12 new, 3 updated, 40 unchanged in 4.2s`` (and the error, if any)."""
-        parts = [f"{self.new} new", f"{self.updated} updated", f"{self.unchanged} unchanged"]
-        for n, label in ((self.skipped, "skipped"), (self.failed, "failed"), (self.blocked, "blocked")):
-            if n:
-                parts.append(f"{n} {label}")
-        tail = f" — {self.error}" if self.error else ""
-        if self.status == "locked":
-            return f"{self.source}: locked{tail}; retried at its next run"
-        counts = ", ".join(parts)
-        return f"{self.source}: {self.status}: {counts}, {self.fetched} responses in {self.seconds:.1f}s{tail}"
-
-    def fields(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+# -- a pass's own process ----------------------------------------------------------------------------------
+def source_state(db: Database, source: str) -> SourceState:
+    """What the source remembers between passes (a fresh, unsaved state for a source never crawled)."""
+    with db.read() as s:
+        state = s.get(SourceState, source)
+        return state if state is not None else SourceState(source=source, consecutive_failures=0)
 
 
-# -- leases (kept in pipelines.leases; named here for the daemon's modules) ---------------------------------
-__all__ = ["Leases", "drop_stale_lease", "lease", "lease_owner", "owner_gone", "release_lease"]
+def begin_pass(db: Database, source: str, now: datetime) -> int:
+    with db.write() as s:
+        p = Pass(source=source, started=now, status="running")
+        s.add(p)
+        s.flush()
+        return p.id
 
 
-# -- settling a child's pass -------------------------------------------------------------------------------
-_LOCKED = re.compile(r"^(?P<source>\S+): locked\b(?P<rest>.*)$", re.MULTILINE)
+def finish_pass(
+    db: Database, report: PassReport, now: datetime, *, watermark: str | None = None,
+    feed_etag: str | None = None, feed_last_modified: str | None = None,
+) -> Pass:
+    """Record how the pass ``report.pass_id`` ended, and what its source remembers for the next pass (its
+    watermark and feed validators only after an ``ok`` pass)."""
+    assert report.pass_id is not None
+    with db.write() as s:
+        p = s.get(Pass, report.pass_id)
+        assert p is not None
+        p.finished = now
+        report.apply_to(p)
+        p.error = redact_text(p.error) if p.error else p.error  # a source URL's credentials are never stored
+        state = s.get(SourceState, report.source)
+        if state is None:
+            state = SourceState(source=report.source, consecutive_failures=0, health="ok")
+            s.add(state)
+        state.last_pass = now
+        if report.status == "ok":
+            state.last_success = now
+            state.consecutive_failures = 0
+            if watermark:
+                state.watermark = watermark
+            if feed_etag is not None or feed_last_modified is not None:
+                state.feed_etag, state.feed_last_modified = feed_etag, feed_last_modified
+            if p.new:
+                state.last_new_item = now
+        else:
+            state.consecutive_failures = (state.consecutive_failures or 0) + 1
+        s.flush()
+        s.expunge(p)
+        return p
 
 
-def locked_message(output: str, source: str) -> str | None:
-    """The child's "<source>: locked — being crawled by …" line, if it found its source locked."""
-    for m in _LOCKED.finditer(output):
-        if m.group("source") == source:
-            rest = m.group("rest")
-            return (rest.rsplit("—", 1)[-1] if "—" in rest else rest).strip(" :-") or "locked"
-    return None
-
-
-def settle(db: Database, source: str, spawned: datetime, outcome: ChildOutcome, now: datetime) -> PassRecord:
-    """Make the database tell the truth about a child pass that ended, however it ended."""
+# -- settling a child's pass (the daemon) ------------------------------------------------------------------
+def settle(
+    db: Database, source: str, spawned: datetime, outcome: ChildOutcome, now: datetime,
+    report: PassReport | None = None,
+) -> PassReport:
+    """Make the database tell the truth about a child pass that ended, however it ended. ``report`` is what the
+    child said of its pass (its ``--report-json``), if it lived to say it."""
     child = lease_owner(outcome.pid)
-    output = outcome.stdout + "\n" + outcome.stderr
-    locked = locked_message(output, source)
+    locked = (report.error or "locked") if report is not None and report.status == "locked" else None
     with db.write() as s:
         row = s.scalar(
             select(Pass).where(Pass.source == source, Pass.started >= spawned).order_by(Pass.id.desc()).limit(1)
         )
         if row is None and locked is not None and not outcome.ended_by_daemon:
-            return PassRecord(source, "locked", error=locked, seconds=outcome.seconds)
+            return PassReport(source, "locked", error=locked, seconds=outcome.seconds)
         if row is not None and row.status == "running":
             holder = s.get(Lock, f"source:{source}")
             if holder is not None and holder.owner != child and as_utc(holder.expires) > now:
                 # Not our child's row: another writer (a manual crawl) is passing over this source now.
-                return PassRecord(source, "locked", error=f"being crawled by {holder.owner}",
+                return PassReport(source, "locked", error=f"being crawled by {holder.owner}",
                                   seconds=outcome.seconds)
         state = s.get(SourceState, source)
         if state is None:
@@ -160,15 +167,11 @@ def _why(outcome: ChildOutcome) -> str:
     return f"{head}: {summary}" if summary else head
 
 
-def _record(row: Pass, outcome: ChildOutcome) -> PassRecord:
-    error = row.error
-    if row.status not in ("ok", "stopped", "timeout", "crashed") and not error:
-        error = summarize_stderr(outcome.stderr) or None
-    return PassRecord(
-        source=row.source, status=row.status, pass_id=row.id, new=row.new or 0, updated=row.updated or 0,
-        unchanged=row.unchanged or 0, skipped=row.skipped or 0, failed=row.failed or 0,
-        blocked=row.blocked or 0, fetched=row.fetched or 0, seconds=round(outcome.seconds, 2), error=error,
-    )
+def _record(row: Pass, outcome: ChildOutcome) -> PassReport:
+    record = PassReport.from_row(row, seconds=round(outcome.seconds, 2))
+    if row.status not in ("ok", "stopped", "timeout", "crashed") and not record.error:
+        record.error = summarize_stderr(outcome.stderr) or None
+    return record
 
 
 def recover_orphans(db: Database, now: datetime) -> list[str]:
