@@ -329,8 +329,7 @@ def test_source_feed_and_search_feed(client: TestClient) -> None:
 
 
 def test_entry_updated_moves_on_material_revision_only(sqlite_url: str) -> None:
-    from collections import Counter
-
+    from crawler.passes.tally import Tally
     from pipelines.classify import Classifier
     from pipelines.items import Article
     from pipelines.store import Store
@@ -340,8 +339,8 @@ def test_entry_updated_moves_on_material_revision_only(sqlite_url: str) -> None:
         d = next(x for x in docs() if x["id"] == "az-fentanyl-reyes")
         t0 = datetime(2026, 4, 1, tzinfo=UTC)
 
-        def save(text: str, at: Any) -> Counter[str]:
-            counts: Counter[str] = Counter()
+        def save(text: str, at: Any) -> Tally:
+            counts: Tally = Tally()
             Store(db, Classifier.from_file(None), now=lambda: at).save(
                 [Article(url=d["url"], source="doj", title=d["title"], text=text, published=t0)], counts)
             return counts
@@ -362,8 +361,7 @@ def test_entry_updated_moves_on_material_revision_only(sqlite_url: str) -> None:
 
 
 def test_facets_follow_new_items_at_once_and_reclassification_within_a_minute(sqlite_url: str) -> None:
-    from collections import Counter
-
+    from crawler.passes.tally import Tally
     from crawler.web.engine import SUMMARY_TTL, Engine
     from pipelines.classify import Classifier
     from pipelines.items import Article
@@ -376,7 +374,7 @@ def test_facets_follow_new_items_at_once_and_reclassification_within_a_minute(sq
 
         def save(d: dict[str, Any]) -> None:
             Store(db, Classifier.from_file(None), now=lambda: t0).save(
-                [Article(url=d["url"], source="doj", title=d["title"], text=d["text"], published=t0)], Counter())
+                [Article(url=d["url"], source="doj", title=d["title"], text=d["text"], published=t0)], Tally())
 
         now = [0.0]
         engine = Engine(db, ["tda", "fentanyl", "firearms", "agreement"], clock=lambda: now[0])

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
+from crawler.passes.tally import Tally
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.items import Article
@@ -84,12 +84,12 @@ def populate(url: str, *, watcher: Any = None) -> Fixture:
             seen = datetime.fromisoformat(d["published"]).replace(tzinfo=UTC) + timedelta(days=1)
             store = Store(db, classifier, now=lambda seen=seen: seen)
             store.load_stories(window=timedelta(days=36500))
-            counts: Counter[str] = Counter()
+            counts: Tally = Tally()
             store.save([_article(d)], counts)
         revised = next(d for d in chosen if d["id"] == REVISED)
         revised_at = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
         store = Store(db, classifier, now=lambda: revised_at)
-        counts = Counter()
+        counts = Tally()
         store.save([_article(revised, text=revised["text"] + "\n\n" + CORRECTION)], counts)
         assert counts["updated"] == 1, counts
         from sqlalchemy import select

@@ -115,7 +115,7 @@ class Engine:
 
     def _count(self, q: Query) -> int:
         with self.db.read() as s:
-            return engine.count_matches(s, q)
+            return engine.count_matches(s, q) or 0  # None only when given a limit
 
     def iter_items(self, text: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """Every match (or the first ``limit``), a page at a time: an export never sits in memory whole.
