@@ -11,7 +11,7 @@ import binascii
 import json
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from threading import Lock
 from time import monotonic
@@ -34,7 +34,6 @@ class Page:
     rows: list[dict[str, Any]]
     next: str | None
     total: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def encode_cursor(key: list[Any]) -> str:

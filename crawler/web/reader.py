@@ -20,6 +20,9 @@ from pipelines.models import AlertEvent, Delivery, Item, ItemTopic, Revision, St
 from pipelines.revisions import readable_diff
 from pipelines.timeutil import as_utc
 
+# Diff lines are not wrapped here: the page wraps them to its width.
+UNWRAPPED = 1_000_000
+
 
 def _utc(value: datetime | None) -> datetime | None:
     return as_utc(value) if value is not None else None
@@ -81,9 +84,6 @@ def _topics_of(s: Any, ids: list[int]) -> dict[int, list[str]]:
             out[item_id].append(topic)
     return out
 
-
-# Diff lines are not wrapped here: the page wraps them to its width.
-UNWRAPPED = 1_000_000
 
 # A copy whose text shares less than this with the first copy's is called a rewrite; above it, a copy.
 COPY_RATIO = 0.6
