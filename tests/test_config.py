@@ -15,10 +15,13 @@ from crawler.config import (
     ConfigError,
     CrawlConfig,
     DojApiSource,
+    DrupalViewsSource,
     FeedSource,
+    GcNewsSource,
     ListingSource,
     RunConfig,
     SavedSearch,
+    SitemapSource,
     load_config,
 )
 from crawler.web.settings import ServeConfig, WebUser
@@ -149,7 +152,8 @@ def _documented_keys() -> set[str]:
 def test_every_setting_is_declared_with_help_and_in_the_readme() -> None:
     documented = _documented_keys()
     models = [("", Config), ("crawl.", CrawlConfig), ("sources[].", DojApiSource), ("sources[].", FeedSource),
-              ("sources[].", ListingSource), ("watchers[].", WatcherConfig), ("alerts.", AlertSettings),
+              ("sources[].", ListingSource), ("sources[].", SitemapSource), ("sources[].", GcNewsSource),
+              ("sources[].", DrupalViewsSource), ("watchers[].", WatcherConfig), ("alerts.", AlertSettings),
               ("run.", RunConfig), ("searches[].", SavedSearch), ("serve.", ServeConfig),
               ("serve.users[].", WebUser)]
     missing = []

@@ -16,6 +16,7 @@ from pipelines import items as outcome
 from pipelines.canonical import page_address
 from pipelines.extract import binary_body
 from pipelines.items import Article, Outcome
+from pipelines.language import primary_tag
 from pipelines.worker import ExtractionFailed
 
 # Rows per write transaction: batches of ~50 cost a fraction of per-item commits on SQLite
@@ -35,9 +36,15 @@ class ExtractStage:
         return cls(crawler)
 
     async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, Article) or item.html is None:
+        if not isinstance(item, Article):
             return item
         spider: Any = self.crawler.spider
+        # The source's configured language stands in for what neither page nor feed declares (the store
+        # detects it from the text when there is no hint either).
+        hint = getattr(getattr(spider, "source", None), "language", None)
+        if item.html is None:
+            item.language = primary_tag(item.language) or hint
+            return item
         html, item.html = item.html, None
         binary = binary_body(html)
         if binary:  # a file served as text/html: its "text" would be replacement characters
@@ -62,7 +69,7 @@ class ExtractStage:
         item.published = item.published or doc.published
         item.author = item.author or doc.author
         item.site_name = doc.site_name or item.site_name  # the page's own name, else the feed's
-        item.language = item.language or doc.language
+        item.language = doc.language or primary_tag(item.language) or hint  # the page's, the feed's, the config's
         if doc.canonical:  # the page's own address for itself, when it is on the same site
             item.url = page_address(item.final_url or item.url, doc.canonical)
         if not item.doj_topics and doc.topics:

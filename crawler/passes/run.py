@@ -145,6 +145,7 @@ def run_pass(
             store.load_stories()
             known = store.load_known()
             retries = store.load_retries()
+            unmatched = store.load_unmatched()
         # Holding the lease now, any pass of this source still "running" was left by a dead process.
         ledger.settle_orphaned_passes(db, source.name, utcnow())
         state = ledger.source_state(db, source.name)
@@ -152,7 +153,7 @@ def run_pass(
             source=source.name, now=utcnow(), since=source.since, revisit=config.crawl.revisit,
             revisit_every=config.crawl.revisit_every,
             first_pass=state.last_success is None, known=known, watermark=state.watermark,
-            retries=retries, page_attempts=config.crawl.page_attempts,
+            retries=retries, page_attempts=config.crawl.page_attempts, unmatched=unmatched,
             feed_etag=state.feed_etag, feed_last_modified=state.feed_last_modified,
         )
         pass_id = ledger.begin_pass(db, source.name, utcnow())

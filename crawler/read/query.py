@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipelines.db import Database
+from pipelines.language import primary_tag
 from pipelines.models import Item, ItemTopic, Revision, Story
 from pipelines.search import Query, narrow
 from pipelines.timeutil import as_utc
@@ -108,7 +109,8 @@ def _item_rows(rows: Sequence[Any], topics: dict[int, list[str]]) -> list[dict[s
             "id": r.id, "url": r.url, "source": r.source, "title": r.title,
             "published": _utc(r.published), "first_seen": _utc(r.first_seen), "updated": _utc(r.updated),
             "topics": topics.get(r.id, []), "story": r.story_id, "revisions": r.revision_count,
-            "text": r.text, "author": r.author, "final_url": r.final_url, "key": r.key, "doj_number": r.doj_number,
+            "text": r.text, "lang": primary_tag(r.language), "author": r.author, "final_url": r.final_url, "key": r.key,
+            "doj_number": r.doj_number,
             "doj_topics": r.doj_topics or [], "doj_components": r.doj_components or [],
         }
         for r in rows
@@ -180,6 +182,7 @@ def render_item(db: Database, item_id: int) -> str | None:
         f"#{item.id}  {item.title}",
         f"url:        {item.url}",
         f"source:     {item.source}",
+        f"language:   {primary_tag(item.language) or 'unknown'}",
         f"published:  {_human(item.published)}",
         f"first seen: {_human(item.first_seen)}",
         f"updated:    {_human(item.updated)}  ({item.revision_count} revision(s))",
