@@ -3,6 +3,7 @@ items, and the login. Each works without JavaScript; htmx (``hx-boost``) only sw
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,11 +21,15 @@ from crawler.web.timeline import timeline_svg
 
 PAGE = 25  # results per page in the UI
 OUTBOX_ROWS = 200
+# Threads that compute search pages' facets and timelines beside their hits (two per page being built).
+SUMMARY_THREADS = 8
 
 
 def register(app: FastAPI, site: Site) -> None:
     config, db, engine, access = site.config, site.db, site.engine, site.access
     searches, topic_labels, page = site.searches, site.topic_labels, site.page
+    summaries = ThreadPoolExecutor(max_workers=SUMMARY_THREADS, thread_name_prefix="borderwatch-summary")
+    app.router.on_shutdown.append(lambda: summaries.shutdown(wait=False, cancel_futures=True))
 
     # -- login -----------------------------------------------------------------------------------------
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
@@ -63,10 +68,14 @@ def register(app: FastAPI, site: Site) -> None:
 
     def render_search(request: Request, user: str, q: str, cursor: str | None, view: str, saved: Any) -> Response:
         stories_view = view == "stories"
+        engine.parse(q)  # a query that cannot be read is refused before any work starts
+        # The facets and the timeline are separate queries over the same matches: run beside the page of hits.
+        facets_done = summaries.submit(engine.facets, q)
+        timeline_done = summaries.submit(engine.timeline, q)
         result = engine.stories(q, PAGE, cursor) if stories_view else engine.items(q, PAGE, cursor)
         count = None if stories_view else result.total
-        facets = engine.facets(q)
-        tl = engine.timeline(q)
+        facets = facets_done.result()
+        tl = timeline_done.result()
         chart = timeline_svg(tl.bucket, tl.periods, tl.series, topic_labels)
         ids = [r["id"] for r in result.rows] if not stories_view else []
         marks = triage.marks(db, user, ids)
