@@ -10,13 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from crawler.passes.ledger import update_health
 from helpers import bw, write_config
 from localsite import Site, news_page, rss, serve, silent_server
 from sqlalchemy import select
 
 from crawler.daemon import health
 from crawler.fetch.botwall import UNREACHABLE, detect_bot_wall
+from crawler.passes.ledger import update_health
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Item, Pass, UrlState
 from pipelines.timeutil import utcnow
