@@ -9,6 +9,7 @@ is known (justice.gov: ``div.field_body``) only that element reaches trafilatura
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from lxml import etree
 
 from pipelines.canonical import host_of
 from pipelines.language import primary_tag
+from pipelines.learn import AGREEMENT, MIN_TEXT, LearnReport, agreement, container_path
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class Document:
     components: tuple[str, ...] = field(default_factory=tuple)
     targeted: bool = False  # the text came from a known main-content element
     canonical: str | None = None  # the page's own ``<link rel="canonical">`` href, as written
+    learn: LearnReport | None = None  # what the page taught the learned-targeting rules (pipelines.learn)
 
 
 _WS = re.compile(r"[ \t\u00a0\u2009\u202f]+")
@@ -338,11 +341,76 @@ def _page_site_name(tree: Any) -> str | None:
     return None
 
 
-def extract(html: str, url: str, content: str | None = None) -> Document:
+def _full_text(tree: Any, url: str) -> str:
+    import trafilatura
+
+    # deduplicate=False: trafilatura's process-global LRU cache would drop a page seen twice
+    # (a revisit, a reprint) — exactly the pages change and story detection need.
+    return _clean_text(trafilatura.extract(
+        tree, url=url, deduplicate=False, include_comments=False, include_tables=True) or "")
+
+
+def _element_text(el: Any, url: str) -> str:
+    """trafilatura's text of one element of the page, handed over as a page of its own (no reparse)."""
+    import trafilatura
+
+    page = lxml.html.Element("html")
+    body = etree.SubElement(page, "body")
+    body.append(copy.deepcopy(el))
+    return _clean_text(trafilatura.extract(
+        page, url=url, deduplicate=False, include_comments=False, include_tables=True) or "")
+
+
+def _learned_text(
+    tree: Any, url: str, learned: tuple[str, ...], verify: bool, learn: bool,
+) -> tuple[str, LearnReport]:
+    """The article text through the first learned selector that names one element of this page, verified
+    against the whole page's when asked or when it looks wrong; else the whole page's, with the container
+    it was found in (to learn from)."""
+    for selector in learned:
+        try:
+            found = tree.cssselect(selector)
+        except Exception:
+            continue
+        if len(found) != 1:
+            continue
+        text = _element_text(found[0], url)
+        own = len(_WS.sub("", found[0].text_content()))
+        # Empty, short, or a small part of its element's text: the element may not be the article any more.
+        suspect = len(text) < MIN_TEXT or len(_WS.sub("", text)) < 0.25 * own
+        if not (verify or suspect):
+            return text, LearnReport(used=selector)
+        full = _full_text(tree, url)
+        score = agreement(text, full)
+        if score >= AGREEMENT:
+            return text, LearnReport(used=selector, verified=True, score=round(score, 3))
+        # The whole page's text wins (no article loses text), and the rule is dropped and learned again.
+        return full, LearnReport(used=selector, verified=False, score=round(score, 3),
+                                 candidate=_candidate(tree, url, full))
+    full = _full_text(tree, url)
+    return full, LearnReport(candidate=_candidate(tree, url, full) if learn else None)
+
+
+def _candidate(tree: Any, url: str, full: str) -> str | None:
+    """The container of the page's text, if trafilatura given only that element finds the same text."""
+    selector = container_path(tree, full) if full else None
+    if selector is None:
+        return None
+    return selector if agreement(_element_text(tree.cssselect(selector)[0], url), full) >= AGREEMENT else None
+
+
+def extract(
+    html: str, url: str, content: str | None = None, learned: tuple[str, ...] = (), verify: bool = False,
+    learn: bool = False,
+) -> Document:
     """Article text and metadata of one page.
 
     ``content`` is a CSS selector of the main element (a source's ``content`` setting); it wins over
-    the built-in site rules. Without either, trafilatura finds the main text on its own.
+    the built-in site rules, which win over ``learned`` selectors (``pipelines.learn``: tried in order, the
+    first naming one element is used; ``verify`` extracts the whole page too and compares; ``learn`` looks
+    for the container of a page no learned selector fits). Without any,
+    trafilatura finds the main text on its own. The page is parsed once: metadata and text come from the
+    same tree.
     """
     import trafilatura
 
@@ -359,9 +427,17 @@ def extract(html: str, url: str, content: str | None = None) -> Document:
     language = page_language(tree)
     topics = _all_texts(tree, rule.topics) if rule else ()
     components = _all_texts(tree, rule.components) if rule else ()
+    site_name, canonical = _page_site_name(tree), _page_canonical(tree)
 
     selector = content or (rule.content if rule else None)
-    target = tree.cssselect(selector) if selector else []
+    if not selector:
+        text, report = _learned_text(tree, url, learned, verify, learn)
+        return Document(
+            text=text, title=title, published=published, author=author, site_name=site_name, language=language,
+            topics=topics, components=components, targeted=report.used is not None and report.verified is not False,
+            canonical=canonical, learn=report,
+        )
+    target = tree.cssselect(selector)
     if target and rule and not content:
         for el in target:
             for junk in el.cssselect(rule.drop) if rule.drop else []:
@@ -377,19 +453,16 @@ def extract(html: str, url: str, content: str | None = None) -> Document:
     if target:
         # Hand trafilatura only the main element: it cannot mistake a sidebar for the article.
         fragment = "".join(etree.tostring(el, encoding="unicode", method="html") for el in target)
-        text = trafilatura.extract(
+        text = _clean_text(trafilatura.extract(
             f"<html><body><article>{fragment}</article></body></html>",
             url=url, deduplicate=False, include_comments=False, include_tables=True, favor_recall=True,
-        ) or html_to_text(fragment)
+        ) or html_to_text(fragment))
     else:
-        # deduplicate=False: trafilatura's process-global LRU cache would drop a page seen twice
-        # (a revisit, a reprint) — exactly the pages change and story detection need.
-        text = trafilatura.extract(
-            tree, url=url, deduplicate=False, include_comments=False, include_tables=True
-        ) or ""
+        text = _full_text(tree, url)
     return Document(
-        text=_clean_text(text), title=title, published=published, author=author, site_name=_page_site_name(tree),
-        language=language, topics=topics, components=components, targeted=bool(target), canonical=_page_canonical(tree),
+        text=text, title=title, published=published, author=author, site_name=site_name,
+        language=language, topics=topics, components=components, targeted=bool(target), canonical=canonical,
+        learn=LearnReport(person=True),  # a person's rule applies here: never learned over
     )
 
 
