@@ -11,7 +11,7 @@ workers), next to trafilatura alone on the same pages (one core, default setting
   of each stored text against the page's expected body, and the agreement of the text through the learned
   rules with the whole page's (every page extracted both ways in this process).
 
-    python bench/crawl.py [--case all|justice|unknown|news] [--pages 2000] [--content-selector]
+    python bench/crawl.py [--case all|justice|unknown|news] [--pages 2000] [--stages] [--content-selector]
 
 Default settings with no per-host delay. "pages/s" counts from the command's start (process start, imports
 and worker start-up included).
@@ -192,6 +192,52 @@ def learned_agreement(site: Site, paths: list[str]) -> tuple[float, int, int]:
     return (sum(scores) / len(scores) if scores else 1.0), len(scores), len(paths)
 
 
+def stage_cpu(site: Site, paths: list[str], limit: int = 150) -> None:
+    """CPU per page (one core, this process, ``time.process_time``) of each piece of a worker's work, on the
+    case's pages: trafilatura alone, ``extract()`` in full and through the learned rule, the topic rules, the
+    story fingerprint with features and the content hash."""
+    import trafilatura
+
+    from pipelines.classify import Classifier
+    from pipelines.extract import extract
+    from pipelines.learn import Learner
+    from pipelines.revisions import content_hash
+    from pipelines.stories import _analyse, fingerprint, story_features
+
+    pages = [(site.url(p), site.pages[p].body.decode("utf-8", "replace")) for p in paths[:limit]]
+    learner = Learner()
+    for url, page in pages[:10]:  # what a pass learns on its first pages
+        learned, verify, learn = learner.plan(url)
+        learner.observe(url, extract(page, url, None, learned, verify, learn).learn, datetime.now(UTC))
+    rules = tuple(r.selector for r in learner.rules())
+    classifier = Classifier.from_file(None)
+
+    def timed(fn: object) -> float:
+        t0 = time.process_time()
+        for url, page in pages:
+            fn(url, page)  # type: ignore[operator]
+        return (time.process_time() - t0) / len(pages) * 1000
+
+    docs = {url: extract(page, url, None, rules) for url, page in pages}
+    rows = [
+        ("trafilatura alone (default)", timed(lambda u, p: trafilatura.extract(p, deduplicate=False))),
+        ("extract(): whole page", timed(lambda u, p: extract(p, u))),
+        (f"extract(): learned rule {', '.join(rules) or '(none learned)'}", timed(lambda u, p: extract(p, u, None, rules))),
+        ("topic rules", timed(lambda u, p: classifier.matched(docs[u].title or "", docs[u].text, {}))),
+    ]
+
+    def stories(u: str, p: str) -> None:
+        _analyse.cache_clear()
+        fingerprint(docs[u].title or "", docs[u].text)
+        story_features(docs[u].title or "", docs[u].text)
+
+    rows.append(("fingerprint + story features", timed(stories)))
+    rows.append(("content hash", timed(lambda u, p: content_hash(docs[u].title or "", docs[u].text))))
+    print(f"  CPU per page, one core, {len(pages)} pages:")
+    for name, ms in rows:
+        print(f"    {name:<60} {ms:6.1f} ms")
+
+
 def tree_rss(pid: int) -> int:
     """Resident memory (bytes) of a process and all its descendants."""
     total = 0
@@ -285,6 +331,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=2000)
     ap.add_argument("--content-selector", action="store_true",
                     help="justice: set the source's `content:` selector (otherwise the built-in justice.gov rule)")
+    ap.add_argument("--stages", action="store_true", help="also the CPU per page of each piece of a worker's work")
     args = ap.parse_args()
     cases = ["justice", "unknown", "news"] if args.case == "all" else [args.case]
     site = Site()
@@ -308,6 +355,8 @@ def main() -> None:
             sizes = [len(site.pages[p].body) for p in paths]
             print(f"  {len(paths)} pages, {min(sizes) // 1024}–{max(sizes) // 1024} KB "
                   f"(mean {sum(sizes) / len(sizes) / 1024:.0f} KB)")
+            if args.stages:
+                stage_cpu(site, paths)
             alone = trafilatura_alone(site, paths)
             print(f"  trafilatura alone (default extract, 1 core): {alone:.1f} pages/s")
             db = run_pass(site, tmp, source, alone, case)

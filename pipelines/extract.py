@@ -21,7 +21,7 @@ from lxml import etree
 
 from pipelines.canonical import host_of
 from pipelines.language import primary_tag
-from pipelines.learn import AGREEMENT, MIN_TEXT, LearnReport, agreement, container_path
+from pipelines.learn import AGREEMENT, MIN_TEXT, LearnReport, agreement, container_path, css
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def _rule_for(url: str, tree: Any) -> SiteRule | None:
             return SITE_RULES[host]
         host = host.partition(".")[2]
     for rule in SITE_RULES.values():
-        if rule.marker and tree.cssselect(rule.marker):
+        if rule.marker and css(rule.marker)(tree):
             return rule
     return None
 
@@ -141,7 +141,7 @@ def _rule_for(url: str, tree: Any) -> SiteRule | None:
 def _first_text(tree: Any, selector: str | None) -> str | None:
     if not selector:
         return None
-    for el in tree.cssselect(selector):
+    for el in css(selector)(tree):
         text = _WS.sub(" ", el.text_content()).strip()
         if text:
             return text
@@ -151,7 +151,7 @@ def _first_text(tree: Any, selector: str | None) -> str | None:
 def _all_texts(tree: Any, selector: str | None) -> tuple[str, ...]:
     if not selector:
         return ()
-    return tuple(t for el in tree.cssselect(selector) if (t := _WS.sub(" ", el.text_content()).strip()))
+    return tuple(t for el in css(selector)(tree) if (t := _WS.sub(" ", el.text_content()).strip()))
 
 
 def parse_datetime(value: str | None) -> datetime | None:
@@ -200,25 +200,25 @@ _META_DATE = (
 
 def _page_date(tree: Any, rule: SiteRule | None) -> datetime | None:
     if rule and rule.date:
-        for el in tree.cssselect(rule.date):
+        for el in css(rule.date)(tree):
             dt = parse_datetime(el.get("datetime") or el.get("content"))
             if dt:
                 return dt
     if rule and rule.date_text:
-        for el in tree.cssselect(rule.date_text):
+        for el in css(rule.date_text)(tree):
             parent = el.getparent()
             dt = _date_in_words(_WS.sub(" ", (parent if parent is not None else el).text_content()))
             if dt:
                 return dt
     for sel in _META_DATE:
-        for el in tree.cssselect(sel):
+        for el in css(sel)(tree):
             dt = parse_datetime(el.get("content"))
             if dt:
                 return dt
     ld = _json_ld_date(tree)
     if ld:
         return ld
-    for el in tree.cssselect("article time[datetime], main time[datetime], time[datetime]")[:1]:
+    for el in css("article time[datetime], main time[datetime], time[datetime]")(tree)[:1]:
         return parse_datetime(el.get("datetime"))
     return None
 
@@ -270,7 +270,7 @@ def _json_ld_date(tree: Any) -> datetime | None:
 
 def _page_title(tree: Any, rule: SiteRule | None) -> str | None:
     if rule and rule.title and rule.title.startswith("meta["):
-        for el in tree.cssselect(rule.title):
+        for el in css(rule.title)(tree):
             if (content := _WS.sub(" ", el.get("content") or "").strip()):
                 return content
     elif rule:
@@ -283,14 +283,14 @@ def _page_title(tree: Any, rule: SiteRule | None) -> str | None:
     headline = _first_text(tree, "article h1, main h1") or _first_text(tree, "h1")
     if headline:
         return headline
-    for el in tree.cssselect("meta[property='og:title']"):
+    for el in css("meta[property='og:title']")(tree):
         if (content := (el.get("content") or "").strip()):
             return content
     return _first_text(tree, "title")
 
 
 def _page_author(tree: Any) -> str | None:
-    for el in tree.cssselect("meta[name='author'], meta[property='article:author']"):
+    for el in css("meta[name='author'], meta[property='article:author']")(tree):
         if (content := (el.get("content") or "").strip()) and "://" not in content:
             return content
     return None
@@ -309,9 +309,9 @@ def page_language(tree: Any) -> str | None:
     """The language the page declares (``<html lang>``, ``xml:lang``, Content-Language, ``og:locale``), as
     a primary tag (``en-US`` → ``en``); None when it declares none."""
     candidates = [tree.get("lang"), tree.get("xml:lang"), tree.get("{http://www.w3.org/XML/1998/namespace}lang")]
-    candidates += [el.get("content") for el in tree.cssselect("meta[http-equiv]")
+    candidates += [el.get("content") for el in css("meta[http-equiv]")(tree)
                    if (el.get("http-equiv") or "").lower() == "content-language"]
-    candidates += [el.get("content") for el in tree.cssselect("meta[property='og:locale']")]
+    candidates += [el.get("content") for el in css("meta[property='og:locale']")(tree)]
     for value in candidates:
         tag = primary_tag(value)
         if tag:
@@ -334,7 +334,7 @@ SITE_NAME_MAX = 200  # the column's size; a longer "name" is not a name
 
 def _page_site_name(tree: Any) -> str | None:
     for selector in ("meta[property='og:site_name']", "meta[name='application-name']"):
-        for el in tree.cssselect(selector):
+        for el in css(selector)(tree):
             name = _WS.sub(" ", el.get("content") or "").strip()
             if name and len(name) <= SITE_NAME_MAX:
                 return name
@@ -369,7 +369,7 @@ def _learned_text(
     it was found in (to learn from)."""
     for selector in learned:
         try:
-            found = tree.cssselect(selector)
+            found = css(selector)(tree)
         except Exception:
             continue
         if len(found) != 1:
@@ -396,7 +396,7 @@ def _candidate(tree: Any, url: str, full: str) -> str | None:
     selector = container_path(tree, full) if full else None
     if selector is None:
         return None
-    return selector if agreement(_element_text(tree.cssselect(selector)[0], url), full) >= AGREEMENT else None
+    return selector if agreement(_element_text(css(selector)(tree)[0], url), full) >= AGREEMENT else None
 
 
 def extract(
@@ -437,13 +437,13 @@ def extract(
             topics=topics, components=components, targeted=report.used is not None and report.verified is not False,
             canonical=canonical, learn=report,
         )
-    target = tree.cssselect(selector)
+    target = css(selector)(tree)
     if target and rule and not content:
         for el in target:
-            for junk in el.cssselect(rule.drop) if rule.drop else []:
+            for junk in css(rule.drop)(el) if rule.drop else []:
                 if junk.getparent() is not None:
                     junk.drop_tree()
-            for label in el.cssselect(rule.date_text) if rule.date_text else []:
+            for label in css(rule.date_text)(el) if rule.date_text else []:
                 # "Release Date: May 2, 2026" is the page's date, not the article's first line.
                 line = label.getparent()
                 if line is not None and line is not el and len(line.text_content()) < 80:
