@@ -294,12 +294,19 @@ def run_pass(site: Site, tmp: str, source: dict[str, object], alone: float, labe
     proc = subprocess.Popen([sys.executable, "-m", "crawler", "--config", str(config), "crawl", "--no-alerts"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
+    main_cpu = 0.0  # the crawl process's own CPU (seconds), as last seen before it ended
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, main_cpu
         while not stop.is_set():
             peak = max(peak, tree_rss(proc.pid))
+            try:
+                with open(f"/proc/{proc.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                main_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, ValueError, IndexError):
+                pass
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -318,7 +325,8 @@ def run_pass(site: Site, tmp: str, source: dict[str, object], alone: float, labe
     rules = sqlite3.connect(db).execute("select host, selector, pages, checks from learned_rules").fetchall()
     print(f"  pass: {stored} items stored in {wall:.1f} s (process start included)")
     print(f"  pages/s: {stored / wall:.1f}   ({stored / wall / alone:.2f}x trafilatura alone on one core)")
-    print(f"  CPU per page: {cpu / max(stored, 1) * 1000:.1f} ms (crawl process + extraction workers)")
+    print(f"  CPU per page: {cpu / max(stored, 1) * 1000:.1f} ms (crawl process + extraction workers), of which the "
+          f"crawl process (Scrapy, the store) {main_cpu / max(stored, 1) * 1000:.1f} ms (start-up included)")
     print(f"  peak RSS (crawl process tree): {peak / 1024 / 1024:.0f} MB")
     for host, selector, pages, checks in rules:
         print(f"  learned on {host}: {selector} ({pages} pages, {checks} checks passed)")
