@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alerts.config import AlertSettings, WatcherConfig, apprise_secrets, check_query
 from alerts.views import Labels
+from crawler.web.settings import ServeConfig
 from pipelines.db import DEFAULT_DATABASE, DatabaseError, check_url
 from pipelines.redact import is_secret_name, register_secret, url_secrets
 from pipelines.timeutil import Duration, DurationOrZero, parse_when
@@ -311,6 +312,14 @@ AnySource = DojApiSource | FeedSource | ListingSource | SitemapSource | GcNewsSo
 class SavedSearch(_Strict):
     name: str = Field(description="A unique short name for a saved search: lowercase letters, digits, `-`, `_`, `.`.")
     query: str = Field(min_length=1, description="The query, in the search grammar (see Search).")
+    label: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="What the web UI's sidebar and the search's Atom feed call it (default: `name`).",
+    )
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
     @field_validator("name")
     @classmethod
@@ -352,6 +361,7 @@ class Config(_Strict):
             "`enabled`; a list of entry names: only those. `sources` entries of the same name override their keys."
         ),
     )
+    serve: ServeConfig = Field(default_factory=lambda: ServeConfig(), description="The web UI's users.")
 
     @field_validator("database")
     @classmethod
@@ -600,6 +610,9 @@ def register_config_secrets(config: Config) -> None:
         for secret in url_secrets(source.url):
             register_secret(secret)
     register_secret(_database_password(config.database))
+    for user in config.serve.users:
+        register_secret(user.password)
+        register_secret(user.token)
     for watcher in config.watchers:
         for url in watcher.notify:
             for secret in apprise_secrets(url):

@@ -257,6 +257,18 @@ class Lock(Base):
     expires: Mapped[datetime]
 
 
+class Triage(Base):
+    """One web user's marks on one item (``borderwatch serve``): read, starred, a note. Never the crawl's."""
+
+    __tablename__ = "triage"
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, index=True)
+    read: Mapped[bool] = mapped_column(Boolean, default=False)
+    starred: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    updated: Mapped[datetime]
+
+
 class LearnedRule(Base):
     """A main-content selector learned for a host's template (``pipelines.learn``); dropped when a check of
     its text against the whole page's fails. Never stored for a host a person's rule covers."""

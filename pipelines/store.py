@@ -57,6 +57,8 @@ _RECORDED = {outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS,
              outcome.UNMATCHED}
 # How far back stored items are loaded into the story index: copies of one story appear within days.
 STORY_WINDOW = timedelta(days=60)
+# How far back pages read and not kept (``keep: matching``) are remembered so they are not fetched again.
+UNMATCHED_WINDOW = timedelta(days=60)
 EVIDENCE_PER_TOPIC = 5
 
 
@@ -146,10 +148,13 @@ class Store:
         return {r.url: RetryState(r.source, r.status, r.attempts or 1, _utc(r.next_attempt), r.fetch_url, r.etag,
                                   r.last_modified) for r in rows}
 
-    def load_unmatched(self) -> set[str]:
-        """Pages a ``keep: matching`` source read and left unstored (they matched no topic)."""
+    def load_unmatched(self, window: timedelta = UNMATCHED_WINDOW) -> set[str]:
+        """Pages a ``keep: matching`` source read and left unstored (they matched no topic) within ``window``:
+        a feed lists a story for days, not months, so older records need not be held in memory."""
+        since = self.now() - window
         with self.db.read() as s:
-            return set(s.scalars(select(UrlState.url).where(UrlState.status == outcome.UNMATCHED)))
+            return set(s.scalars(select(UrlState.url).where(
+                (UrlState.status == outcome.UNMATCHED) & (UrlState.last_attempt >= since))))
 
     # -- saving ----------------------------------------------------------------------------------------
     def save(self, batch: Sequence[Article | Outcome], counts: Tally) -> None:

@@ -80,7 +80,7 @@ def local(tmp_path: Path) -> tuple[Site, Path]:
                 {"name": "doj", "kind": "doj_api", "url": site.url("/api/v1/press_releases.json"),
                  "since": "2020-01-01"},
                 {"name": "walled", "kind": "feed", "url": site.url("/walled.xml"), "enabled": False,
-                 "language": "es"},
+                 "language": "es", "note": "disabled: answers non-browser clients with a Cloudflare challenge"},
             ],
         })
         yield site, config
@@ -158,8 +158,20 @@ def test_check_a_saved_feed_and_bad_arguments(local: tuple[Site, Path], tmp_path
     saved.write_bytes(gzip.compress(site.pages["/feed.xml"].body))
     code, out, err = cli(capsys, "--config", str(config), "sources", "check", "border", "--file", str(saved))
     assert code == 0, err
-    assert "(as feed)" in out and "links:     3 found" in out and "(text from the feed)" in out
-    assert "note:      the feed's own text is shown" in out
+    assert "(as feed)" in out and "links:     3 found" in out and "Fentanyl pills seized at Nogales" in out
+    assert "note:      article pages are read only when the source is checked live (without --file)" in out
+    # A source that keeps the feed's own text shows it from the saved feed.
+    only = write_config(tmp_path / "only.yaml", {"database": f"sqlite:///{tmp_path / 'bw.db'}", "sources": [
+        {"name": "border", "kind": "feed", "url": site.url("/feed.xml"), "fetch_pages": False}]})
+    code, out, err = cli(capsys, "--config", str(only), "sources", "check", "border", "--file", str(saved))
+    assert code == 0, err
+    assert "(text from the feed)" in out and "    | Border officers at the Nogales port of entry" in out
+    assert "  published: 2026-11-20 15:30 UTC" in out and "  language:  en (detected from the text)" in out
+    # A file that is neither the source's document nor a page says so.
+    junk = tmp_path / "notes.md"
+    junk.write_text("# notes\nnothing here\n", encoding="utf-8")
+    code, out, err = cli(capsys, "--config", str(config), "sources", "check", "border", "--file", str(junk))
+    assert code == 0 and "article:   neither a feed this source reads nor an HTML page" in out
     code, out, err = cli(capsys, "--config", str(config), "sources", "check", "nope")
     assert code == 2 and out == ""
     assert err.strip() == "borderwatch: sources check: no source named 'nope' (configured: border, rows, doj, walled)"
@@ -193,7 +205,8 @@ def test_sources_lists_every_source_with_its_last_pass_and_health(local: tuple[S
     assert border["publisher"] == "Border Report" and border["kind"] == "feed" and border["enabled"] is True
     assert border["languages_seen"] == ["en"] and border["items"] == 2 and border["health"] == "ok"
     assert border["last_pass"]["status"] == "ok" and border["last_pass"]["new"] == 2
-    assert by_name["rows"]["last_pass"] is None
+    assert by_name["rows"]["last_pass"] is None and by_name["rows"]["note"] is None
+    assert by_name["walled"]["note"] == "disabled: answers non-browser clients with a Cloudflare challenge"
     assert by_name["walled"]["language"] == "es" and by_name["walled"]["last_pass"]["status"] == "blocked"
 
 
@@ -273,6 +286,15 @@ def test_check_on_every_saved_page_of_the_beats_outlets(corpus: Path) -> None:
     assert own / printed >= 0.85, f"{own} of {printed} lines printed are the articles' own"
 
 
+def test_a_page_a_matching_only_source_would_not_keep(corpus: Path) -> None:
+    page = corpus / "news_pages" / "ca" / "GlobalNews_2026_05_24.html.gz"  # a missile strike on Kyiv: no topic
+    config = Config.model_validate({"sources": [{"name": "globalnews", "kind": "feed", "keep": "matching",
+                                                 "url": "https://globalnews.ca/feed/"}]})
+    lines = render(check_file(config, config.sources[0], page, Classifier.from_file(None)))
+    assert "  topics:    none (this source keeps only items that match a topic: a pass counts this one as " \
+           "unmatched and does not store it)" in lines
+
+
 def test_a_saved_challenge_page_is_not_an_article(tmp_path: Path) -> None:
     page = tmp_path / "gobmx.html"
     page.write_text(CF_CHALLENGE, encoding="utf-8")
@@ -280,3 +302,33 @@ def test_a_saved_challenge_page_is_not_an_article(tmp_path: Path) -> None:
     report = check_file(config, config.sources[0], page, Classifier.from_file(None))
     assert report.article is None and (report.article_problem or "").startswith("blocked: Cloudflare challenge")
     assert os.listdir(tmp_path) == ["gobmx.html"]  # nothing written beside it
+
+
+def test_check_saved_answers_of_the_catalogues_own_kinds(corpus: Path) -> None:
+    """A saved answer of any kind is read by that kind's own spider: the GC News API (JSON and Atom), the
+    Prime Minister's Drupal view, the DOJ API (a real 2020 page, every record shown however old), the
+    whitehouse.gov listing."""
+    from crawler.config import PACKAGED_CONFIG, load_config
+
+    config = load_config(PACKAGED_CONFIG, env={})
+    classifier = Classifier.from_file(None)
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    cases = [
+        ("gc-publicsafety-en", fixtures / "gc_news" / "publicsafety_en.json", "GC News API answer", True),
+        ("gc-publicsafety-fr", fixtures / "gc_news" / "publicsafety_fr.atom", "GC News API answer", True),
+        ("pm-canada-en", fixtures / "drupal_views" / "pm_news_page0.json", "Drupal views answer", False),
+        ("doj-api", corpus / "justice_gov" / "api_v1_press_releases_page0_2020.json", "API response", True),
+        ("whitehouse-listing", corpus / "publishers" / "whitehouse_news_listing_2025-01.html", "listing page",
+         False),
+    ]
+    for name, path, read_as, has_text in cases:
+        report = check_file(config, config.source(name), path, classifier)
+        assert report.read_as == read_as and report.links and report.problem is None, name
+        assert all(not link.note for link in report.links), name  # nothing hidden as "older than since"
+        if has_text:
+            assert report.article is not None and report.article.text and report.article.title, name
+        else:
+            assert report.article is None and "checked live" in (report.note or ""), name
+    doj = check_file(config, config.source("doj-api"), cases[3][1], classifier)
+    assert len(doj.links) == 100 and doj.article is not None and doj.article.text_from == "API"
+    assert doj.article.language == "en" and doj.article.language_from == "config"

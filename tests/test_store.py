@@ -96,3 +96,27 @@ def test_leases(db: Database) -> None:
     assert leases.lock_holder("source:x") == "a"
     leases.release("source:x", owner="a")
     assert leases.acquire("source:x", timedelta(minutes=5), owner="b")
+
+
+def test_keep_matching_stores_what_matches_and_remembers_the_rest(db: Database) -> None:
+    from datetime import timedelta
+
+    from pipelines.timeutil import utcnow
+
+    clock = [utcnow()]
+    store = Store(db, Classifier.from_file(None), now=lambda: clock[0])
+    counts = Tally()
+    store.save([
+        Article(url="https://news.example/tda", source="outlet", title="Tren de Aragua members charged", text=TDA,
+                keep="matching"),
+        Article(url="https://news.example/fair", source="outlet", title="Fair opens", text="A county fair opened.",
+                keep="matching"),
+        Article(url="https://office.example/fair", source="office", title="Fair opens", text="A county fair opened."),
+    ], counts)
+    assert counts["new"] == 2 and counts["unmatched"] == 1 and counts.skipped == 1
+    with db.read() as s:
+        assert set(s.scalars(select(Item.url))) == {"https://news.example/tda", "https://office.example/fair"}
+        assert {u.url: u.status for u in s.scalars(select(UrlState))} == {"https://news.example/fair": "unmatched"}
+    assert store.load_unmatched() == {"https://news.example/fair"}
+    clock[0] += timedelta(days=61)  # long gone from any feed: no longer held in memory
+    assert store.load_unmatched() == set()

@@ -10,13 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from crawler.passes.ledger import update_health
 from helpers import bw, write_config
 from localsite import Site, news_page, rss, serve, silent_server
 from sqlalchemy import select
 
 from crawler.daemon import health
 from crawler.fetch.botwall import UNREACHABLE, detect_bot_wall
+from crawler.passes.ledger import update_health
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Item, Pass, UrlState
 from pipelines.timeutil import utcnow
@@ -165,3 +165,26 @@ def test_blocked_verdicts_say_what_to_do(error: str | None, message: str, advice
                       rule=health.QuietRule(), last_error=error)
     assert v.state == health.BLOCKED and v.message == message and advice in v.detail
     assert "does not" in v.detail  # never got around
+
+
+def test_an_article_page_on_a_host_that_never_answers_is_blocked_not_failed(tmp_path: Path) -> None:
+    """The feed answers (the GC News API does), its article pages sit on a host that stalls plain clients
+    (www.canada.ca): each such page is recorded as blocked, unreachable from a non-browser client."""
+    site = Site()
+    with serve(site), silent_server() as stalled:
+        site.add("/feed.xml", rss([{"title": "Walled release", "link": f"{stalled}/en/news/1.html"}]),
+                 content_type="application/rss+xml")
+        config = _config(tmp_path, [{"name": "gc", "kind": "feed", "url": site.url("/feed.xml"),
+                                     "allow_networks": ["127.0.0.0/8"]}],
+                         timeout=1, retries=1, obey_robots=False)
+        proc = bw(config, "crawl", "--no-alerts")
+        assert proc.returncode == 0, proc.stderr
+        assert "gc: ok" in proc.stdout and "1 blocked" in proc.stdout  # an ok pass reports on stdout
+    db = Database(f"sqlite:///{tmp_path / 'bw.db'}")
+    try:
+        with db.read() as s:
+            state = s.scalar(select(UrlState).where(UrlState.url.like("%/en/news/1.html")))
+            assert state is not None and state.status == "blocked"
+            assert (state.detail or "").startswith(f"{UNREACHABLE}: no answer to 2 tries")
+    finally:
+        db.dispose()

@@ -434,6 +434,12 @@ def _register_optional() -> None:
 
     main.add_command(sources)
     try:
+        from crawler.cli.serve import serve
+    except ImportError:  # pragma: no cover - the web dependencies are missing
+        pass
+    else:
+        main.add_command(serve)
+    try:
         from alerts.cli import alerts as alerts_group
     except ImportError:  # pragma: no cover
         return

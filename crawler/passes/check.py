@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urljoin
 
 from crawler.config import Config
 from crawler.fetch.botwall import detect_bot_wall
@@ -28,7 +26,7 @@ from pipelines.canonical import canonical_url, host_of, page_address
 from pipelines.classify import Classifier, TopicResult
 from pipelines.extract import extract
 from pipelines.items import Article, Outcome
-from pipelines.language import decide_language
+from pipelines.language import decide_language, primary_tag
 from pipelines.timeutil import utcnow
 from pipelines.worker import classifier_meta
 
@@ -76,6 +74,7 @@ class CheckReport:
     problem: str | None = None  # the source itself could not be read (a wall, a failure)
     article_problem: str | None = None  # the article could not be read
     note: str | None = None
+    keep: str = "all"  # the source's `keep`: with `matching`, an article without a topic is not stored
 
 
 # -- one article -----------------------------------------------------------------------------------------
@@ -114,7 +113,9 @@ def preview_text(article: Article, source: Any, classifier: Classifier, text_fro
     if not text:
         return "no text in the entry"
     title = (article.title or "").strip()
-    lang, where = _language(None, article.language, source.language, title, text)
+    # A spider fills in the source's `language` itself where the feed or API declares none: say so.
+    declared = article.language if primary_tag(article.language) != source.language else None
+    lang, where = _language(None, declared, source.language, title, text)
     meta = classifier_meta(article.doj_topics, article.doj_components, source.name)
     return Preview(article.url, title, article.published, lang, where, text, text_from,
                    classifier.matched(title, text, meta))
@@ -152,13 +153,19 @@ def _decode(data: bytes) -> str:
 
 
 def check_file(config: Config, source: Any, path: Path, classifier: Classifier) -> CheckReport:
-    """Read a saved file as ``source`` would read what it holds, storing nothing."""
+    """Read a saved file as ``source`` would read what it holds, storing nothing: the source's own document
+    when its spider finds entries in it (read by the spider's own callback), else an article page."""
     data = read_file(path)
-    report = CheckReport(source.name, source.kind, str(path))
-    if _as_source_document(report, source, data, classifier):
+    report = CheckReport(source.name, source.kind, str(path), keep=getattr(source, "keep", "all"))
+    if _as_source_document(report, config, source, data, classifier):
         return report
     report.read_as = "article page"
-    result = preview_page(_decode(data), source.url, source, classifier, saved=True)
+    text = _decode(data)
+    if not _looks_like_html(text):
+        report.article_problem = (f"neither a {_READ_AS.get(source.kind, source.kind)} this source reads nor an "
+                                  "HTML page")
+        return report
+    result = preview_page(text, source.url, source, classifier, saved=True)
     if isinstance(result, str):
         report.article_problem = result
     else:
@@ -167,79 +174,93 @@ def check_file(config: Config, source: Any, path: Path, classifier: Classifier) 
     return report
 
 
-def _as_source_document(report: CheckReport, source: Any, data: bytes, classifier: Classifier) -> bool:
-    """Fill ``report`` when ``data`` is the source's own document (entries found in it); else False."""
-    kind = source.kind
-    if kind == "doj_api":
-        from crawler.fetch.spiders.doj_api import BadRecord, parse_record
+_READ_AS = {"doj_api": "API response", "feed": "feed", "listing": "listing page", "sitemap": "sitemap",
+            "gc_news": "GC News API answer", "drupal_views": "Drupal views answer"}
 
-        try:
-            results = json.loads(data).get("results")
-        except (ValueError, AttributeError):
-            return False
-        if not isinstance(results, list) or not results:
-            return False
-        articles = []
-        for record in results:
-            try:
-                article = parse_record(record, source.name) if isinstance(record, dict) else None
-            except BadRecord:
-                continue
-            if article is not None:
-                articles.append(article)
-        report.read_as = "API response"
-        report.links = [FoundLink(a.url, a.title, a.published) for a in articles]
-        _preview_first_text(report, articles, source, classifier, "API")
-        return True
-    if kind == "listing":
-        import lxml.html
-        from lxml import etree
 
-        try:
-            tree = lxml.html.fromstring(data)
-        except (ValueError, etree.ParserError):
-            return False
-        hrefs = [el.get("href") or next((a.get("href") for a in el.iter("a") if a.get("href")), None)
-                 for el in tree.cssselect(source.links)]
-        links = [urljoin(source.url, h) for h in hrefs if h]
-        if not links:
-            return False
-        report.read_as = "listing page"
-        report.links = [FoundLink(u) for u in dict.fromkeys(links)]
-        report.note = "article pages are read only when the source is checked live (without --file)"
-        return True
-    if kind == "sitemap":
-        from scrapy.utils.sitemap import Sitemap
+def _looks_like_html(text: str) -> bool:
+    head = text[:4096].lower()
+    return "<html" in head or "<body" in head or "<p" in head or "<div" in head or "<article" in head
 
-        from crawler.fetch.spiders.sitemap import entry_date
 
-        try:
-            entries = list(Sitemap(data))
-        except Exception:  # lxml raises several kinds for what is not XML
-            return False
-        locs = [FoundLink(str(e["loc"]), published=entry_date(e)) for e in entries if e.get("loc")]
-        if not locs:
-            return False
-        report.read_as = "sitemap"
-        report.links = locs
-        report.note = "article pages are read only when the source is checked live (without --file)"
-        return True
-    # feed, and kinds this check does not know: a feed if it reads as one
-    from crawler.fetch.spiders.feed import read_feed
+def _spider(config: Config, source: Any, *, offline: bool = False) -> Any:
+    """The source's own spider class, made a check spider, and its bounded source and context.
+    ``offline`` (a saved file): every entry is shown, however old (`since` bounds what a pass fetches)."""
+    from crawler.passes.context import PassContext
+    from crawler.passes.run import _spider_class
 
-    feed_entries, _, problem = read_feed(data)
-    if problem or not feed_entries:
+    # One listing page, one API page: a check shows what the source gives, it does not backfill.
+    bounded = source.model_copy(update={"max_pages": 1}) if "max_pages" in type(source).model_fields else source
+    if offline:
+        bounded = bounded.model_copy(update={"since": datetime(1970, 1, 1, tzinfo=UTC)})
+    ctx = PassContext(source=source.name, now=utcnow(), since=bounded.since, revisit=config.crawl.revisit,
+                      first_pass=True, page_attempts=config.crawl.page_attempts)
+    return _check_spider(_spider_class(bounded, config)), bounded, ctx
+
+
+async def _first_request(spider: Any) -> Any:
+    async for request in spider.start():
+        return request
+    return None
+
+
+def _as_source_document(report: CheckReport, config: Config, source: Any, data: bytes,
+                        classifier: Classifier) -> bool:
+    """Fill ``report`` when ``data`` is the source's own document: the spider's callback for the source's
+    first request, given the file as its answer, finds entries in it. Else False (nothing is fetched)."""
+    import asyncio
+
+    from scrapy.http import TextResponse
+
+    cls, bounded, ctx = _spider(config, source, offline=True)
+    spider = cls(source=bounded, context=ctx)
+    spider.offline = True
+    try:
+        request = asyncio.run(_first_request(spider))
+    except Exception:  # a kind whose start needs more than its config
+        log.debug("sources check: no first request", exc_info=True)
         return False
-    report.read_as = "feed"
-    # An entry carrying its whole article (content:encoded) is shown with it, as a pass stores it.
-    articles = [Article(url=link, source=source.name, text=full or summary, **hints)
-                for link, hints, summary, full in feed_entries]
-    report.links = [FoundLink(a.url, a.title, a.published) for a in articles]
-    _preview_first_text(report, articles, source, classifier, "feed")
-    if getattr(source, "fetch_pages", False):
-        report.note = ("the feed's own text is shown; a pass stores each entry's page instead (check the source "
-                       "without --file to read one)")
+    if request is None or request.callback is None:
+        return False
+    try:
+        data.decode("utf-8")
+        encoding: str | None = "utf-8"
+    except UnicodeDecodeError:
+        encoding = None
+    response = TextResponse(url=request.url, body=data, request=request, encoding=encoding,
+                            headers={"Content-Type": "text/html"} if encoding is None else None)
+    try:
+        spider.collected = [i for i in (request.callback(response) or []) if not hasattr(i, "callback")]
+    except Exception:  # what the spider cannot read is not its document
+        log.debug("sources check: the source's callback refused the file", exc_info=True)
+        return False
+    if ctx.start_error:
+        return False
+    _gather(report, spider)
+    if not report.links:
+        return False
+    report.read_as = _READ_AS.get(source.kind, source.kind)
+    articles = [i for i in spider.collected if isinstance(i, Article)]
+    if articles:
+        _preview_first_text(report, articles, source, classifier, "API" if source.kind == "doj_api" else "feed")
+    else:
+        report.note = "article pages are read only when the source is checked live (without --file)"
     return True
+
+
+def _gather(report: CheckReport, spider: Any) -> None:
+    """The links a spider found: the pages it would fetch, the items it gave with their text, the links it
+    would not store (older than `since`, refused)."""
+    links = list(spider.links)
+    listed = {canonical_url(link.url) for link in links}
+    for item in spider.collected:
+        if isinstance(item, Article) and item.key not in listed:
+            links.append(FoundLink(item.url, item.title, item.published))
+            listed.add(item.key)
+        elif isinstance(item, Outcome) and item.status in (outcome.OLD, outcome.REFUSED) and item.url not in listed:
+            links.append(FoundLink(item.url, note=item.detail or item.status))
+            listed.add(item.url)
+    report.links = links
 
 
 def _preview_first_text(report: CheckReport, articles: list[Article], source: Any, classifier: Classifier,
@@ -282,11 +303,12 @@ def _check_spider(base: type[Any]) -> type[Any]:
             self.collected: list[Any] = []
             self.links: list[FoundLink] = []
             self.fetching: str | None = None
+            self.offline = False  # reading a saved file: no page is requested at all
 
         def page_request(self, url: str, meta: dict[str, Any] | None = None) -> Any:
             hints = (meta or {}).get("hints", {})
             self.links.append(FoundLink(url, hints.get("title"), hints.get("published")))
-            if self.fetching is None:
+            if self.fetching is None and not self.offline:
                 request = super().page_request(url, meta)
                 if isinstance(request, scrapy.Request):
                     self.fetching = request.meta["key"]
@@ -301,36 +323,22 @@ def check_live(config: Config, source: Any, classifier: Classifier, log_level: s
     """Read ``source`` now with its own spider, fetching one article page; nothing is stored."""
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.passes.context import PassContext
-    from crawler.passes.run import _spider_class, scrapy_settings
+    from crawler.passes.run import scrapy_settings
 
-    # One listing page, one API page: a check shows what the source gives, it does not backfill.
-    bounded = source.model_copy(update={"max_pages": 1}) if "max_pages" in type(source).model_fields else source
-    report = CheckReport(source.name, source.kind, source.url)
-    ctx = PassContext(source=source.name, now=utcnow(), since=source.since, revisit=config.crawl.revisit,
-                      first_pass=True, page_attempts=config.crawl.page_attempts)
+    cls, bounded, ctx = _spider(config, source)
+    report = CheckReport(source.name, source.kind, source.url, _READ_AS.get(source.kind, source.kind),
+                         keep=getattr(source, "keep", "all"))
     process = CrawlerProcess(scrapy_settings(config, log_level))
     for name in ("scrapy", "twisted", "py.warnings", "protego", "filelock"):
         logging.getLogger(name).setLevel("DEBUG" if log_level == "DEBUG" else "CRITICAL")
-    crawler = process.create_crawler(_check_spider(_spider_class(bounded, config)))
+    crawler = process.create_crawler(cls)
     process.crawl(crawler, source=bounded, context=ctx)
     process.start()
     spider: Any = crawler.spider
-    report.read_as = {"doj_api": "API response", "feed": "feed", "listing": "listing page",
-                      "sitemap": "sitemap"}.get(source.kind, source.kind)
     if ctx.start_error:
         report.problem = ctx.start_error
-    links = list(spider.links)
-    listed = {canonical_url(link.url) for link in links}
+    _gather(report, spider)
     articles = [i for i in spider.collected if isinstance(i, Article)]
-    for item in spider.collected:
-        if isinstance(item, Article) and item.key not in listed:
-            links.append(FoundLink(item.url, item.title, item.published))
-            listed.add(item.key)
-        elif isinstance(item, Outcome) and item.status in (outcome.OLD, outcome.REFUSED) and item.url not in listed:
-            links.append(FoundLink(item.url, note=item.detail or item.status))
-            listed.add(item.url)
-    report.links = links
     page = next((a for a in articles if a.html is not None), None)
     if page is not None:
         result = preview_page(page.html or "", page.final_url or page.url, source, classifier,
@@ -402,6 +410,9 @@ def render(report: CheckReport, label: str | None = None) -> list[str]:
                 lines.append(f"    {t.topic}  score {t.score:.2f}")
                 for e in t.evidence:
                     lines.append(f"      [{e.where}] \"{e.phrase}\" — {e.sentence}")
+        elif report.keep == "matching":
+            lines.append("  topics:    none (this source keeps only items that match a topic: a pass counts "
+                         "this one as unmatched and does not store it)")
         else:
             lines.append("  topics:    none")
     elif report.article_problem:

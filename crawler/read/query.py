@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from pipelines.canonical import host_of
 from pipelines.db import Database
 from pipelines.language import primary_tag
 from pipelines.models import Item, ItemTopic, LearnedRule, Revision, Story
-from pipelines.search import Query, narrow
+from pipelines.search import RANK_WINDOW, Filter, Query, narrow, search
 from pipelines.timeutil import as_utc
 
 
@@ -89,8 +89,12 @@ def query_items(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
 def iter_items(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
     """``query_items`` a batch at a time: an export of the whole store never sits in memory at once.
 
-    Newest first; best first (relevance and recency) when ``q.search`` has words.
+    Newest first; best first (relevance and recency) when ``q.search`` has words — a page of at most
+    ``RANK_WINDOW`` rows ranked as the web UI ranks it (``pipelines.search.search``), an export every match.
     """
+    if q.search is not None and q.search.has_text and q.limit is not None and q.limit <= RANK_WINDOW:
+        yield from _ranked_page(db, q, q.search, q.limit)
+        return
     when = func.coalesce(Item.published, Item.first_seen)
     # Plain rows (the table's columns, named as the model's attributes), not ORM objects: nothing
     # accumulates in a session's identity map while a large export streams.
@@ -102,6 +106,19 @@ def iter_items(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
         for batch in s.execute(stmt.execution_options(yield_per=BATCH)).partitions():
             topics = _topics(s, [r.id for r in batch])
             yield from _item_rows(batch, topics)
+
+
+def _ranked_page(db: Database, q: ItemQuery, query: Query, limit: int) -> Iterator[dict[str, Any]]:
+    """The best ``limit`` matches, in the engine's order, with the command's own filters added to the query."""
+    extra = [Filter(name, (value,)) for name, value in (("topic", q.topic), ("source", q.source)) if value]
+    since = max((w for w in (query.since, q.since) if w is not None), default=None)
+    until = min((w for w in (query.until, q.until) if w is not None), default=None)
+    full = replace(query, filters=(*query.filters, *extra), since=since, until=until)
+    with db.read() as s:
+        ids = [h.id for h in search(s, full, limit=limit, count=False).hits]
+        rows = {r.id: r for r in s.execute(select(*Item.__table__.columns).where(Item.id.in_(ids)))}
+        topics = _topics(s, ids)
+    yield from _item_rows([rows[i] for i in ids if i in rows], topics)
 
 
 def _item_rows(rows: Sequence[Any], topics: dict[int, list[str]]) -> list[dict[str, Any]]:

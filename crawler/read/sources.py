@@ -72,6 +72,7 @@ def source_rows(db: Database, config: Config, now: datetime) -> list[dict[str, A
             "health": st.health if st else "ok",
             "health_since": as_utc(st.health_since).isoformat() if st and st.health_since else None,
             "items": st.items if st else 0,
+            "note": getattr(src, "note", None),  # why a catalogue entry ships disabled, and the like
             # main-content selectors learned for the source's site (pipelines.learn): host, selector, use
             "learned": [{"host": r.host, "selector": r.selector, "pages": r.pages, "checks": r.checks}
                         for host, rules in sorted(learned.items()) if _same_site(host, host_of(src.url))
@@ -104,6 +105,8 @@ def render_rows(rows: list[dict[str, Any]], now: datetime) -> Iterator[str]:
         p = r["last_pass"]
         if p is not None and p["status"] != "ok" and p["error"]:
             yield f"  {r['name']}: {p['error']}"
+        elif not r["enabled"] and r.get("note"):
+            yield f"  {r['name']}: {r['note']}"
     for r in rows:
         for rule in r.get("learned", []):
             yield (f"  {r['name']}: learned main content on {rule['host']}: {rule['selector']} "

@@ -1,7 +1,7 @@
 """learned rules: per host, the main-content selectors learned from its pages (pipelines.learn)
 
 Revision ID: 0012_learned_rules
-Revises: 0010_search
+Revises: 0011_triage
 Create Date: 2026-11-24 22:30:00
 """
 from typing import Sequence, Union
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0012_learned_rules'
-down_revision: Union[str, Sequence[str], None] = '0010_search'
+down_revision: Union[str, Sequence[str], None] = '0011_triage'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
