@@ -9,6 +9,7 @@ is known (justice.gov: ``div.field_body``) only that element reaches trafilatura
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from lxml import etree
 
 from pipelines.canonical import host_of
 from pipelines.language import primary_tag
+from pipelines.learn import AGREEMENT, MIN_TEXT, LearnReport, agreement, container_path, css
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class Document:
     components: tuple[str, ...] = field(default_factory=tuple)
     targeted: bool = False  # the text came from a known main-content element
     canonical: str | None = None  # the page's own ``<link rel="canonical">`` href, as written
+    learn: LearnReport | None = None  # what the page taught the learned-targeting rules (pipelines.learn)
 
 
 _WS = re.compile(r"[ \t\u00a0\u2009\u202f]+")
@@ -130,7 +133,7 @@ def _rule_for(url: str, tree: Any) -> SiteRule | None:
             return SITE_RULES[host]
         host = host.partition(".")[2]
     for rule in SITE_RULES.values():
-        if rule.marker and tree.cssselect(rule.marker):
+        if rule.marker and css(rule.marker)(tree):
             return rule
     return None
 
@@ -138,7 +141,7 @@ def _rule_for(url: str, tree: Any) -> SiteRule | None:
 def _first_text(tree: Any, selector: str | None) -> str | None:
     if not selector:
         return None
-    for el in tree.cssselect(selector):
+    for el in css(selector)(tree):
         text = _WS.sub(" ", el.text_content()).strip()
         if text:
             return text
@@ -148,7 +151,7 @@ def _first_text(tree: Any, selector: str | None) -> str | None:
 def _all_texts(tree: Any, selector: str | None) -> tuple[str, ...]:
     if not selector:
         return ()
-    return tuple(t for el in tree.cssselect(selector) if (t := _WS.sub(" ", el.text_content()).strip()))
+    return tuple(t for el in css(selector)(tree) if (t := _WS.sub(" ", el.text_content()).strip()))
 
 
 def parse_datetime(value: str | None) -> datetime | None:
@@ -197,25 +200,25 @@ _META_DATE = (
 
 def _page_date(tree: Any, rule: SiteRule | None) -> datetime | None:
     if rule and rule.date:
-        for el in tree.cssselect(rule.date):
+        for el in css(rule.date)(tree):
             dt = parse_datetime(el.get("datetime") or el.get("content"))
             if dt:
                 return dt
     if rule and rule.date_text:
-        for el in tree.cssselect(rule.date_text):
+        for el in css(rule.date_text)(tree):
             parent = el.getparent()
             dt = _date_in_words(_WS.sub(" ", (parent if parent is not None else el).text_content()))
             if dt:
                 return dt
     for sel in _META_DATE:
-        for el in tree.cssselect(sel):
+        for el in css(sel)(tree):
             dt = parse_datetime(el.get("content"))
             if dt:
                 return dt
     ld = _json_ld_date(tree)
     if ld:
         return ld
-    for el in tree.cssselect("article time[datetime], main time[datetime], time[datetime]")[:1]:
+    for el in css("article time[datetime], main time[datetime], time[datetime]")(tree)[:1]:
         return parse_datetime(el.get("datetime"))
     return None
 
@@ -267,7 +270,7 @@ def _json_ld_date(tree: Any) -> datetime | None:
 
 def _page_title(tree: Any, rule: SiteRule | None) -> str | None:
     if rule and rule.title and rule.title.startswith("meta["):
-        for el in tree.cssselect(rule.title):
+        for el in css(rule.title)(tree):
             if (content := _WS.sub(" ", el.get("content") or "").strip()):
                 return content
     elif rule:
@@ -280,14 +283,14 @@ def _page_title(tree: Any, rule: SiteRule | None) -> str | None:
     headline = _first_text(tree, "article h1, main h1") or _first_text(tree, "h1")
     if headline:
         return headline
-    for el in tree.cssselect("meta[property='og:title']"):
+    for el in css("meta[property='og:title']")(tree):
         if (content := (el.get("content") or "").strip()):
             return content
     return _first_text(tree, "title")
 
 
 def _page_author(tree: Any) -> str | None:
-    for el in tree.cssselect("meta[name='author'], meta[property='article:author']"):
+    for el in css("meta[name='author'], meta[property='article:author']")(tree):
         if (content := (el.get("content") or "").strip()) and "://" not in content:
             return content
     return None
@@ -306,9 +309,9 @@ def page_language(tree: Any) -> str | None:
     """The language the page declares (``<html lang>``, ``xml:lang``, Content-Language, ``og:locale``), as
     a primary tag (``en-US`` → ``en``); None when it declares none."""
     candidates = [tree.get("lang"), tree.get("xml:lang"), tree.get("{http://www.w3.org/XML/1998/namespace}lang")]
-    candidates += [el.get("content") for el in tree.cssselect("meta[http-equiv]")
+    candidates += [el.get("content") for el in css("meta[http-equiv]")(tree)
                    if (el.get("http-equiv") or "").lower() == "content-language"]
-    candidates += [el.get("content") for el in tree.cssselect("meta[property='og:locale']")]
+    candidates += [el.get("content") for el in css("meta[property='og:locale']")(tree)]
     for value in candidates:
         tag = primary_tag(value)
         if tag:
@@ -331,18 +334,83 @@ SITE_NAME_MAX = 200  # the column's size; a longer "name" is not a name
 
 def _page_site_name(tree: Any) -> str | None:
     for selector in ("meta[property='og:site_name']", "meta[name='application-name']"):
-        for el in tree.cssselect(selector):
+        for el in css(selector)(tree):
             name = _WS.sub(" ", el.get("content") or "").strip()
             if name and len(name) <= SITE_NAME_MAX:
                 return name
     return None
 
 
-def extract(html: str, url: str, content: str | None = None) -> Document:
+def _full_text(tree: Any, url: str) -> str:
+    import trafilatura
+
+    # deduplicate=False: trafilatura's process-global LRU cache would drop a page seen twice
+    # (a revisit, a reprint) — exactly the pages change and story detection need.
+    return _clean_text(trafilatura.extract(
+        tree, url=url, deduplicate=False, include_comments=False, include_tables=True) or "")
+
+
+def _element_text(el: Any, url: str) -> str:
+    """trafilatura's text of one element of the page, handed over as a page of its own (no reparse)."""
+    import trafilatura
+
+    page = lxml.html.Element("html")
+    body = etree.SubElement(page, "body")
+    body.append(copy.deepcopy(el))
+    return _clean_text(trafilatura.extract(
+        page, url=url, deduplicate=False, include_comments=False, include_tables=True) or "")
+
+
+def _learned_text(
+    tree: Any, url: str, learned: tuple[str, ...], verify: bool, learn: bool,
+) -> tuple[str, LearnReport]:
+    """The article text through the first learned selector that names one element of this page, verified
+    against the whole page's when asked or when it looks wrong; else the whole page's, with the container
+    it was found in (to learn from)."""
+    for selector in learned:
+        try:
+            found = css(selector)(tree)
+        except Exception:
+            continue
+        if len(found) != 1:
+            continue
+        text = _element_text(found[0], url)
+        own = len(_WS.sub("", found[0].text_content()))
+        # Empty, short, or a small part of its element's text: the element may not be the article any more.
+        suspect = len(text) < MIN_TEXT or len(_WS.sub("", text)) < 0.25 * own
+        if not (verify or suspect):
+            return text, LearnReport(used=selector)
+        full = _full_text(tree, url)
+        score = agreement(text, full)
+        if score >= AGREEMENT:
+            return text, LearnReport(used=selector, verified=True, score=round(score, 3))
+        # The whole page's text wins (no article loses text), and the rule is dropped and learned again.
+        return full, LearnReport(used=selector, verified=False, score=round(score, 3),
+                                 candidate=_candidate(tree, url, full))
+    full = _full_text(tree, url)
+    return full, LearnReport(candidate=_candidate(tree, url, full) if learn else None)
+
+
+def _candidate(tree: Any, url: str, full: str) -> str | None:
+    """The container of the page's text, if trafilatura given only that element finds the same text."""
+    selector = container_path(tree, full) if full else None
+    if selector is None:
+        return None
+    return selector if agreement(_element_text(css(selector)(tree)[0], url), full) >= AGREEMENT else None
+
+
+def extract(
+    html: str, url: str, content: str | None = None, learned: tuple[str, ...] = (), verify: bool = False,
+    learn: bool = False,
+) -> Document:
     """Article text and metadata of one page.
 
     ``content`` is a CSS selector of the main element (a source's ``content`` setting); it wins over
-    the built-in site rules. Without either, trafilatura finds the main text on its own.
+    the built-in site rules, which win over ``learned`` selectors (``pipelines.learn``: tried in order, the
+    first naming one element is used; ``verify`` extracts the whole page too and compares; ``learn`` looks
+    for the container of a page no learned selector fits). Without any,
+    trafilatura finds the main text on its own. The page is parsed once: metadata and text come from the
+    same tree.
     """
     import trafilatura
 
@@ -359,15 +427,23 @@ def extract(html: str, url: str, content: str | None = None) -> Document:
     language = page_language(tree)
     topics = _all_texts(tree, rule.topics) if rule else ()
     components = _all_texts(tree, rule.components) if rule else ()
+    site_name, canonical = _page_site_name(tree), _page_canonical(tree)
 
     selector = content or (rule.content if rule else None)
-    target = tree.cssselect(selector) if selector else []
+    if not selector:
+        text, report = _learned_text(tree, url, learned, verify, learn)
+        return Document(
+            text=text, title=title, published=published, author=author, site_name=site_name, language=language,
+            topics=topics, components=components, targeted=report.used is not None and report.verified is not False,
+            canonical=canonical, learn=report,
+        )
+    target = css(selector)(tree)
     if target and rule and not content:
         for el in target:
-            for junk in el.cssselect(rule.drop) if rule.drop else []:
+            for junk in css(rule.drop)(el) if rule.drop else []:
                 if junk.getparent() is not None:
                     junk.drop_tree()
-            for label in el.cssselect(rule.date_text) if rule.date_text else []:
+            for label in css(rule.date_text)(el) if rule.date_text else []:
                 # "Release Date: May 2, 2026" is the page's date, not the article's first line.
                 line = label.getparent()
                 if line is not None and line is not el and len(line.text_content()) < 80:
@@ -377,19 +453,16 @@ def extract(html: str, url: str, content: str | None = None) -> Document:
     if target:
         # Hand trafilatura only the main element: it cannot mistake a sidebar for the article.
         fragment = "".join(etree.tostring(el, encoding="unicode", method="html") for el in target)
-        text = trafilatura.extract(
+        text = _clean_text(trafilatura.extract(
             f"<html><body><article>{fragment}</article></body></html>",
             url=url, deduplicate=False, include_comments=False, include_tables=True, favor_recall=True,
-        ) or html_to_text(fragment)
+        ) or html_to_text(fragment))
     else:
-        # deduplicate=False: trafilatura's process-global LRU cache would drop a page seen twice
-        # (a revisit, a reprint) — exactly the pages change and story detection need.
-        text = trafilatura.extract(
-            tree, url=url, deduplicate=False, include_comments=False, include_tables=True
-        ) or ""
+        text = _full_text(tree, url)
     return Document(
-        text=_clean_text(text), title=title, published=published, author=author, site_name=_page_site_name(tree),
-        language=language, topics=topics, components=components, targeted=bool(target), canonical=_page_canonical(tree),
+        text=text, title=title, published=published, author=author, site_name=site_name,
+        language=language, topics=topics, components=components, targeted=bool(target), canonical=canonical,
+        learn=LearnReport(person=True),  # a person's rule applies here: never learned over
     )
 
 

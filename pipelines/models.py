@@ -269,4 +269,17 @@ class Triage(Base):
     updated: Mapped[datetime]
 
 
+class LearnedRule(Base):
+    """A main-content selector learned for a host's template (``pipelines.learn``); dropped when a check of
+    its text against the whole page's fails. Never stored for a host a person's rule covers."""
+
+    __tablename__ = "learned_rules"
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    selector: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    learned: Mapped[datetime]
+    pages: Mapped[int] = mapped_column(Integer, default=0)  # pages extracted through it
+    checks: Mapped[int] = mapped_column(Integer, default=0)  # checks against the whole page it passed
+    updated: Mapped[datetime]
+
+
 Index("ix_items_story_published", Item.story_id, Item.published)

@@ -31,8 +31,10 @@ from typing import Any
 
 from pipelines.classify import Classifier, TopicResult
 from pipelines.extract import Document, extract
+from pipelines.learn import Learner
 from pipelines.revisions import content_hash
 from pipelines.stories import StoryFeatures, fingerprint, story_features
+from pipelines.timeutil import utcnow
 
 _classifier: Classifier | None = None
 _classifier_error: str | None = None  # why this worker could not load the topics (then every page fails)
@@ -61,12 +63,12 @@ def classifier_meta(doj_topics: list[str], doj_components: list[str], source: st
 
 def process_page(
     html: str, url: str, content: str | None, title_hint: str | None, doj_topics: list[str],
-    doj_components: list[str], source: str,
+    doj_components: list[str], source: str, learned: tuple[str, ...] = (), verify: bool = False, learn: bool = False,
 ) -> PageResult:
     if _classifier is None:
         # Never "no topics": an empty topic list is stored as a classified page and never looked at again.
         raise TopicsUnavailable(f"topic rules not loaded in the extraction worker: {_classifier_error}")
-    doc = extract(html, url, content)
+    doc = extract(html, url, content, learned, verify, learn)
     title = (title_hint or doc.title or "").strip()
     if not doc.text:
         return PageResult(doc, title)
@@ -270,6 +272,8 @@ class WorkerPool:
         # more would only grow the queue while the downloader outruns extraction (backpressure
         # reaches Scrapy through its scraper slot instead).
         self._slots = asyncio.Semaphore(self.workers * 3)
+        # Learned main-content rules (pipelines.learn): which selectors a page is given, what it taught.
+        self.learner = Learner()
 
     def pids(self) -> list[int]:
         """The worker processes alive now (for monitoring)."""
@@ -279,14 +283,17 @@ class WorkerPool:
     async def process(self, html: str, url: str, content: str | None, **hints: Any) -> PageResult:
         """Extract one page in a worker. Raises ExtractionFailed with the reason when it cannot."""
         loop = asyncio.get_running_loop()
+        learned, verify, learn = self.learner.plan(url) if not content else ((), False, False)
         args = (html, url, content, hints.get("title"), hints.get("doj_topics") or [],
-                hints.get("doj_components") or [], hints.get("source", ""))
+                hints.get("doj_components") or [], hints.get("source", ""), learned, verify, learn)
         async with self._slots:
             if not self._threads:
                 self._start_threads()
             task = _Task(args, loop.create_future(), loop)
             self._queue.put(task)
-            return await task.future
+            result = await task.future
+        self.learner.observe(url, result.doc.learn, utcnow())
+        return result
 
     def _start_threads(self) -> None:
         # A worker is started by its feeding thread, which lives as long as the pool: the kernel's

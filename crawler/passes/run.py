@@ -26,6 +26,7 @@ from crawler.passes.context import PassContext
 from crawler.passes.report import PassReport
 from pipelines.classify import Classifier
 from pipelines.db import Database
+from pipelines.learn import Learner, load_rules, save_rules
 from pipelines.leases import Leases
 from pipelines.redact import redact_text
 from pipelines.retry import RetryPolicy
@@ -142,6 +143,7 @@ def run_pass(
         if pool is None:
             pool = WorkerPool(config.crawl.extract_workers, config.topics,
                               page_timeout=config.crawl.extract_timeout)
+            pool.learner = Learner(load_rules(db))  # what earlier passes learned of each site's template
             store.load_stories()
             known = store.load_known()
             retries = store.load_retries()
@@ -171,6 +173,10 @@ def run_pass(
     finally:
         if pool is not None:
             pool.shutdown()
+            try:
+                save_rules(db, pool.learner, utcnow())
+            except Exception as exc:  # the database is gone: the passes below record it; nothing else is lost
+                log.warning("learned rules not saved: %s", str(exc).splitlines()[0] if str(exc) else exc)
         elapsed = time.monotonic() - started
         for source, ctx, pass_id, crawler in runs:
             stats = crawler.stats.get_stats() if crawler.stats else {}

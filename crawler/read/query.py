@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pipelines.canonical import host_of
 from pipelines.db import Database
 from pipelines.language import primary_tag
-from pipelines.models import Item, ItemTopic, Revision, Story
+from pipelines.models import Item, ItemTopic, LearnedRule, Revision, Story
 from pipelines.search import RANK_WINDOW, Filter, Query, narrow, search
 from pipelines.timeutil import as_utc
 
@@ -195,6 +196,8 @@ def render_item(db: Database, item_id: int) -> str | None:
                                 .order_by(Item.first_seen))) if item.story_id else []
         revisions = list(s.scalars(select(Revision).where(Revision.item_id == item_id)
                                    .order_by(Revision.seen_at, Revision.id)))
+        learned = list(s.scalars(select(LearnedRule).where(LearnedRule.host == host_of(item.url))
+                                 .order_by(LearnedRule.learned)))
     lines = [
         f"#{item.id}  {item.title}",
         f"url:        {item.url}",
@@ -210,6 +213,9 @@ def render_item(db: Database, item_id: int) -> str | None:
         lines.append(f"DOJ topics: {', '.join(item.doj_topics)}")
     if item.doj_components:
         lines.append(f"components: {', '.join(item.doj_components)}")
+    for rule in learned:  # what its site's pages are extracted through (pipelines.learn)
+        lines.append(f"learned main content on {rule.host}: {rule.selector} ({rule.pages} page(s), "
+                     f"{rule.checks} check(s) passed)")
     lines.append("")
     if topics:
         lines.append("topics:")

@@ -13,7 +13,9 @@ from sqlalchemy import func, select
 from crawler.config import Config
 from crawler.daemon.health import human
 from crawler.read.status import gather
+from pipelines.canonical import host_of
 from pipelines.db import Database
+from pipelines.learn import rules_by_host
 from pipelines.models import Item
 from pipelines.timeutil import as_utc
 
@@ -43,6 +45,7 @@ def source_rows(db: Database, config: Config, now: datetime) -> list[dict[str, A
     report = gather(db, config, now)
     status = {s.name: s for s in report.sources}
     languages, names = _seen(db)
+    learned = rules_by_host(db)
     rows = []
     for src in config.sources:
         st = status.get(src.name)
@@ -70,6 +73,10 @@ def source_rows(db: Database, config: Config, now: datetime) -> list[dict[str, A
             "health_since": as_utc(st.health_since).isoformat() if st and st.health_since else None,
             "items": st.items if st else 0,
             "note": getattr(src, "note", None),  # why a catalogue entry ships disabled, and the like
+            # main-content selectors learned for the source's site (pipelines.learn): host, selector, use
+            "learned": [{"host": r.host, "selector": r.selector, "pages": r.pages, "checks": r.checks}
+                        for host, rules in sorted(learned.items()) if _same_site(host, host_of(src.url))
+                        for r in rules],
         })
     return rows
 
@@ -100,6 +107,15 @@ def render_rows(rows: list[dict[str, Any]], now: datetime) -> Iterator[str]:
             yield f"  {r['name']}: {p['error']}"
         elif not r["enabled"] and r.get("note"):
             yield f"  {r['name']}: {r['note']}"
+    for r in rows:
+        for rule in r.get("learned", []):
+            yield (f"  {r['name']}: learned main content on {rule['host']}: {rule['selector']} "
+                   f"({rule['pages']} page(s), {rule['checks']} check(s) passed)")
+
+
+def _same_site(host: str, source_host: str) -> bool:
+    return bool(source_host) and (host == source_host or host.endswith("." + source_host)
+                                  or source_host.endswith("." + host))
 
 
 def _cut(text: str, width: int) -> str:
