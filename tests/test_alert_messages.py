@@ -16,10 +16,10 @@ from helpers import bw, items_json, write_config
 from localsite import Site, justice_page, rss, serve
 from sqlalchemy import create_engine, inspect, select, text
 
-from alerts.cli import AlertsApp, alerts
 from alerts.config import AlertSettings, WatcherConfig
 from alerts.dispatch import dispatch
 from alerts.views import Labels
+from crawler.cli.alerts import AlertsApp, alerts
 from crawler.config import load_config
 from crawler.fetch.spiders.feed import parse_feed
 from pipelines.db import MIGRATIONS, Database

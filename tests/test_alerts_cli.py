@@ -10,9 +10,9 @@ import pytest
 from alert_support import SmtpSink, Webhook, seed_health, seed_item, watcher
 from click.testing import CliRunner
 
-from alerts.cli import AlertsApp, alerts
 from alerts.config import AlertSettings, WatcherConfig
 from alerts.dispatch import deliver, plan
+from crawler.cli.alerts import AlertsApp, alerts
 from pipelines.db import Database
 from pipelines.timeutil import utcnow
 

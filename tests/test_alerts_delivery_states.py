@@ -15,9 +15,9 @@ from alert_support import Webhook, seed_item, watcher
 from click.testing import CliRunner
 from sqlalchemy import create_engine, insert, select, text
 
-from alerts.cli import AlertsApp, alerts
 from alerts.config import AlertSettings, WatcherConfig
 from alerts.dispatch import deliver, plan
+from crawler.cli.alerts import AlertsApp, alerts
 from crawler.config import Config as FullConfig
 from crawler.read.status import gather, render_table, to_json
 from pipelines.db import MIGRATIONS, Database

@@ -440,7 +440,7 @@ def _register_optional() -> None:
     else:
         main.add_command(serve)
     try:
-        from alerts.cli import alerts as alerts_group
+        from crawler.cli.alerts import alerts as alerts_group
     except ImportError:  # pragma: no cover
         return
     main.add_command(alerts_group, "alerts")

@@ -134,7 +134,7 @@ def register(app: FastAPI, site: Site) -> None:
 
     @app.get("/alerts", response_class=HTMLResponse, summary="The alert outbox")
     def alerts_page(request: Request, user: User, state: str | None = None) -> Response:
-        from alerts.cli import STATES
+        from crawler.cli.alerts import STATES
 
         if state is not None and state not in STATES:
             raise HTTPException(400, f"state: {state!r} is not one of {', '.join(STATES)}")
