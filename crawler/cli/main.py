@@ -424,12 +424,13 @@ def _fault(exc: BaseException) -> str:
 def _register_optional() -> None:
     """Command groups owned by other modules."""
     try:
-        from crawler.cli.daemon import run, status
+        from crawler.cli.daemon import run, status, worker
     except ImportError:  # pragma: no cover - while the daemon is being built
         pass
     else:
         main.add_command(run)
         main.add_command(status)
+        main.add_command(worker)
     from crawler.cli.sources import sources
 
     main.add_command(sources)
