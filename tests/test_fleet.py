@@ -6,6 +6,7 @@ another worker with no item or alert doubled; SQLite is refused with one line.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from alert_support import Webhook
 from helpers import bw, write_config
-from localsite import Site, serve
+from localsite import Site, justice_page, rss, serve
 from sqlalchemy import select, text
 from test_daemon import AVOCADO, FENTANYL, TDA, Feed
 
@@ -161,7 +162,7 @@ def test_never_two_passes_of_a_source_at_once(tmp_path: Path, postgres_url: str,
             assert w.stop() == 0
         rows = [p for p in passes(db) if p.finished]
         spans = sorted((p.started, p.finished) for p in rows)
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             assert start >= end, spans  # one after the other, never overlapping
     finally:
         db.dispose()
@@ -200,3 +201,36 @@ def test_worker_killed_mid_pass_is_rerun_elsewhere_exactly_once(
                 p for p in passes(db) if p.status in ("crashed", "failed")], b.text()[-3000:]
         finally:
             db.dispose()
+
+
+def test_two_workers_requests_to_one_host_are_spaced_by_its_delay(
+        tmp_path: Path, postgres_url: str, site: Site, workers: Callable[..., WorkerProcess]) -> None:
+    """Two sources on one host, each passed by its own worker at the same time: the host's 1 s delay holds
+    between every two requests it gets, whichever worker makes them."""
+    sources = []
+    for name in ("east", "west"):
+        entries = []
+        for i in range(3):
+            path = f"/{name}/pr/{i}"
+            site.add(path, justice_page(f"Fentanyl Case {name} {i}", FENTANYL))
+            entries.append({"title": f"Fentanyl Case {name} {i}", "link": site.url(path),
+                            "pubDate": "Mon, 23 Nov 2026 12:00:00 GMT"})
+        site.add(f"/{name}.rss", rss(entries), content_type="application/rss+xml")
+        sources.append({"name": name, "kind": "feed", "url": site.url(f"/{name}.rss"), "every": "1h", "delay": 1.0})
+    cfg = fleet_config(tmp_path, postgres_url, sources)
+    ws = [workers(cfg, "--concurrency", "1") for _ in range(2)]
+    db = Database(postgres_url)
+    try:
+        wait_until("both passes", lambda: len([p for p in passes(db) if p.status == "ok"]) == 2, 120,
+                   lambda: "".join(w.text() for w in ws))
+        for w in ws:
+            assert w.stop() == 0
+        pages = [t for t, path, _, _ in site.log if path != "/robots.txt"]
+        assert len(pages) == 8  # two feeds, six releases
+        both = {w for w in (1, 2) if any(f"borderwatch.worker: {n}: ok" in ws[w - 1].text() for n in ("east", "west"))}
+        assert both == {1, 2}  # each worker passed one source: the spacing below is across processes
+        times = sorted(t for t, _, _, _ in site.log)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= 0.95, gaps  # (robots.txt too: it is a request to the host like any other)
+    finally:
+        db.dispose()
