@@ -203,7 +203,8 @@ def pass_once(rt: Runtime, source: str, queued: str) -> PassReport | None:
             report = None
     record = ledger.settle(rt.db, source, spawned, outcome, utcnow(), report)
     level = logging.INFO if record.status in ("ok", "locked", "stopped") else logging.WARNING
-    log.log(level, record.line(), extra=fields(event="pass", **record.fields()))
+    cpu = f" ({outcome.cpu:.2f}s CPU)" if outcome.cpu is not None else ""
+    log.log(level, record.line() + cpu, extra=fields(event="pass", cpu=outcome.cpu, **record.fields()))
     if record.status not in ("locked", "stopped"):
         src = rt.config.source(source)
         with rt.health_lock:

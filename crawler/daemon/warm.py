@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import resource
 import signal
 import threading
 import time
@@ -63,8 +64,9 @@ def _orphan_guard(worker_pid: int) -> None:
             os.killpg(0, signal.SIGKILL)
 
 
-def _pass_child(argv: list[str], worker_pid: int) -> None:
-    """The child's body: the CLI's ``crawl``, exactly as ``borderwatch crawl`` runs it."""
+def _pass_child(argv: list[str], worker_pid: int, cpu_out: Any) -> None:
+    """The child's body: the CLI's ``crawl``, exactly as ``borderwatch crawl`` runs it. Its CPU time (since the
+    fork, its extraction workers included) is sent back on ``cpu_out`` as it ends."""
     os.setsid()
     # The pass's one-line summary is the worker's to log (from the report); the child's own stays quiet.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -73,16 +75,23 @@ def _pass_child(argv: list[str], worker_pid: int) -> None:
     threading.Thread(target=_orphan_guard, args=(worker_pid,), daemon=True).start()
     from crawler.cli.main import main
 
-    main.main(args=argv, prog_name="borderwatch", standalone_mode=True)
+    try:
+        main.main(args=argv, prog_name="borderwatch", standalone_mode=True)
+    finally:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        with contextlib.suppress(OSError):
+            cpu_out.send(me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime)
 
 
 def run_warm(argv: list[str], *, timeout: float, stop: StopRequest,
              on_start: Any = None) -> ChildOutcome:
     """Run ``borderwatch ARGV`` in a fork of the warm parent until it ends, or past ``timeout``/a stop request
     (SIGINT, then SIGKILL to its group after ``KILL_AFTER``)."""
-    proc = context().Process(target=_pass_child, args=(argv, os.getpid()), daemon=False)
+    cpu_in, cpu_out = context().Pipe(duplex=False)
+    proc = context().Process(target=_pass_child, args=(argv, os.getpid(), cpu_out), daemon=False)
     started = time.monotonic()
     proc.start()
+    cpu_out.close()
     pid = proc.pid
     assert pid is not None
     if on_start is not None:
@@ -106,6 +115,11 @@ def run_warm(argv: list[str], *, timeout: float, stop: StopRequest,
                 os.killpg(pid, signal.SIGKILL)
         proc.join()
     code = proc.exitcode
+    cpu: float | None = None
+    with contextlib.suppress(EOFError, OSError):
+        if cpu_in.poll(0):
+            cpu = float(cpu_in.recv())
+    cpu_in.close()
     return ChildOutcome(pid=pid, exit_code=None if code is not None and code < 0 else code,
                         seconds=time.monotonic() - started, timeout=timeout, timed_out=timed_out,
-                        stopped=stopped and not timed_out)
+                        stopped=stopped and not timed_out, cpu=cpu)
