@@ -149,7 +149,7 @@ def cpu(args: argparse.Namespace) -> None:
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             assert "0 new" in out.stdout + out.stderr, out.stdout + out.stderr
             cold.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        warm_up()
+        warm_up(None)
         warm: list[float] = []
         for _ in range(args.repeat):
             outcome = run_warm(crawl, timeout=120, stop=StopRequest())

@@ -75,7 +75,10 @@ class App:
         from pipelines.classify import Classifier, TopicsError
 
         try:
-            return Classifier.from_file(self._loaded.topics)
+            # In a pass forked by a worker's warm parent, the rules it compiled once (if the file is unchanged).
+            preload = sys.modules.get("crawler.daemon.preload")
+            warm = preload.classifier(self._loaded.topics) if preload is not None else None
+            return warm or Classifier.from_file(self._loaded.topics)
         except TopicsError as exc:
             usage_error(str(exc))
 

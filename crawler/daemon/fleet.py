@@ -232,7 +232,7 @@ def run_worker(rt: Runtime, url: str, concurrency: int, tick_seconds: int) -> in
 
     if ensure_schema(rt.db):
         log.info("the job queue's tables were created in this database")
-    warm_up()
+    warm_up(rt.config.topics)
     # procrastinate logs every job it starts and ends (each tick too): only at -v.
     logging.getLogger("procrastinate").setLevel(logging.INFO if rt.verbose else logging.WARNING)
     app = make_app(url, rt, tick_seconds)
