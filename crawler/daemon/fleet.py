@@ -32,7 +32,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
@@ -137,7 +136,7 @@ def make_app(url: str, runtime: Runtime | None, tick_seconds: int = 30) -> procr
             log.warning("job %s (%s %s) was left running by a worker that is gone: queued again", job.id,
                         job.task_name, job.task_kwargs.get("source", ""), extra=fields(event="stalled"))
             await app.job_manager.retry_job(job)
-        for name in await asyncio.to_thread(due_sources, rt, app):
+        for name in await asyncio.to_thread(due_sources, rt):
             await defer_pass(app, name)
         await defer_dispatch(app)
 
@@ -159,7 +158,7 @@ async def defer_dispatch(app: procrastinate.App) -> None:
         await app.configure_task(DISPATCH_TASK, lock="dispatch", queueing_lock="dispatch").defer_async()
 
 
-def due_sources(rt: Runtime, app: procrastinate.App | None = None) -> list[str]:
+def due_sources(rt: Runtime) -> list[str]:
     """Enabled sources due now (per ``every`` and the ledger's last pass) with no pass waiting or running."""
     now = utcnow()
     last = ledger.last_passes(rt.db)
@@ -265,13 +264,3 @@ def run_worker(rt: Runtime, url: str, concurrency: int, tick_seconds: int) -> in
     asyncio.run(main())
     log.info("stopped", extra=fields(event="stopped"))
     return 0
-
-
-def queue_counts(url: str) -> dict[str, Any]:  # pragma: no cover - used by status when the queue exists
-    db = Database(url)
-    try:
-        with db.engine.connect() as conn:
-            rows = conn.execute(text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")).all()
-        return {str(r[0]): int(r[1]) for r in rows}
-    finally:
-        db.dispose()
