@@ -7,6 +7,7 @@ another worker with no item or alert doubled; SQLite is refused with one line.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import signal
@@ -133,6 +134,10 @@ def test_two_workers_pass_each_due_source_once(tmp_path: Path, postgres_url: str
                    lambda: {p.source for p in passes(db) if p.status == "ok"} == {f"s{i}" for i in range(4)},
                    90, lambda: a.text() + b.text())
         time.sleep(4)  # several more ticks by both workers: nothing is due again for an hour
+        shown = json.loads(bw(cfg, "status", "--format", "json").stdout)["fleet"]
+        assert len(shown["workers"]) == 2 and shown["queue"] == {"due": 0, "waiting": 0, "running": 0, "stalled": 0}
+        table = bw(cfg, "status").stdout
+        assert "workers: 2; passes: 0 due, 0 waiting, 0 running, 0 stalled" in table, table
         rows = passes(db)
         assert sorted(p.source for p in rows) == ["s0", "s1", "s2", "s3"], [(p.source, p.status) for p in rows]
         assert all(p.status == "ok" for p in rows)
