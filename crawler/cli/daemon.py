@@ -72,3 +72,33 @@ def status(app: App, fmt: str) -> None:
         return
     for line in render_table(report):
         click.echo(line)
+
+
+@click.command()
+@click.option("--concurrency", type=click.IntRange(min=1, max=64), default=None,
+              help="Passes this worker runs at once (default: run.parallel).")
+@click.option("--tick", "tick", type=click.IntRange(min=1, max=59), default=30, show_default=True,
+              help="Seconds between schedule ticks (any one worker defers the due passes each tick).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or one JSON object per line (default: run.log_format).")
+@click.pass_obj
+def worker(app: App, concurrency: int | None, tick: int, log_format: str | None) -> None:
+    """A worker of the fleet: passes and alerts from the job queue in PostgreSQL, until SIGTERM/SIGINT."""
+    from crawler.cli.main import usage_error
+    from crawler.daemon.logs import setup_logging
+
+    config = app.config
+    if not config.database.startswith("postgresql"):
+        usage_error(f"{app.config_path or 'config'}: database: `borderwatch worker` needs PostgreSQL (the job "
+                    "queue and the fleet's per-host politeness live in it); with SQLite use `borderwatch run`")
+    from crawler.daemon.fleet import Runtime, run_worker
+
+    app.check_topics()
+    setup_logging(log_format or config.run.log_format, "DEBUG" if app.verbose > 1 else "INFO")
+    db = app.db
+    rt = Runtime(config=config, config_file=config_file(app), db=db, verbose=app.verbose)
+    try:
+        code = run_worker(rt, config.database, concurrency or config.run.parallel, tick)
+    finally:
+        db.dispose()
+    sys.exit(code)

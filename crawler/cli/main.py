@@ -75,7 +75,10 @@ class App:
         from pipelines.classify import Classifier, TopicsError
 
         try:
-            return Classifier.from_file(self._loaded.topics)
+            # In a pass forked by a worker's warm parent, the rules it compiled once (if the file is unchanged).
+            preload = sys.modules.get("crawler.daemon.preload")
+            warm = preload.classifier(self._loaded.topics) if preload is not None else None
+            return warm or Classifier.from_file(self._loaded.topics)
         except TopicsError as exc:
             usage_error(str(exc))
 
@@ -424,12 +427,13 @@ def _fault(exc: BaseException) -> str:
 def _register_optional() -> None:
     """Command groups owned by other modules."""
     try:
-        from crawler.cli.daemon import run, status
+        from crawler.cli.daemon import run, status, worker
     except ImportError:  # pragma: no cover - while the daemon is being built
         pass
     else:
         main.add_command(run)
         main.add_command(status)
+        main.add_command(worker)
     from crawler.cli.sources import sources
 
     main.add_command(sources)

@@ -47,6 +47,7 @@ class ChildOutcome:
     stopped: bool = False  # the daemon stopped it at shutdown
     stdout: str = ""
     stderr: str = ""
+    cpu: float | None = None  # CPU seconds (user + system) of the pass and its reaped children, where measured
 
     @property
     def ended_by_daemon(self) -> bool:

@@ -50,6 +50,8 @@ DOWNLOADER_MIDDLEWARES = {
     # Ahead of robots.txt (100): a refused link costs no request at all, not even for robots.txt.
     "crawler.fetch.policy.FetchPolicyMiddleware": 60,
     "crawler.fetch.politeness.RobotsCrawlDelayMiddleware": 101,
+    # On PostgreSQL only (BORDERWATCH_FLEET_DATABASE): a host's delay holds across every worker of the fleet.
+    "crawler.fetch.politeness.FleetPolitenessMiddleware": 110,
     # Above the retry middleware (550): a challenge answered 503 is recorded, not asked again and again.
     "crawler.fetch.botwall.BotWallMiddleware": 560,
     # Behind the redirect middleware (600) on the way in: sees every response, redirects included,

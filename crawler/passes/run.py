@@ -56,6 +56,8 @@ def scrapy_settings(config: Config, log_level: str = "WARNING") -> Settings:
             "DOWNLOAD_DELAY": c.download_delay,
             "LOG_LEVEL": log_level,
             "LOG_INSTALL_ROOT_HANDLER": False,
+            # A host's delay is kept across processes and machines in PostgreSQL (crawler.fetch.politeness).
+            "BORDERWATCH_FLEET_DATABASE": config.database if config.database.startswith("postgresql") else "",
         },
         # Below "spider" priority: a source's own delay and the API's rate (custom_settings) must win.
         priority="project",

@@ -71,12 +71,57 @@ class DaemonStatus:
 
 
 @dataclass(frozen=True)
+class FleetWorker:
+    id: int
+    heartbeat: datetime
+    passes: list[str]  # the sources it is passing over now
+
+
+@dataclass(frozen=True)
+class FleetStatus:
+    """``borderwatch worker``s on this (PostgreSQL) database and their job queue."""
+
+    workers: list[FleetWorker]
+    waiting: int  # passes queued
+    running: int
+    stalled: int  # running on a worker whose heartbeat stopped (handed back at the next tick)
+
+
+@dataclass(frozen=True)
 class StatusReport:
     now: datetime
     daemon: DaemonStatus
     sources: list[SourceStatus]
     deliveries: dict[str, int] = field(default_factory=dict)
     unplanned_events: int = 0
+    fleet: FleetStatus | None = None
+
+
+def gather_fleet(db: Database) -> FleetStatus | None:
+    """The workers and the pass queue, if this is a PostgreSQL database a worker has used."""
+    if db.is_sqlite:
+        return None
+    from sqlalchemy import text
+
+    from crawler.daemon.fleet import PASS_TASK, STALLED_AFTER
+
+    with db.engine.connect() as conn:
+        if conn.scalar(text("SELECT to_regclass('procrastinate_jobs')")) is None:
+            return None
+        workers = conn.execute(text("SELECT id, last_heartbeat FROM procrastinate_workers ORDER BY id")).all()
+        jobs = conn.execute(text(
+            "SELECT j.status, j.worker_id, j.args->>'source', w.last_heartbeat FROM procrastinate_jobs j "
+            "LEFT JOIN procrastinate_workers w ON w.id = j.worker_id "
+            "WHERE j.task_name = :t AND j.status IN ('todo', 'doing')"), {"t": PASS_TASK}).all()
+        now = conn.scalar(text("SELECT now()"))
+    stale = timedelta(seconds=STALLED_AFTER)
+    doing = [j for j in jobs if j[0] == "doing"]
+    return FleetStatus(
+        workers=[FleetWorker(int(w[0]), as_utc(w[1]), sorted(str(j[2]) for j in doing if j[1] == w[0]))
+                 for w in workers],
+        waiting=sum(1 for j in jobs if j[0] == "todo"), running=len(doing),
+        stalled=sum(1 for j in doing if j[3] is None or now - j[3] > stale),
+    )
 
 
 def next_pass(last_pass: datetime | None, every: timedelta, enabled: bool) -> datetime | None:
@@ -157,7 +202,7 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
             given_up=given_up.get(name, 0),
         ))
     return StatusReport(now, daemon, sources, {k: deliveries.get(k, 0) for k in DELIVERY_STATES},
-                        int(unplanned or 0))
+                        int(unplanned or 0), gather_fleet(db))
 
 
 def _gone_writer(db: Database, source: str, now: datetime) -> str | None:
@@ -203,6 +248,14 @@ def to_json(report: StatusReport) -> dict[str, Any]:
         "daemon": {"running": d.running, "holder": d.holder, "lease_expires": _iso(d.expires), "stale": d.gone},
         "sources": out_sources,
         "alerts": {**report.deliveries, "unplanned_events": report.unplanned_events},
+        "fleet": None if report.fleet is None else {
+            "workers": [{"id": w.id, "heartbeat": _iso(w.heartbeat), "passes": w.passes}
+                        for w in report.fleet.workers],
+            "queue": {"due": sum(1 for s in report.sources
+                                 if s.enabled and (s.next_pass is None or s.next_pass <= now)),
+                      "waiting": report.fleet.waiting, "running": report.fleet.running,
+                      "stalled": report.fleet.stalled},
+        },
     }
 
 
@@ -225,6 +278,14 @@ def render_table(report: StatusReport) -> Iterator[str]:
         yield f"daemon: not running (a stale lease of {d.holder}: that process is gone)"
     else:
         yield f"daemon: running ({d.holder})"
+    f = report.fleet
+    if f is not None:
+        due = sum(1 for s in report.sources if s.enabled and (s.next_pass is None or s.next_pass <= now))
+        yield (f"workers: {len(f.workers)}; passes: {due} due, {f.waiting} waiting, {f.running} running, "
+               f"{f.stalled} stalled")
+        for w in f.workers:
+            doing = ", ".join(w.passes) or "nothing"
+            yield f"  worker {w.id}: heartbeat {human(now - w.heartbeat)} ago; passing {doing}"
     yield ""
     rows: list[dict[str, Any]] = []
     for s in report.sources:

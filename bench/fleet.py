@@ -1,0 +1,213 @@
+"""Benchmark: ``borderwatch worker`` — CPU of a pass started warm vs cold, and passes per minute of 1, 2, 4 workers.
+
+    python bench/fleet.py cpu [--db URL] [--repeat 3]
+    python bench/fleet.py fleet [--db URL] [--sources 40] [--workers 1,2,4] [--concurrency 4] [--seconds 120]
+
+``cpu``: one feed source on a local site is passed once (to store its pages), then its unchanged passes are timed:
+``python -m crawler crawl`` as ``borderwatch run`` starts them (CPU of the child process, from ``RUSAGE_CHILDREN``),
+and a fork of the worker's warm fork-server (``crawler.daemon.warm``; the CPU the fork itself used since it was
+forked, extraction workers included). Prints the median of each.
+
+``fleet``: ``--sources`` feed sources, each on its own loopback address (127.0.0.2, 127.0.0.3, …) with a 1 s delay
+and new releases every 5 s, passed every second by 1, 2 and 4 worker processes in turn for ``--seconds`` each (a
+fresh database each time). Prints passes per minute (ok passes finished in the window), new items stored, and the
+median CPU per pass as the workers logged it. Needs PostgreSQL (``--db``: a server URL whose user may create
+databases; default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PARAS = ["A federal grand jury returned an indictment charging members of a trafficking network with conspiracy to "
+         "distribute fentanyl across the northern border.",
+         "Investigators said the group moved pills and firearms through stash houses and used couriers recruited "
+         "online; the case was brought by a joint task force."]
+
+
+def _release(title: str) -> bytes:
+    body = "".join(f"<p>{p}</p>" for p in PARAS * 3)
+    return (f"<html><head><title>{title}</title><meta property='article:published_time' "
+            f"content='2026-11-20T12:00:00Z'></head><body><article><h1>{title}</h1>{body}</article></body></html>"
+            ).encode()
+
+
+def _handler(period: float | None) -> type[BaseHTTPRequestHandler]:
+    """A press office: /feed.rss lists two releases; with ``period`` they change every ``period`` seconds."""
+
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+        def _send(self, body: bytes, ctype: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            host = self.headers.get("Host", "")
+            if self.path == "/robots.txt":
+                self._send(b"User-agent: *\nAllow: /\n", "text/plain")
+            elif self.path == "/feed.rss":
+                n = int(time.time() // period) if period else 0
+                items = "".join(
+                    f"<item><title>Fentanyl case {k}</title><link>http://{host}/pr/{k}</link>"
+                    f"<pubDate>{formatdate(usegmt=True)}</pubDate></item>" for k in (2 * n, 2 * n + 1))
+                self._send(f"<?xml version='1.0'?><rss version='2.0'><channel><title>Office</title>{items}"
+                           "</channel></rss>".encode(), "application/rss+xml")
+            elif self.path.startswith("/pr/"):
+                self._send(_release(f"Fentanyl case {self.path[4:]} charged"), "text/html; charset=utf-8")
+            else:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+    return H
+
+
+@contextmanager
+def sites(hosts: list[str], period: float | None) -> Iterator[list[str]]:
+    servers = [ThreadingHTTPServer((h, 0), _handler(period)) for h in hosts]
+    for s in servers:
+        s.daemon_threads = True
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        yield [f"http://{h}:{s.server_address[1]}/feed.rss" for h, s in zip(hosts, servers, strict=True)]
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+
+
+@contextmanager
+def database(admin: str) -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"bw_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def write_config(folder: Path, url: str, feeds: list[str], every: str = "1h", delay: float = 0.0) -> Path:
+    path = folder / "borderwatch.yaml"
+    path.write_text(yaml.safe_dump({
+        "database": url,
+        "crawl": {"download_delay": delay, "extract_workers": 1, "retries": 0},
+        "sources": [{"name": f"office{i}", "kind": "feed", "url": f, "every": every, "delay": delay}
+                    for i, f in enumerate(feeds)],
+        "run": {"grace": "5s"},
+    }), encoding="utf-8")
+    return path
+
+
+def cpu(args: argparse.Namespace) -> None:
+    from crawler.daemon.child import StopRequest
+    from crawler.daemon.warm import run_warm, warm_up
+
+    with tempfile.TemporaryDirectory() as tmp, database(args.db) as url, sites(["127.0.0.1"], None) as feeds:
+        cfg = write_config(Path(tmp), url, feeds)
+        crawl = ["--config", str(cfg), "crawl", "office0", "--no-alerts"]
+        first = subprocess.run([sys.executable, "-m", "crawler", *crawl], capture_output=True, text=True)
+        print("first pass:", (first.stdout + first.stderr).strip().splitlines()[-1])
+        cold: list[float] = []
+        for _ in range(args.repeat):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            out = subprocess.run([sys.executable, "-m", "crawler", *crawl], capture_output=True, text=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            assert "0 new" in out.stdout + out.stderr, out.stdout + out.stderr
+            cold.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        warm_up(None)
+        warm: list[float] = []
+        for _ in range(args.repeat):
+            outcome = run_warm(crawl, timeout=120, stop=StopRequest())
+            assert outcome.exit_code == 0 and outcome.cpu is not None, outcome
+            warm.append(outcome.cpu)
+        print(f"unchanged pass, CPU seconds (median of {args.repeat}): cold process {statistics.median(cold):.2f} "
+              f"{[round(c, 2) for c in cold]}; warm fork {statistics.median(warm):.2f} {[round(w, 2) for w in warm]}")
+
+
+def fleet(args: argparse.Namespace) -> None:
+    from sqlalchemy import create_engine, text
+
+    hosts = [f"127.0.0.{2 + i}" for i in range(args.sources)]
+    for n in [int(x) for x in args.workers.split(",")]:
+        with tempfile.TemporaryDirectory() as tmp, database(args.db) as url, sites(hosts, 5.0) as feeds:
+            cfg = write_config(Path(tmp), url, feeds, every="1s", delay=1.0)
+            env = {k: v for k, v in os.environ.items() if k != "BORDERWATCH_CONFIG"}
+            logs = [Path(tmp) / f"w{i}.log" for i in range(n)]
+            procs = []
+            for log in logs:
+                with open(log, "wb") as f:
+                    procs.append(subprocess.Popen(
+                        [sys.executable, "-m", "crawler", "--config", str(cfg), "worker", "--tick", "1",
+                         "--concurrency", str(args.concurrency)], stdout=f, stderr=subprocess.STDOUT, env=env))
+            time.sleep(10)  # start-up (the fork-servers' imports) is not counted
+            engine = create_engine(url)
+            q = text("SELECT count(*) FROM passes WHERE status = 'ok' AND finished >= now() - make_interval(secs => :s)")
+            time.sleep(args.seconds)
+            with engine.connect() as c:
+                done = int(c.execute(q, {"s": args.seconds}).scalar_one())
+                items = int(c.execute(text("SELECT count(*) FROM items")).scalar_one())
+            engine.dispose()
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            text_all = "".join(log.read_text(errors="replace") for log in logs)
+            cpus = [float(c) for c in re.findall(r"\(([\d.]+)s CPU\)", text_all)]
+            print(f"{n} worker{'s' if n > 1 else ''} x concurrency {args.concurrency}: "
+                  f"{done * 60 / args.seconds:.1f} passes/min, {items} items stored, "
+                  f"median CPU per pass {statistics.median(cpus) if cpus else float('nan'):.2f}s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("mode", choices=["cpu", "fleet"])
+    parser.add_argument("--db", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sources", type=int, default=40)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=120)
+    args = parser.parse_args()
+    cpu(args) if args.mode == "cpu" else fleet(args)
+
+
+if __name__ == "__main__":
+    main()
