@@ -15,9 +15,10 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
+from crawler.config import SourceConfig
 from crawler.fetch.botwall import detect_bot_wall
 from crawler.fetch.policy import RefusedRequest, scheme_refusal
-from crawler.passes.context import PassContext
+from crawler.passes.context import PassServices
 from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
@@ -35,11 +36,17 @@ class SourceSpider(scrapy.Spider):
 
     kind = ""
 
-    def __init__(self, source: Any, context: PassContext, **kwargs: Any) -> None:
-        super().__init__(name=source.name, **kwargs)
-        self.source = source
-        self.ctx = context
+    def __init__(self, services: PassServices, **kwargs: Any) -> None:
+        super().__init__(name=services.source.name, **kwargs)
+        self.services = services
+        self.source = services.source
+        self.ctx = services.ctx
         self._retries_scheduled = False
+
+    @classmethod
+    def settings_for(cls, source: SourceConfig, delay: float) -> dict[str, Any]:
+        """Scrapy settings this kind of source requires beyond the source's own (its delay, its networks)."""
+        return {}
 
     async def start(self) -> AsyncIterator[Any]:  # pragma: no cover - every kind overrides it
         raise NotImplementedError

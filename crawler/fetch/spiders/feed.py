@@ -10,6 +10,7 @@ import feedparser
 import scrapy
 from scrapy.http import Response
 
+from crawler.config import FeedSource
 from crawler.fetch.policy import scheme_refusal
 from crawler.fetch.spiders.base import (
     SourceSpider,
@@ -63,6 +64,7 @@ def parse_feed(body: bytes, source: str) -> tuple[list[tuple[str, dict[str, Any]
 
 class FeedSpider(SourceSpider):
     kind = "feed"
+    source: FeedSource
 
     async def start(self) -> AsyncIterator[Any]:
         yield source_request(self, self.source.url, self.parse_feed, conditional=True)
