@@ -6,7 +6,6 @@ The main command registers ``alerts`` and passes an object with ``.config`` (``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from alerts.config import AlertSettings, WatcherConfig
 from alerts.dispatch import dispatch, kind_of, shown_state
 from alerts.render import Renderer, shorten
 from alerts.views import Labels
+from crawler.cli.output import Column, table, to_json
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Delivery, Item
 from pipelines.timeutil import as_utc
@@ -27,6 +27,10 @@ from pipelines.timeutil import as_utc
 # Stored states, and `orphaned`: not sent, and its watcher is no longer configured (alerts.deliver).
 STATES = ("pending", "sending", "sent", "failed", "uncertain", "orphaned")
 ERRORS_SHOWN = 20  # `alerts send` lists at most this many failures on stderr, then a count
+LIST_COLUMNS = [
+    Column("id", "ID", right=True), Column("state"), Column("watcher"), Column("kind"),
+    Column("attempts", "TRIES", right=True), Column("when"), Column("title"),
+]
 
 
 class WatchersConfig(Protocol):
@@ -111,22 +115,27 @@ def list_(obj: AlertsContext, state: str | None, watcher: str | None, limit: int
         })
     if fmt == "json":
         for record in records:
-            click.echo(json.dumps(record, ensure_ascii=False))
+            click.echo(to_json(record))
         return
     if not records:
         click.echo("no alerts" + (f" in state {state}" if state else ""))
         return
-    click.echo(f"{'ID':>6}  {'STATE':<8} {'WATCHER':<16} {'KIND':<9} {'TRIES':>5}  {'WHEN':<16}  TITLE")
-    for r in records:
-        when = r["sent_at"] or r["next_attempt"] or r["created"] or ""
-        state_shown = r["state"] + ("*" if r["digest"] and r["state"] == "pending" else "")
-        line = (f"{r['id']:>6}  {state_shown:<8} {shorten(r['watcher'], 16):<16} {r['kind']:<9} "
-                f"{r['attempts']:>5}  {when[:16].replace('T', ' '):<16}  {shorten(r['title'], 70)}")
+    shown_rows = [{
+        **r,
+        "state": r["state"] + ("*" if r["digest"] and r["state"] == "pending" else ""),
+        "watcher": shorten(r["watcher"], 16),
+        "when": (r["sent_at"] or r["next_attempt"] or r["created"] or "")[:16].replace("T", " "),
+        "title": shorten(r["title"], 70),
+    } for r in records]
+    head, *lines = table(LIST_COLUMNS, shown_rows)
+    click.echo(head)
+    under = " " * head.index("STATE")  # a row's note starts under its state
+    for r, line in zip(records, lines, strict=True):
         click.echo(line)
         if r["state"] == "orphaned":
-            click.echo(f"{'':>8}└ watcher {r['watcher']!r} is no longer configured (was {r['stored_state']})")
+            click.echo(f"{under}└ watcher {r['watcher']!r} is no longer configured (was {r['stored_state']})")
         elif r["state"] != "sent" and r["last_error"]:
-            click.echo(f"{'':>8}└ {shorten(r['last_error'], 120)}")
+            click.echo(f"{under}└ {shorten(r['last_error'], 120)}")
     if any(r["digest"] and r["state"] == "pending" for r in records):
         click.echo("* waiting for its digest window")
     click.echo("WHEN: sent at, else next try, else created (UTC)")
@@ -171,7 +180,8 @@ def test(obj: AlertsContext, watcher: str) -> None:
         click.echo(f"unknown watcher {watcher!r} (known: {known})", err=True)
         raise SystemExit(2)
     settings = settings_of(obj.config)
-    renderer = Renderer(settings.templates, timezone=w.timezone, follow=w.topics, labels=labels_of(obj))
+    renderer = Renderer(settings.templates, timezone=w.timezone, follow=w.topics, labels=labels_of(obj),
+                        query=w.query_label())
     sender = Sender(settings.send_timeout)
     failed = 0
     for channel in channels_of(w):

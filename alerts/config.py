@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.redact import MIN_SECRET, is_secret_name, url_secrets
-from pipelines.timeutil import parse_duration
+from pipelines.search import QueryError, parse
+from pipelines.timeutil import Duration
 
 _AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -78,6 +79,14 @@ def apprise_secrets(url: str) -> list[str]:
 _NOT_TOKENS = frozenset({"bearer", "basic", "token", "https", "http"})
 
 
+def check_query(text: str) -> None:
+    """A query of the config must read in the grammar (a bad date, a bad language code: ValueError)."""
+    try:
+        parse(text)
+    except QueryError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class WatcherConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,25 +95,24 @@ class WatcherConfig(BaseModel):
         min_length=1, description="Apprise URLs: mailto://, slack://, msteams://, tgram://, json://, ntfy://…"
     )
     topics: list[str] = Field(default_factory=list, description="Topic ids to follow (empty: all topics).")
+    query: str | None = Field(
+        None, min_length=1,
+        description="A query in the search grammar to follow: items matching it are alerted, with or without a "
+                    "topic (with `topics`, both must hold).",
+    )
+    search: str | None = Field(None, description="The name of a saved search (`searches`) to follow, as `query`.")
     sources: list[str] | None = Field(None, description="Only items from these sources (default: all).")
     mode: Literal["immediate", "digest"] = Field(
         "immediate", description="`immediate`: one message per story; `digest`: one message per window."
     )
-    every: timedelta | None = Field(None, description="Digest window, e.g. `1h` (digest mode).")
+    every: Duration | None = Field(None, description="Digest window, e.g. `1h` (digest mode).")
     at: str | None = Field(None, description='Digest time of day, e.g. "08:00" (digest mode).')
     timezone: str = Field("UTC", description="Time zone of `at`, e.g. America/Mexico_City.")
-    max_age: timedelta = Field(
+    max_age: Duration = Field(
         timedelta(days=7), description="Older items (first pass, backfill) are stored, not alerted."
     )
     updates: bool = Field(True, description="Also alert material changes of items already alerted.")
     admin: bool = Field(False, description="Receives source-health alerts (failing, blocked, quiet sources).")
-
-    @field_validator("every", "max_age", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta | None:
-        if v is None or isinstance(v, timedelta):
-            return v
-        return parse_duration(v)
 
     @field_validator("notify")
     @classmethod
@@ -121,6 +129,17 @@ class WatcherConfig(BaseModel):
             scheme = url.split("://", 1)[0] if "://" in url else url[:20]
             raise ValueError(f"not an apprise URL apprise can use: {scheme}://…")
         return urls
+
+    def query_label(self) -> str | None:
+        """What a message names for a watcher following a query: its saved search's name, else the query."""
+        return self.search or self.query
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_query(v)
+        return v
 
     @field_validator("at")
     @classmethod
@@ -157,10 +176,10 @@ class AlertSettings(BaseModel):
     )
     # 30s doubling to a 1h cap: 8 attempts span about an hour, long enough to ride out a mail-server
     # restart or a chat-service incident without hammering it.
-    backoff: timedelta = Field(
+    backoff: Duration = Field(
         timedelta(seconds=30), description="Wait after the first failed send; doubled after each further one."
     )
-    backoff_cap: timedelta = Field(timedelta(hours=1), description="The longest wait between two sends.")
+    backoff_cap: Duration = Field(timedelta(hours=1), description="The longest wait between two sends.")
     # apprise's own defaults are 4s to connect, 4s to read and up to 60s per service: this one limit replaces
     # them (alerts.channels.timed_service), so a slow but working endpoint is not counted failed and sent twice.
     send_timeout: float = Field(
@@ -168,7 +187,7 @@ class AlertSettings(BaseModel):
         description="Seconds one send to one channel may take. No answer by then after the message went out: "
                     "`uncertain` (shown, not re-sent automatically).",
     )
-    stale_sending: timedelta = Field(
+    stale_sending: Duration = Field(
         timedelta(minutes=1),
         description="A delivery left `sending` this long (its sender crashed) goes back to pending.",
     )
@@ -186,10 +205,3 @@ class AlertSettings(BaseModel):
 
             check_templates(v)
         return v
-
-    @field_validator("backoff", "backoff_cap", "stale_sending", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta:
-        if isinstance(v, timedelta):
-            return v
-        return parse_duration(v)

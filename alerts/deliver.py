@@ -34,7 +34,6 @@ message per channel carries all of them, and they become ``sent`` together.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,9 +63,6 @@ CLAIM_BATCH = 50
 # bulk-update machinery cost ~0.5 ms a statement here.
 DELIVERIES = cast(Table, Delivery.__table__)
 ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
-# Test seam: with this set to a file name, the sender writes the file right after apprise returns and waits to
-# be killed — so a test can SIGKILL it between the send and the database update.
-PAUSE_AFTER_SEND = "BORDERWATCH_ALERTS_PAUSE_AFTER_SEND"
 
 
 @dataclass
@@ -119,13 +115,6 @@ def recover_stale(db: Database, now: datetime, stale: timedelta) -> int:
             .execution_options(synchronize_session=False)
         )
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _pause_after_send() -> None:
-    marker = os.environ.get(PAUSE_AFTER_SEND)
-    if marker:
-        Path(marker).write_text(str(os.getpid()), encoding="utf-8")
-        time.sleep(3600)
 
 
 @dataclass
@@ -185,9 +174,7 @@ class _Run:
 
     def send(self, channel: Channel, message: Message) -> SendResult:
         self.sends += 1
-        result = self.sender.send(channel, message)
-        _pause_after_send()
-        return result
+        return self.sender.send(channel, message)
 
     def channels(self, w: WatcherConfig) -> list[Channel]:
         if w.name not in self._channels:
@@ -197,7 +184,7 @@ class _Run:
     def renderer(self, w: WatcherConfig) -> Renderer:
         if w.name not in self._renderers:
             self._renderers[w.name] = Renderer(
-                self.templates, timezone=w.timezone, follow=w.topics, labels=self.labels
+                self.templates, timezone=w.timezone, follow=w.topics, labels=self.labels, query=w.query_label()
             )
         return self._renderers[w.name]
 

@@ -2,7 +2,9 @@
 
 Who is told what:
 
-- ``new`` (a new item matching a topic): every watcher whose ``topics`` (empty: all) meet the item's topics,
+- ``new`` (a new item matching a topic, or a query a watcher follows): every watcher whose ``topics`` (empty:
+  all) meet the item's topics — or, for a watcher with a ``query``, whose query the item matches (through the
+  search engine; with ``topics`` too, both must hold: an item without a topic can be alerted this way) —
   whose ``sources`` (if set) include the item's source, and whose ``max_age`` covers the item's date
   (``published``, else ``first_seen``; a ``published`` more than a day after ``first_seen`` is not trusted).
   Key ``new:story:<story>``: a reprint of a story already alerted finds its key taken and sends nothing.
@@ -32,6 +34,7 @@ from sqlalchemy.orm import Session
 from alerts.config import WatcherConfig
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Delivery, Item, ItemTopic
+from pipelines.search import QueryError, matches, parse
 from pipelines.timeutil import as_utc, item_date, utcnow
 
 log = logging.getLogger(__name__)
@@ -66,13 +69,34 @@ def kind_of(dedup_key: str) -> str:
     return dedup_key.split(":", 1)[0]
 
 
-def _follows(w: WatcherConfig, item: _Item) -> bool:
-    """Topic and source filters (not age)."""
-    if not item.topics:
+def _follows(w: WatcherConfig, item: _Item, queried: dict[str, set[int]]) -> bool:
+    """Topic, query and source filters (not age). ``queried``: watcher name → the ids matching its query."""
+    if w.query is not None:
+        if item.id not in queried.get(w.name, set()):
+            return False
+    elif not item.topics:
         return False
     if w.topics and not item.topics.intersection(w.topics):
         return False
     return not (w.sources and item.source not in w.sources)
+
+
+def _queried(session: Session, watchers: Sequence[WatcherConfig], ids: list[int]) -> dict[str, set[int]]:
+    """For each watcher following a query: which of ``ids`` match it (one search per watcher and batch)."""
+    out: dict[str, set[int]] = {}
+    for w in watchers:
+        if w.query is None or not ids:
+            continue
+        try:
+            query = parse(w.query)
+        except QueryError as exc:  # checked at start-up; only a date range that has since closed gets here
+            log.warning("watcher %s: query not followed: %s", w.name, exc)
+            out[w.name] = set()
+            continue
+        out[w.name] = set()
+        for chunk in _chunks(ids, INSERT_CHUNK):
+            out[w.name] |= matches(session, query, list(chunk))
+    return out
 
 
 def _fresh(w: WatcherConfig, item: _Item, now: datetime) -> bool:
@@ -150,6 +174,7 @@ def _rows_for(
     update_stories = {story_key(items[e.item_id]) for e in events
                       if e.kind == "update" and e.item_id in items}
     told = _told(session, update_stories, watchers)
+    queried = _queried(session, watchers, sorted(items))
     rows: dict[tuple[str, str], dict[str, Any]] = {}
 
     def add(w: WatcherConfig, key: str, event: AlertEvent, *, digest: bool) -> None:
@@ -172,9 +197,9 @@ def _rows_for(
         for w in watchers:
             digest = w.mode == "digest"
             if event.kind == "update" and (w.name, key) in told:
-                if w.updates and (told[(w.name, key)] == item.id or _follows(w, item)):
+                if w.updates and (told[(w.name, key)] == item.id or _follows(w, item, queried)):
                     add(w, update_key(item.id, event.revision_id, event.id), event, digest=digest)
-            elif _follows(w, item) and _fresh(w, item, now):
+            elif _follows(w, item, queried) and _fresh(w, item, now):
                 add(w, key, event, digest=digest)
                 told.setdefault((w.name, key), item.id)
     return list(rows.values())

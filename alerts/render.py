@@ -156,8 +156,11 @@ class Renderer:
         timezone: str = "UTC",
         follow: Sequence[str] = (),
         labels: Labels | None = None,
+        query: str | None = None,
     ) -> None:
         self.templates = str(templates) if templates else None
+        # A watcher following a query (or a saved search): what its messages name when an item has no topic.
+        self.query = query
         self.timezone = timezone
         self.follow = tuple(follow)
         self.labels = labels if labels is not None else Labels(shipped_topic_labels())
@@ -225,7 +228,7 @@ class Renderer:
             "excerpt": excerpt(alert.excerpt, alert.title),
             "published": format_when(alert.published, self.timezone),
             "date": format_when(alert.published, self.timezone, with_time=False),
-            "labels": [self._label(t.topic) for t in topics],
+            "labels": [self._label(t.topic) for t in topics] or ([self.query] if self.query else []),
             "topics": [
                 {
                     "label": self._label(t.topic),

@@ -16,11 +16,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alerts.config import AlertSettings, WatcherConfig, apprise_secrets
+from alerts.config import AlertSettings, WatcherConfig, apprise_secrets, check_query
 from alerts.views import Labels
 from pipelines.db import DEFAULT_DATABASE, DatabaseError, check_url
 from pipelines.redact import is_secret_name, register_secret, url_secrets
-from pipelines.timeutil import parse_duration, parse_when
+from pipelines.timeutil import Duration, DurationOrZero, parse_when
 from pipelines.yamltext import YamlProblem, parse_yaml
 
 DEFAULT_CONFIG = "config/borderwatch.yaml"
@@ -36,15 +36,6 @@ class ConfigError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    return parse_duration(value)
-
-
-Duration = Annotated[timedelta, Field(json_schema_extra={"format": "duration"})]
 
 
 def _networks(value: Any) -> list[str]:
@@ -89,7 +80,7 @@ class CrawlConfig(_Strict):
         description="Known pages younger than this are revisited (conditional GET) to catch corrections.",
     )
 
-    revisit_every: Duration = Field(
+    revisit_every: DurationOrZero = Field(
         timedelta(hours=1),
         description=(
             "A known page is re-checked at most this often (`0s`: on every pass), even when its feed is unchanged."
@@ -121,17 +112,7 @@ class CrawlConfig(_Strict):
         ),
     )
 
-    _parse_revisit = field_validator("revisit", "page_backoff_cap", "progress_every", mode="before")(_duration)
     _parse_networks = field_validator("allow_networks", mode="before")(_networks)
-
-    @field_validator("revisit_every", mode="before")
-    @classmethod
-    def _every(cls, v: Any) -> timedelta:
-        if isinstance(v, timedelta):
-            return v
-        if str(v).strip() in ("0", "0s", "0m", "0h"):
-            return timedelta(0)
-        return parse_duration(v)
 
 
 class RunConfig(_Strict):
@@ -154,8 +135,6 @@ class RunConfig(_Strict):
         6.0, gt=1, description="A source with no new item for this many times its usual gap is reported quiet."
     )
     log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object per log line.")
-
-    _parse = field_validator("pass_timeout", "grace", "dispatch_every", mode="before")(_duration)
 
 
 class _SourceBase(_Strict):
@@ -199,8 +178,6 @@ class _SourceBase(_Strict):
     def _since(cls, v: Any) -> datetime:
         return parse_when(v)
 
-    _parse_every = field_validator("every", mode="before")(_duration)
-
 
 class DojApiSource(_SourceBase):
     kind: Literal["doj_api"] = Field(description="The source kind.")
@@ -233,6 +210,24 @@ SourceConfig = Annotated[
 SOURCE_KINDS = ("doj_api", "feed", "listing", "sitemap")
 
 
+class SavedSearch(_Strict):
+    name: str = Field(description="A unique short name for a saved search: lowercase letters, digits, `-`, `_`, `.`.")
+    query: str = Field(min_length=1, description="The query, in the search grammar (see Search).")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} is not a valid search name (lowercase letters, digits, '-', '_', '.')")
+        return v
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: str) -> str:
+        check_query(v)
+        return v
+
+
 class Config(_Strict):
     database: str = Field(
         DEFAULT_DATABASE,
@@ -244,6 +239,9 @@ class Config(_Strict):
     crawl: CrawlConfig = Field(default_factory=lambda: CrawlConfig(), description="How pages are fetched.")
     sources: list[SourceConfig] = Field(default_factory=list, description="What to watch.")
     watchers: list[WatcherConfig] = Field(default_factory=list, description="Who is told, how and about what.")
+    searches: list[SavedSearch] = Field(
+        default_factory=list, description="Saved searches: a name and a query each (the web UI, feeds, watchers)."
+    )
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings(), description="How alerts are delivered.")
     run: RunConfig = Field(default_factory=lambda: RunConfig(), description="How the daemon runs.")
     topics: str | None = Field(
@@ -271,7 +269,25 @@ class Config(_Strict):
             if w.name in seen:
                 raise _KeyedError(("watchers", i, "name"), f"duplicate watcher name {w.name!r}")
             seen.add(w.name)
+        saved: dict[str, str] = {}
+        for i, search in enumerate(self.searches):
+            if search.name in saved:
+                raise _KeyedError(("searches", i, "name"), f"duplicate search name {search.name!r}")
+            saved[search.name] = search.query
+        for i, w in enumerate(self.watchers):
+            if w.search is None:
+                continue
+            if w.query is not None:
+                raise _KeyedError(("watchers", i, "search"), "give query or search, not both")
+            if w.search not in saved:
+                raise _KeyedError(("watchers", i, "search"), f"no saved search named {w.search!r} "
+                                  f"(saved: {', '.join(saved) or 'none'})")
+            # The watcher follows the saved query from here on: alerts read `query` only.
+            self.watchers[i] = w.model_copy(update={"query": saved[w.search]})
         return self
+
+    def saved_search(self, name: str) -> SavedSearch | None:
+        return next((s for s in self.searches if s.name == name), None)
 
     def source_labels(self) -> dict[str, str]:
         """source name → the display name its ``label`` sets (sources without one are left out)."""
@@ -323,7 +339,7 @@ def format_loc(loc: tuple[str | int, ...] | list[str | int]) -> str:
     return out or "(top level)"
 
 
-def _explain(err: ValidationError, raw: Mapping[str, Any]) -> str:
+def _explain(err: ValidationError) -> str:
     e = err.errors()[0]
     loc = [p for p in e["loc"] if p not in SOURCE_KINDS]  # drop the union tag pydantic inserts
     # pydantic nests a tagged union's errors under the tag value; keep the user's path.
@@ -376,7 +392,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         cause = exc.errors()[0].get("ctx", {}).get("error")
         if isinstance(cause, _KeyedError):
             raise ConfigError(f"{p}: {format_loc(cause.loc)}: {cause}") from None
-        raise ConfigError(f"{p}: {_explain(exc, data)}") from None
+        raise ConfigError(f"{p}: {_explain(exc)}") from None
     register_config_secrets(config)
     return _resolve_paths(config, p)
 

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipelines.text import SENTENCE_BOUNDARY, ends_sentence, fold_aligned, fold_pattern
 from pipelines.yamltext import YamlProblem, parse_yaml
 
 __all__ = ["META_KEYS", "Classifier", "Evidence", "TopicResult", "TopicsError"]
@@ -57,6 +58,9 @@ class Evidence:
     sentence: str  # the sentence it sits in (trimmed to <= 300 chars)
     weight: float  # contribution to the score
     where: str  # "title" | "body" | "meta"
+    # Why the weight is what it is, when placement or context changed it: "after the lead",
+    # "list item", "aside", "explicit", "dampened" (unless_near), joined by "; ". Empty otherwise.
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,61 +82,7 @@ class TopicsError(ValueError):
     """A bad topics file; the message is one line naming the file and the key."""
 
 
-# -------------------------------------------------------------------------------- folding & prefixes
-
-# One character for one, so match offsets in the folded text are offsets in the original text.
-# fmt: off
-_FOLD_GROUPS = (
-    ("ÁÀÂÄÃÅ", "A"), ("áàâäãå", "a"), ("ÉÈÊË", "E"), ("éèêë", "e"), ("ÍÌÎÏ", "I"), ("íìîï", "i"),
-    ("ÓÒÔÖÕ", "O"), ("óòôöõ", "o"), ("ÚÙÛÜ", "U"), ("úùûü", "u"), ("Ñ", "N"), ("ñ", "n"), ("Ç", "C"),
-    ("ç", "c"), ("Ý", "Y"), ("ýÿ", "y"), ("’‘‛´`", "'"), ("“”„«»", '"'), ("–—‑‒―", "-"),
-    ("\u00a0\u2009\u202f\t\r\n\f\v", " "),
-)
-# fmt: on
-_FOLD_MAP = {ch: to for chars, to in _FOLD_GROUPS for ch in chars}
-_FOLD = str.maketrans(_FOLD_MAP)
-# str.translate takes ~45 ns a character once the text holds one non-ASCII character; a regex that
-# only stops at the characters to fold is ~20x faster on press-release text.
-_FOLD_RE = re.compile("[" + re.escape("".join(_FOLD_MAP)) + "]")
-
-
-def _fold(text: str) -> str:
-    return _FOLD_RE.sub(_fold_char, text)
-
-
-def _fold_char(m: re.Match[str]) -> str:
-    return _FOLD_MAP[m.group()]
-
-
-def _fold_pattern(src: str) -> str:
-    """Fold a regex like the text, leaving character classes intact (adding the folded characters).
-
-    Folding "[-–]" to "[--]" would make a bad range; "[aá]" becomes "[aáa]" and "[-–]" "[-–\\-]".
-    """
-    out: list[str] = []
-    extra: list[str] = []
-    in_class = escaped = False
-    for i, ch in enumerate(src):
-        if escaped:
-            escaped = False
-            out.append(ch)
-        elif ch == "\\":
-            escaped = True
-            out.append(ch)
-        elif in_class:
-            if ch == "]" and not (src[i - 1] == "[" or src[i - 2 : i] == "[^"):
-                out.extend(extra)
-                extra.clear()
-                in_class = False
-            else:
-                folded = ch.translate(_FOLD)
-                if folded != ch:
-                    extra.append(re.escape(folded))
-            out.append(ch)
-        else:
-            in_class = ch == "["
-            out.append(ch.translate(_FOLD))
-    return "".join(out)
+# ------------------------------------------------------------------------------------- pattern prefixes
 
 
 def _spaces_to_runs(src: str) -> str:
@@ -368,7 +318,7 @@ class _Pattern:
 
 
 def _compile_pattern(src: str, serial: int = 0) -> _Pattern:
-    body = _spaces_to_runs(_fold_pattern(src))
+    body = _spaces_to_runs(fold_pattern(src))
     regex = re.compile(r"(?<!\w)(?:" + body + r")(?!\w)", re.IGNORECASE)
     prefixes, required = _literal_filters(body)
     return _Pattern(regex, prefixes, required, serial)
@@ -386,7 +336,7 @@ def _compile_any(sources: Sequence[str]) -> re.Pattern[str] | None:
     unkeyed: list[str] = []
     prefixes: set[str] = set()
     for src in sources:
-        body = _spaces_to_runs(_fold_pattern(src))
+        body = _spaces_to_runs(fold_pattern(src))
         found, _ = _literal_filters(body)
         (keyed if found else unkeyed).append(body)
         prefixes.update(found)
@@ -431,16 +381,17 @@ def _trie_regex(words: Sequence[str]) -> str:
 
 
 def _find(
-    pattern: _Pattern, text: str, index: _TextIndex, candidates: Mapping[int, list[int]] | None
+    pattern: _Pattern, text: str, index: _TextIndex | None, candidates: Mapping[int, list[int]] | None
 ) -> Iterator[re.Match[str]]:
     """The pattern's matches in ``text``, the folded text ``index`` was built on.
 
     ``candidates`` holds, for a pattern the classifier keys by its literal prefixes, the word starts
     where one of them occurs: the regex is only tried there. An unkeyed pattern is skipped when the text
-    lacks all its required strings and scanned otherwise.
+    lacks all its required strings and scanned otherwise. With no ``index`` and no ``candidates`` (the
+    prefilter off) the whole text is scanned.
     """
     if candidates is None:
-        if pattern.required and not any(index.has(r) for r in pattern.required):
+        if index is not None and pattern.required and not any(index.has(r) for r in pattern.required):
             return
         yield from pattern.regex.finditer(text)
         return
@@ -454,30 +405,10 @@ def _find(
 
 # ------------------------------------------------------------------------------------------- sentences
 
-_BOUNDARY = re.compile(r"[.!?]+[\"'’”)\]]*\s+(?=[\"'“‘(\[¿¡]?[A-Z0-9À-ÖØ-Þ])|\n\s*\n|\s[*•]\s")
-# Tokens that end in a full stop without ending a sentence (DOJ prose is full of "U.S." and "Ga.").
-_ABBREVIATIONS = frozenset(
-    """u.s u.s.a u.k u.n d.c n.y n.j n.c s.c n.m n.h n.d s.d w.va a.m p.m a.k.a a/k/a e.g i.e et al
-    mr mrs ms dr jr sr st ste no nos gen gov sen rep lt sgt col capt cpl maj adm hon rev inc corp co ltd
-    llc v vs jan feb mar apr jun jul aug sep sept oct nov dec ala ariz ark calif colo conn del fla ga ill
-    ind kan kans ky la md mass mich minn miss mo mont neb nev okla ore pa tenn tex va vt wash wis wyo
-    approx dept est sec secs u.s.c fig ft mt""".split()  # noqa: SIM905
-)
-
-
 # Sentences are found around the matches only: a 5 KB release with three matches needs three short
 # scans, not a split of the whole text. Most sentences start within 300 characters of a match; a
 # sentence longer than 800 is cut at that edge (an evidence sentence is clipped to 300 anyway).
 _SENTENCE_REACH = (300, 800)
-
-
-def _ends_sentence(text: str, m: re.Match[str]) -> bool:
-    """Is this candidate boundary a real one ("U.S. Attorney", "J. Smith" and "Ga." are not)?"""
-    if text[m.start()] != ".":
-        return True
-    head = text[max(0, m.start() - 12) : m.start()].rsplit(None, 1)
-    token = head[-1].lower().lstrip("(\"'") if head else ""
-    return not (token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()))
 
 
 def _clip_sentence(text: str, start: int, end: int, focus_start: int, focus_end: int) -> str:
@@ -507,6 +438,9 @@ class _ScoringSpec(_Spec):
     max_repeats: int = Field(4, ge=1)
     window: int = Field(8, ge=1)
     meta_cap: float = Field(0.75, ge=0)
+    aside_factor: float = Field(1.0, ge=0, le=1)
+    aside_sentences: int = Field(4, ge=1)
+    list_factor: float = Field(1.0, ge=0, le=1)
 
 
 class _ScoringOverride(_Spec):
@@ -518,6 +452,9 @@ class _ScoringOverride(_Spec):
     max_repeats: int | None = Field(None, ge=1)
     window: int | None = Field(None, ge=1)
     meta_cap: float | None = Field(None, ge=0)
+    aside_factor: float | None = Field(None, ge=0, le=1)
+    aside_sentences: int | None = Field(None, ge=1)
+    list_factor: float | None = Field(None, ge=0, le=1)
 
 
 class _RuleSpec(_Spec):
@@ -532,6 +469,7 @@ class _RuleSpec(_Spec):
     unless_window: int | None = Field(None, ge=1)
     unless_factor: float = Field(0.0, ge=0, le=1)
     where: Literal["any", "title", "body"] = "any"
+    explicit: bool = False
 
     @field_validator("weight")
     @classmethod
@@ -604,6 +542,9 @@ class _Scoring:
     max_repeats: int
     window: int
     meta_cap: float
+    aside_factor: float
+    aside_sentences: int
+    list_factor: float
 
 
 @dataclass(frozen=True)
@@ -620,6 +561,7 @@ class _Rule:
     unless_window: int
     unless_factor: float
     where: str
+    explicit: bool
 
 
 @dataclass(frozen=True)
@@ -642,6 +584,18 @@ class _Hit:
     dampened: bool
 
 
+@dataclass
+class _Weighed:
+    """One hit with its weight before repeat decay and the notes that explain it."""
+
+    hit: _Hit
+    weight: float
+    where: str
+    s_start: int
+    s_end: int
+    notes: list[str]
+
+
 class _Doc:
     """A title and a body joined in one folded string; sentences are found on demand."""
 
@@ -649,7 +603,7 @@ class _Doc:
         title = title.strip()
         body = _drop_repeated_title(title, body)
         self.raw = title + "\n\n" + body
-        self.folded = _fold(self.raw)
+        self.folded = fold_aligned(self.raw)
         low = self.folded.lower()
         if len(low) != len(self.folded):  # "İ" lowers to two characters: keep offsets aligned
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in self.folded)
@@ -658,6 +612,7 @@ class _Doc:
         self._known: list[tuple[int, int]] = []  # sentences found so far, by start
         self._known_starts: list[int] = []
         self._lead_ends: dict[int, int] = {}
+        self._body_sentences: int | None = None
 
     def sentence_of(self, pos: int) -> tuple[int, int]:
         """(start, end) of the sentence holding ``pos``; the title is one sentence."""
@@ -671,8 +626,8 @@ class _Doc:
         start = -1
         for reach in _SENTENCE_REACH:
             lo = max(body, pos - reach)
-            for m in _BOUNDARY.finditer(raw, lo, min(len(raw), pos + 2)):
-                if m.end() <= pos and _ends_sentence(raw, m):
+            for m in SENTENCE_BOUNDARY.finditer(raw, lo, min(len(raw), pos + 2)):
+                if m.end() <= pos and ends_sentence(raw, m):
                     start = m.end()
             if start >= 0 or lo == body:
                 start = max(start, lo)
@@ -680,14 +635,24 @@ class _Doc:
         else:
             start = lo
         end = min(len(raw), pos + _SENTENCE_REACH[-1])
-        for m in _BOUNDARY.finditer(raw, pos, end):
-            if _ends_sentence(raw, m):
+        for m in SENTENCE_BOUNDARY.finditer(raw, pos, end):
+            if ends_sentence(raw, m):
                 end = m.end()
                 break
         i = bisect.bisect_right(starts, start)
         starts.insert(i, start)
         known.insert(i, (start, end))
         return (start, end)
+
+    def body_sentences(self) -> int:
+        """How many sentences the body has (an empty body has none)."""
+        if self._body_sentences is None:
+            count, last = 0, self.body_start
+            for m in SENTENCE_BOUNDARY.finditer(self.raw, self.body_start):
+                if ends_sentence(self.raw, m):
+                    count, last = count + 1, m.end()
+            self._body_sentences = count + (1 if self.raw[last:].strip() else 0)
+        return self._body_sentences
 
     def lead_end(self, sentences: int) -> int:
         """Where the first ``sentences`` sentences of the body end."""
@@ -697,8 +662,8 @@ class _Doc:
             if sentences == 0:
                 found = self.body_start
             else:
-                for m in _BOUNDARY.finditer(self.raw, self.body_start):
-                    if _ends_sentence(self.raw, m):
+                for m in SENTENCE_BOUNDARY.finditer(self.raw, self.body_start):
+                    if ends_sentence(self.raw, m):
                         count += 1
                         if count == sentences:
                             found = m.end()
@@ -712,7 +677,7 @@ def _drop_repeated_title(title: str, body: str) -> str:
     if not title:
         return body
     head = body.lstrip()
-    if _fold(head[: len(title)]).lower() == _fold(title).lower():
+    if fold_aligned(head[: len(title)]).lower() == fold_aligned(title).lower():
         return head[len(title) :].lstrip(" \t—–-:|").lstrip()
     return body
 
@@ -725,14 +690,18 @@ def _window_words(text: str, start: int, end: int, s_start: int, s_end: int, n: 
 
 
 def _mask_spans(
-    doc: _Doc, masks: Sequence[_Pattern], candidates: dict[int, list[int]], keyed: frozenset[int]
+    doc: _Doc,
+    index: _TextIndex | None,
+    masks: Sequence[_Pattern],
+    candidates: dict[int, list[int]],
+    keyed: frozenset[int],
 ) -> list[tuple[int, int]]:
     """Merged, sorted spans of the topic's mask patterns."""
     spans: list[tuple[int, int]] = []
     for mask in masks:
         if mask.serial in keyed and mask.serial not in candidates:
             continue
-        found = _find(mask, doc.folded, doc.index, candidates if mask.serial in keyed else None)
+        found = _find(mask, doc.folded, index, candidates if mask.serial in keyed else None)
         spans.extend(m.span() for m in found)
     if not spans:
         return spans
@@ -772,14 +741,16 @@ class Classifier:
 
     topic_ids: tuple[str, ...]
 
-    def __init__(self, topics: Sequence[_Topic], origin: str) -> None:
+    def __init__(self, topics: Sequence[_Topic], origin: str, *, prefilter: bool = True) -> None:
         self._topics = tuple(topics)
         self.topic_ids = tuple(t.id for t in self._topics)
         self.origin = origin
+        self.prefilter = prefilter
         # Prefix index: one trie regex finds, in one pass, every word start where some pattern's literal
-        # prefix occurs; each pattern is then tried only at those positions.
+        # prefix occurs; each pattern is then tried only at those positions. Without the prefilter
+        # (``prefilter=False``, for checking that it changes no result) every pattern scans every text.
         owners: dict[str, set[int]] = {}
-        for topic in self._topics:
+        for topic in self._topics if prefilter else ():
             for pattern in (*topic.masks, *(p for r in topic.rules for p in r.patterns)):
                 for prefix in pattern.prefixes:
                     owners.setdefault(prefix, set()).add(pattern.serial)
@@ -795,17 +766,13 @@ class Classifier:
     # ---- construction
 
     @classmethod
-    def from_file(cls, path: str | Path | None = None) -> Classifier:
+    def from_file(cls, path: str | Path | None = None, *, prefilter: bool = True) -> Classifier:
         text, origin = _read_topics(path)
-        return cls._from_text(text, origin)
+        return cls.from_mapping(_parse_topics(text, origin), origin, prefilter=prefilter)
 
     @classmethod
-    def _from_text(cls, text: str, origin: str) -> Classifier:
-        return cls.from_mapping(_parse_topics(text, origin), origin)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], origin: str = "<mapping>") -> Classifier:
-        return cls(_compile_topics(_validate_topics(data, origin), origin), origin)
+    def from_mapping(cls, data: Mapping[str, Any], origin: str = "<mapping>", *, prefilter: bool = True) -> Classifier:
+        return cls(_compile_topics(_validate_topics(data, origin), origin), origin, prefilter=prefilter)
 
     # ---- classification
 
@@ -818,7 +785,8 @@ class Classifier:
             for m in self._prefix_scan.finditer(doc.index.low):
                 for serial in owners[m.group(1)]:
                     candidates.setdefault(serial, []).append(m.start())
-        results = [r for r in (self._score(topic, doc, meta or {}, candidates) for topic in self._topics) if r]
+        found: dict[int, list[tuple[int, int]]] = {}  # pattern serial -> its matches in this text
+        results = [r for r in (self._score(topic, doc, meta or {}, candidates, found) for topic in self._topics) if r]
         order = {tid: i for i, tid in enumerate(self.topic_ids)}
         results.sort(key=lambda r: (-r.score, order[r.topic]))
         return results
@@ -832,16 +800,16 @@ class Classifier:
         """topic id → its label in the topics file (what messages and listings show)."""
         return {t.id: t.label for t in self._topics}
 
-    def describe(self) -> list[dict[str, Any]]:
-        """id, label, description and threshold of each topic (for listings and documentation)."""
-        return [
-            {"id": t.id, "label": t.label, "description": t.description, "threshold": t.threshold} for t in self._topics
-        ]
-
     def _score(
-        self, topic: _Topic, doc: _Doc, meta: Mapping[str, Sequence[str]], candidates: dict[int, list[int]]
+        self,
+        topic: _Topic,
+        doc: _Doc,
+        meta: Mapping[str, Sequence[str]],
+        candidates: dict[int, list[int]],
+        found: dict[int, list[tuple[int, int]]],
     ) -> TopicResult | None:
         keyed = self._keyed
+        index = doc.index if self.prefilter else None
         raw: list[tuple[_Rule, int, int]] = []
         # Positive rules first: a topic with no positive match is done before masks and dampeners run.
         for positive in (True, False):
@@ -849,20 +817,26 @@ class Classifier:
                 if (rule.weight > 0) is not positive:
                     continue
                 for pattern in rule.patterns:
-                    keyed_here = candidates if pattern.serial in keyed else None
-                    if keyed_here is not None and pattern.serial not in candidates:
-                        continue
-                    raw.extend((rule, *m.span()) for m in _find(pattern, doc.folded, doc.index, keyed_here))
+                    spans = found.get(pattern.serial)
+                    if spans is None:
+                        keyed_here = candidates if pattern.serial in keyed else None
+                        if keyed_here is not None and pattern.serial not in candidates:
+                            spans = []
+                        else:
+                            spans = [m.span() for m in _find(pattern, doc.folded, index, keyed_here)]
+                        found[pattern.serial] = spans
+                    if spans:
+                        raw.extend((rule, start, end) for start, end in spans)
             if not raw:
                 return None
         # Masked spans can neither match nor serve as context: matches overlapping them are dropped
         # and the context windows are read from a copy of the text with them blanked out.
-        spans = _mask_spans(doc, topic.masks, candidates, keyed) if topic.masks else []
+        masked = _mask_spans(doc, index, topic.masks, candidates, keyed) if topic.masks else []
         context = doc.folded
-        if spans:
-            span_starts = [a for a, _ in spans]
-            raw = [r for r in raw if not _overlaps(spans, span_starts, r[1], r[2])]
-            context = _blank(doc.folded, spans)
+        if masked:
+            span_starts = [a for a, _ in masked]
+            raw = [r for r in raw if not _overlaps(masked, span_starts, r[1], r[2])]
+            context = _blank(doc.folded, masked)
         hits = [h for h in (self._check(rule, start, end, context, doc) for rule, start, end in raw) if h]
         kept = _resolve_overlaps(hits)
         evidence, text_score = self._weigh(topic, kept, doc)
@@ -901,36 +875,134 @@ class Classifier:
 
     @staticmethod
     def _weigh(topic: _Topic, hits: Sequence[_Hit], doc: _Doc) -> tuple[list[Evidence], float]:
+        """Evidence and text score: each hit weighs its rule's weight x where it sits x its context, and
+        the topic's evidence as a whole is asked whether the item is about the topic (``_about``)."""
         sc = topic.scoring
-        by_rule: dict[int, list[tuple[float, _Hit, str, int, int]]] = {}
+        weighed: list[_Weighed] = []
         for hit in hits:
             s_start, s_end = doc.sentence_of(hit.start)
+            notes: list[str] = []
             if hit.start < doc.body_start:
                 where, position = "title", sc.title_weight
             else:
                 where = "body"
                 lead = hit.start < doc.lead_end(sc.lead_sentences)
-                position = sc.lead_weight if lead else sc.tail_weight
-            weight = hit.rule.weight * position * (hit.rule.unless_factor if hit.dampened else 1.0)
-            by_rule.setdefault(hit.rule.order, []).append((weight, hit, where, s_start, s_end))
+                if lead or hit.rule.explicit:
+                    position = sc.lead_weight  # an explicit statement counts wherever it is made
+                else:
+                    position, notes = sc.tail_weight, ["after the lead"]
+            weight = hit.rule.weight * position
+            if hit.dampened:
+                weight *= hit.rule.unless_factor
+                notes.append("dampened by its context")
+            if hit.rule.explicit and weight > 0:
+                notes.append("explicit")
+            weighed.append(_Weighed(hit, weight, where, s_start, s_end, notes))
+        if sc.list_factor < 1:
+            _listed(sc, weighed, doc)
+        _about(sc, weighed, doc)
+        by_rule: dict[int, list[_Weighed]] = {}
+        for w in weighed:
+            by_rule.setdefault(w.hit.rule.order, []).append(w)
         evidence: list[Evidence] = []
         total = 0.0
         for order in sorted(by_rule):
-            ranked = sorted(by_rule[order], key=lambda x: (-abs(x[0]), x[1].start))[: sc.max_repeats]
-            for k, (weight, hit, where, s_start, s_end) in enumerate(ranked):
-                contribution = round(weight * sc.repeat_decay**k, 4)
+            ranked = sorted(by_rule[order], key=lambda x: (-abs(x.weight), x.hit.start))[: sc.max_repeats]
+            for k, w in enumerate(ranked):
+                contribution = round(w.weight * sc.repeat_decay**k, 4)
                 if contribution == 0:
                     continue
                 total += contribution
                 evidence.append(
                     Evidence(
-                        phrase=doc.raw[hit.start : hit.end],
-                        sentence=_clip_sentence(doc.raw, s_start, s_end, hit.start, hit.end),
+                        phrase=doc.raw[w.hit.start : w.hit.end],
+                        sentence=_clip_sentence(doc.raw, w.s_start, w.s_end, w.hit.start, w.hit.end),
                         weight=contribution,
-                        where=where,
+                        where=w.where,
+                        note="; ".join(w.notes),
                     )
                 )
         return evidence, round(total, 4)
+
+
+def _listed(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
+    """A body mention that is one item of an enumeration of other things ("wanted for terrorism,
+    extortion, arms trafficking and money laundering") counts ``list_factor`` of its weight. An
+    enumeration holding two or more of the topic's mentions ("eight rifles, a pistol, 22 magazines") is a
+    list of the topic's own things, and counts in full. (scales ``weighed`` in place)"""
+    listed: list[tuple[_Weighed, int]] = []
+    for w in weighed:
+        if w.where == "body" and w.weight > 0 and not w.hit.rule.explicit:
+            item = _list_item(doc.folded, w.s_start, w.s_end, w.hit.start)
+            if item is not None:
+                listed.append((w, item))
+    items: dict[int, set[int]] = {}  # sentence -> the enumeration items holding a mention
+    for w, item in listed:
+        items.setdefault(w.s_start, set()).add(item)
+    for w, _ in listed:
+        if len(items[w.s_start]) == 1:
+            w.weight *= sc.list_factor
+            w.notes.append("list item")
+
+
+def _about(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
+    """Is the item about the topic, or does the topic come up in passing? (scales ``weighed`` in place)
+
+    A topic none of whose positive evidence is in the title, the lead or an explicit rule, all of it in one
+    sentence of a body of at least ``aside_sentences`` sentences, is an aside ("Separately, a trafficker
+    who pleaded guilty last year moved heroin and fentanyl through the same corridor" at the end of a story
+    about a police chief's extradition): its positive evidence counts ``aside_factor`` of its weight (on top
+    of the tail weight).
+    """
+    if sc.aside_factor >= 1:
+        return
+    positive = [w for w in weighed if w.weight > 0]
+    if not positive or any(w.where == "title" or w.hit.rule.explicit for w in positive):
+        return
+    if len({w.s_start for w in positive}) != 1 or positive[0].hit.start < doc.lead_end(sc.lead_sentences):
+        return
+    sentences = doc.body_sentences()
+    if sentences < sc.aside_sentences:
+        return
+    for w in positive:
+        w.weight *= sc.aside_factor
+        w.notes.append(f"aside: the topic's only sentence of {sentences}")
+
+
+# An enumeration: "charged with terrorism, extortion, arms trafficking and money laundering".
+_LIST_SEPARATOR = re.compile(r"\s*[,;]\s+")
+_LIST_ITEM_WORDS = 8  # a segment of an enumeration is short
+
+
+def _list_item(text: str, s_start: int, s_end: int, pos: int) -> int | None:
+    """The index of the item of an enumeration ``pos`` sits in (an item with at least two short items
+    beside it), or None."""
+    bounds: list[tuple[int, int]] = []
+    start = s_start
+    for m in _LIST_SEPARATOR.finditer(text, s_start, s_end):
+        bounds.append((start, m.start()))
+        start = m.end()
+    bounds.append((start, s_end))
+    if len(bounds) < 3:
+        return None
+    i = max(k for k, (a, _) in enumerate(bounds) if a <= pos)
+    if i == 0 and len(text[pos : bounds[0][1]].split()) > _LIST_ITEM_WORDS:
+        return None  # in the lead-in, not at its end where the first item sits
+    short = [len(text[a:b].split()) <= _LIST_ITEM_WORDS for a, b in bounds]
+    # The first segment carries the lead-in and the first item ("charged with terrorism"), the last the
+    # final one ("and money laundering, officials said"): they count whatever their length.
+    short[0] = short[-1] = True
+    before = 0
+    for k in range(i - 1, -1, -1):
+        if not short[k]:
+            break
+        before += 1
+    after = 0
+    for k in range(i + 1, len(bounds)):
+        if not short[k]:
+            break
+        after += 1
+    return i if before + after >= 2 else None
 
 
 def _resolve_overlaps(hits: list[_Hit]) -> list[_Hit]:
@@ -957,7 +1029,7 @@ def _meta_evidence(topic: _Topic, meta: Mapping[str, Sequence[str]]) -> tuple[li
             values = (values,)
         for value in values:
             for regex, weight in rules:
-                if regex.fullmatch(_fold(str(value)).strip()):
+                if regex.fullmatch(fold_aligned(str(value)).strip()):
                     room = topic.scoring.meta_cap - total
                     if room > 0:
                         w = round(min(weight, room), 4)
@@ -1028,13 +1100,19 @@ def _compile_topics(spec: _TopicsFileSpec, origin: str) -> list[_Topic]:
                 out.append((item, (*loc, i)))
         return out
 
+    # One compiled pattern (one serial) per source: rules sharing a list ("*gun_words") share its
+    # matches, found once per text.
+    compiled_by_source: dict[str, _Pattern] = {}
+
     def patterns(items: Sequence[str], loc: Sequence[int | str]) -> tuple[_Pattern, ...]:
         compiled: list[_Pattern] = []
         for src, where in expand(items, loc):
-            try:
-                compiled.append(_compile_pattern(src, next(serials)))
-            except re.error as exc:
-                raise fail(where, f"bad regex {src!r}: {exc}") from exc
+            if src not in compiled_by_source:
+                try:
+                    compiled_by_source[src] = _compile_pattern(src, next(serials))
+                except re.error as exc:
+                    raise fail(where, f"bad regex {src!r}: {exc}") from exc
+            compiled.append(compiled_by_source[src])
         return tuple(compiled)
 
     def any_of(items: Sequence[str], loc: Sequence[int | str]) -> re.Pattern[str] | None:
@@ -1080,6 +1158,7 @@ def _compile_topics(spec: _TopicsFileSpec, origin: str) -> list[_Topic]:
                     unless_window=r.unless_window or window,
                     unless_factor=r.unless_factor,
                     where=r.where,
+                    explicit=r.explicit,
                 )
             )
         meta: list[tuple[str, tuple[tuple[re.Pattern[str], float], ...]]] = []
@@ -1087,7 +1166,7 @@ def _compile_topics(spec: _TopicsFileSpec, origin: str) -> list[_Topic]:
             compiled: list[tuple[re.Pattern[str], float]] = []
             for m_i, mr in enumerate(meta_rules):
                 try:
-                    compiled.append((re.compile(_fold_pattern(mr.match), re.IGNORECASE), mr.weight))
+                    compiled.append((re.compile(fold_pattern(mr.match), re.IGNORECASE), mr.weight))
                 except re.error as exc:
                     raise fail((*tloc, "meta", key, m_i, "match"), f"bad regex {mr.match!r}: {exc}") from exc
             meta.append((key, tuple(compiled)))

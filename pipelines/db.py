@@ -133,6 +133,24 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+FTS5_MISSING = ("this Python's SQLite ({version}) is built without FTS5, which full-text search needs; "
+                "nothing was changed: run borderwatch with a Python whose sqlite3 has FTS5 (python.org, Debian "
+                "and conda builds do), or use a PostgreSQL database")
+
+
+def sqlite_has_fts5(engine: Engine) -> bool:
+    """Whether SQLite here can make FTS5 tables (tried on a throw-away table in the temp schema)."""
+    with engine.connect() as conn:
+        try:
+            conn.exec_driver_sql("CREATE VIRTUAL TABLE temp.borderwatch_fts5_probe USING fts5(x)")
+            conn.exec_driver_sql("DROP TABLE temp.borderwatch_fts5_probe")
+            return True
+        except Exception:  # sqlite3.OperationalError: no such module: fts5
+            return False
+        finally:
+            conn.rollback()
+
+
 class Database:
     """One database: a write engine, a read engine, and session factories."""
 
@@ -143,6 +161,12 @@ class Database:
         self.read_engine = make_engine(url, readonly=True) if self.is_sqlite else self.engine
         self._write = sessionmaker(self.engine, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+        if create and self.is_sqlite and not sqlite_has_fts5(self.read_engine):
+            import sqlite3
+
+            self.dispose()
+            safe = make_url(url).render_as_string(hide_password=True)
+            raise DatabaseError(f"cannot open {safe}: " + FTS5_MISSING.format(version=sqlite3.sqlite_version))
         if create:
             try:
                 # A reader's check first: BEGIN (deferred) on SQLite, so a crawl's long write

@@ -73,10 +73,6 @@ def register_secret(value: str | None) -> None:
         _registered = tuple(sorted(merged, key=len, reverse=True))
 
 
-def registered_secrets() -> tuple[str, ...]:
-    return _registered
-
-
 def forget_secrets() -> None:
     """Drop the registered strings (tests, a configuration reloaded)."""
     global _registered

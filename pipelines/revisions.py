@@ -21,7 +21,7 @@ import textwrap
 from collections import Counter
 from dataclasses import dataclass
 
-from pipelines.stories import fold_typography, is_boilerplate, split_sentences
+from pipelines.text import RELATED_HEADING, chrome_kind, fold_typography, is_boilerplate, split_sentences
 
 _MAX_REASONS = 3  # the verdict's reason names the first three changes; the diff has them all
 _QUOTE_CHARS = 80  # a changed sentence is quoted up to this many characters in a reason
@@ -38,22 +38,6 @@ class ChangeVerdict:
 # ---------------------------------------------------------------------------------------------------
 # Page chrome: lines that are not the story, by kind (the kind names the trivial change).
 
-_DATE = (r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|"
-         r"apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
-         r"\.?\s+\d{1,2},?\s+\d{4}|\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}\s+de\s+\w+\s+de\s+\d{4}")
-_CHROME = (
-    ("date stamp", re.compile(
-        rf"^\s*(?:(?:last\s+)?(?:updated|modified|revised|published|posted|actualizado|mis à jour)\s*:?\s*)?"
-        rf"(?:on\s+)?(?:{_DATE})(?:\s*(?:at\s+)?\d{{1,2}}:\d{{2}}\s*(?:[ap]\.?m\.?)?(?:\s*[A-Z]{{2,4}})?)?\s*$",
-        re.IGNORECASE)),
-    ("share widget", re.compile(
-        r"^\s*[-*•]?\s*(?:share|share (?:on|via|to) \w+|share this (?:page|article|story)|facebook|x|twitter|"
-        r"linkedin|email|e-mail|print|whatsapp|reddit|copy link|link copied|tweet)\s*$", re.IGNORECASE)),
-)
-# A heading after which the rest of the page lists other stories.
-_RELATED = re.compile(r"^\s*#*\s*(?:related content|related (?:stories|articles|news|press releases)|"
-                      r"more from\b.*|read more|recommended(?: for you)?|most read|contenido relacionado|"
-                      r"noticias relacionadas|à lire aussi)\s*:?\s*$", re.IGNORECASE)
 # Words and numbers; a number keeps its separators ("$1,000" and "$1.000" differ).
 _TOKEN = re.compile(r"\d[\d.,]*\d|\d|[^\W\d_]+")
 _NUMBERISH = re.compile(r"\d")
@@ -87,7 +71,7 @@ def _read(text: str) -> _Page:
     lines = [" ".join(line.split()) for line in fold_typography(text).split("\n")]
     if len(lines) != len(raw_lines):  # NFKC turned a character into a line break: keep them aligned
         raw_lines = lines
-    related = next((i for i, ln in enumerate(lines) if _RELATED.match(ln)), None)
+    related = next((i for i, ln in enumerate(lines) if RELATED_HEADING.match(ln)), None)
     if related is not None:
         chrome["related content block"] = [" ".join(ln.split()) for ln in lines[related:] if ln.strip()]
         lines, raw_lines = lines[:related], raw_lines[:related]
@@ -95,7 +79,7 @@ def _read(text: str) -> _Page:
     paragraph: list[str] = []
     paragraphs: list[str] = []
     for line, raw in zip([*lines, ""], [*raw_lines, ""], strict=True):
-        kind = next((k for k, rx in _CHROME if line.strip() and rx.match(line)), None)
+        kind = chrome_kind(line)
         if kind:
             chrome[kind].append(" ".join(line.split()))
         elif line.strip():

@@ -39,6 +39,7 @@ from pipelines.models import (
 )
 from pipelines.retry import RetryPolicy
 from pipelines.revisions import compare, content_hash
+from pipelines.search import Query, matches
 from pipelines.stories import (
     StoryDoc,
     StoryFeatures,
@@ -65,6 +66,7 @@ class NotAnalysed(RuntimeError):
 def evidence_json(result: TopicResult) -> list[dict[str, Any]]:
     return [
         {"phrase": e.phrase, "sentence": e.sentence, "weight": round(e.weight, 3), "where": e.where}
+        | ({"note": e.note} if e.note else {})
         for e in result.evidence[:EVIDENCE_PER_TOPIC]
     ]
 
@@ -80,8 +82,11 @@ class Store:
         stories: StoryIndex | None = None,
         now: Callable[[], datetime] = utcnow,
         retry: RetryPolicy | None = None,
+        queries: Sequence[Query] = (),
     ) -> None:
         self.db = db
+        # The queries watchers follow: a new item matching one is news even when it carries no topic.
+        self.queries = tuple(queries)
         self.retry = retry or RetryPolicy()
         self.rules = classifier
         self.stories = stories if stories is not None else StoryIndex()
@@ -283,6 +288,10 @@ class Store:
             self.stories.add(doc, item.story_id, item.signature)
         counts.add(Count.UPDATED)
 
+    def _queried(self, s: Session, item_id: int) -> bool:
+        """Whether the stored item matches a query a watcher follows (through the search index)."""
+        return any(item_id in matches(s, q, [item_id]) for q in self.queries)
+
     def _take_over(
         self, s: Session, item: Item, a: Article, title: str, text: str, analysis: Analysis, now: datetime,
     ) -> None:
@@ -290,6 +299,7 @@ class Store:
         are the fuller text's (when it came without a title, the item keeps its own title; its fingerprint and
         hash are of that title)."""
         had_topics = {t for (t,) in s.execute(select(ItemTopic.topic).where(ItemTopic.item_id == item.id))}
+        was_queried = bool(self.queries) and self._queried(s, item.id)
         item.source, item.authority = a.source, a.authority
         item.site_name = a.site_name or item.site_name
         item.title, item.text = title or item.title, text
@@ -307,6 +317,9 @@ class Store:
             # The summary did not show what the full text does: it is news to the watchers now.
             s.add(AlertEvent(kind="new", item_id=item.id, story_id=item.story_id, source=item.source,
                              created=now, payload={"topics": [r.topic for r in matched]}))
+        elif self.queries and not was_queried and self._queried(s, item.id):
+            s.add(AlertEvent(kind="new", item_id=item.id, story_id=item.story_id, source=item.source,
+                             created=now, payload={"topics": [r.topic for r in matched], "query": True}))
         if item.story_id is not None:
             doc = self._doc(item, analysis.story_features if item.title == title else None)
             self.stories.add(doc, item.story_id, item.signature)
@@ -346,10 +359,10 @@ class Store:
         if item.link:
             self._known[item.link] = item
         matched = self._write_topics(s, item, now, analysis.topics, fresh=True)
-        if matched:
+        if matched or (self.queries and self._queried(s, item.id)):
             s.add(AlertEvent(
                 kind="new", item_id=item.id, story_id=item.story_id, source=item.source, created=now,
-                payload={"topics": [r.topic for r in matched]},
+                payload={"topics": [r.topic for r in matched], **({} if matched else {"query": True})},
             ))
         self.stories.add(replace(probe, item_id=item.id), story_id, signature)
         counts.add(Count.NEW)

@@ -33,7 +33,6 @@ import math
 import re
 import struct
 import sys
-import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Iterable
@@ -43,6 +42,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from pipelines.text import (
+    CHROME_LINE,
+    RELATED_HEADING,
+    WORD,
+    fold_typography,
+    is_boilerplate_words,
+    split_sentences,
+    strip_accents,
+)
 
 NUM_PERM = 128  # 128 permutations: Jaccard estimate within ~±0.045 at J=0.5; a 522-byte signature.
 SHINGLE_WORDS = 4  # words per shingle. On the dev set 3 finds two more feed copies and 5 three fewer,
@@ -93,19 +102,6 @@ def _wordset(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
-_QUOTES = {"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
-           "–": "-", "—": "-", "―": "-", "‑": "-", "\xa0": " ", "½": ".5", "¼": ".25", "¾": ".75"}
-_TYPOGRAPHY = re.compile("|".join(_QUOTES))
-
-# Page chrome that is not part of the story: share widgets, date stamps, section labels.
-_CHROME_LINE = re.compile(
-    r"^\s*[-*•]?\s*(?:share(?: on \w+| this(?: article| story)?)?|facebook|x|twitter|linkedin|email|print|"
-    r"whatsapp|copy link|for immediate release|press release|office of public affairs|topics?|"
-    r"components?|updated:? .{0,40}\d{4}|(?:contact|media contact|press office)\b.{0,80}|"
-    r"(?:press release number|release number|number):? *[\w-]+|advertisement|"
-    r"(?:sign up|subscribe)\b.{0,80}|©.{0,120}|copyright\b.{0,120}|all rights reserved\.?|###)\s*$",
-    re.IGNORECASE,
-)
 # Credit lines an outlet adds to a story it carries: picture credits and captions ("... (AP Photo/Jane
 # Roe)"), "With files from ...", "Source: U.S. Department of Justice", "Read more: ..." links, bylines.
 # They name the outlet, its staff and its photographers, whom two copies of one story do not share and
@@ -134,112 +130,6 @@ _BYLINE = re.compile(r"^(?=.{0,80}$)\s*(?:By|BY|Por|POR|Par|PAR)\s+(?!(?:Jan(?:u
 # or opening a paragraph, "(AP) - ": the agency goes, the dateline stays.
 _AGENCY_CREDIT = re.compile(r"^((?:[A-Z][A-Z.'-]+(?:\s+[A-Z][A-Z.'-]+)*(?:,\s*[A-Z][\w.]*(?:\s+\d{1,2})?)?)?)\s*"
                             r"\((?:[A-Z][\w.&'/-]*)(?:\s+[A-Z][\w.&'/-]*){0,3}\)\s*-{1,2}\s*")
-# A heading after which the rest of a page is other stories.
-_TAIL_HEADING = re.compile(r"^\s*#*\s*(?:related content|related (?:stories|articles|news)|more from\b.*|"
-                           r"read more|recommended(?: for you)?|most read|contenido relacionado|"
-                           r"noticias relacionadas|à lire aussi|sur le même sujet)\s*:?\s*$", re.IGNORECASE)
-# Sentences DOJ offices repeat in every release. Two releases from one office share them, so they
-# would make unrelated stories look alike; they carry no fact of the story. Each pattern runs only on
-# sentences containing one of its trigger words (running them all on every sentence costs a
-# millisecond a document).
-_BOILERPLATE: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = tuple(
-    (frozenset(triggers.split()), re.compile(pattern, re.IGNORECASE)) for triggers, pattern in [
-        ("merely only allegation allegations accusation accusations",
-         r"\b(?:indictment|complaint|information|charges?|details)\b.{0,80}\b(?:merely|only|are)\b.{0,10}"
-         r"\b(?:allegations?|accusations?|charges?)\b"),
-        ("innocent", r"\bpresumed (?:to be )?innocent\b"),
-        ("america", r"\bOperation Take Back America\b"),
-        ("neighborhood neighborhoods", r"\bProject Safe Neighborhoods?\b"),
-        ("ocdetf organized", r"\bOrganized Crime Drug Enforcement Task Forces?\b|\bOCDETF\b"),
-        ("force forces", r"\bHomeland Security Task Forces?\b.{0,120}"
-                         r"\b(?:established|created|executive order|whole-of-government|nationwide)\b"),
-        ("jtfv vulcan", r"\b(?:JTFV|Joint Task Force Vulcan)\b.{0,60}"
-                        r"\b(?:created|comprised|established|expanded)\b"),
-        ("prosecute prosecuted prosecutes prosecuting prosecution handle handled handles handling",
-         r"\b(?:Assistant|Special Assistant|Deputy Chief|Trial Attorneys?|Assistant Chief)\b.{0,200}"
-         r"\b(?:prosecut\w+|handl\w+|in charge of the prosecution)\b"
-         r"|\b(?:is|are|was|were) (?:being )?(?:prosecut\w+|handl\w+) (?:by|the case)\b"),
-        ("congress determined", r"\bprescribed by Congress\b|\bdetermined by the (?:court|judge)\b"),
-        ("guidelines", r"\bSentencing Guidelines\b.{0,80}\bstatutory factors\b"),
-        ("praised thanked commended acknowledged",
-         r"\b(?:praised|thanked|commended|acknowledged)\b.{0,40}\b(?:work|efforts|assistance|support|partners?)\b"),
-        ("part", r"^(?:this|the) (?:case|prosecution|investigation|effort|operation) "
-                 r"(?:is|was) (?:a )?part of\b"),
-        ("investigated", r"^(?:this|the) (?:case|matter) (?:is|was) (?:being )?investigated by\b"),
-        ("information public tips",
-         r"\b(?:anyone with information|members of the public|tips? can be)\b.{0,120}"
-         r"\b(?:call|report|contact|submit|tip)\b"),
-        ("note", r"^note ?: this matter occurred on date indicated\b"),
-        ("available", r"\bpress release posted and made available\b"),
-        ("originally story article reprinted distributed republished",
-         r"\b(?:originally (?:appeared|published)|this (?:story|article) (?:was|has been)|reprinted "
-         r"(?:with|by) permission|distributed by|republished)\b"),
-        ("follow sign subscribe newsletter", r"\b(?:follow us on|sign up for|subscribe to|newsletter)\b"),
-    ]
-)
-_BOILERPLATE_TRIGGERS = frozenset().union(*(triggers for triggers, _ in _BOILERPLATE))
-
-
-def is_boilerplate(sentence: str) -> bool:
-    """Is this one of the sentences DOJ offices repeat in every release (folded text)?"""
-    return _is_boilerplate(sentence, _WORD.findall(sentence.lower()))
-
-
-def _is_boilerplate(sentence: str, words: list[str]) -> bool:
-    """``words``: the sentence's words in lower case."""
-    if _BOILERPLATE_TRIGGERS.isdisjoint(words):
-        return False
-    present = set(words)
-    return any(not triggers.isdisjoint(present) and rx.search(sentence) for triggers, rx in _BOILERPLATE)
-
-
-# Sentence ends, not after the abbreviations press releases are full of (U.S., Sept., Jr., R.).
-_ABBREVIATIONS = _wordset("""
-U.S U.S.A D.C Mr Ms Mrs Dr Jr Sr St No vs Jan Feb Mar Apr Aug Sept Sep Oct Nov Dec Inc Co Corp Ltd
-Gov Sen Rep Lt Sgt Gen Col Capt Ft Mt a.k.a
-""")
-_SENTENCE_END = re.compile(r"[.!?][\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9¿¡])")
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def fold_typography(text: str) -> str:
-    """NFKC; typographic quotes, dashes and fractions to ASCII; non-breaking spaces to spaces."""
-    if text.isascii():
-        return text
-    return unicodedata.normalize("NFKC", _TYPOGRAPHY.sub(lambda m: _QUOTES[m.group()], text))
-
-
-def _strip_accents(text: str) -> str:
-    """ASCII only: accents dropped (Jiménez -> Jimenez), other non-ASCII characters too."""
-    if text.isascii():
-        return text
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-
-
-def split_sentences(paragraph: str) -> list[str]:
-    """Sentences of one paragraph (good enough for press-release prose)."""
-    out: list[str] = []
-    start = 0
-    for m in _SENTENCE_END.finditer(paragraph):
-        end = m.start()
-        if paragraph[end] == ".":
-            word_start = end
-            while word_start > start and (paragraph[word_start - 1].isalpha()
-                                          or paragraph[word_start - 1] == "."):
-                word_start -= 1
-            word = paragraph[word_start:end]
-            if word in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
-                continue  # "U.S. Attorney", "Sept. 30", "Matthew R. Galeotti"
-        sentence = paragraph[start : m.end()].strip()
-        if sentence:
-            out.append(sentence)
-        start = m.end()
-    tail = paragraph[start:].strip()
-    if tail:
-        out.append(tail)
-    return out
-
-
 def story_paragraphs(text: str) -> list[list[str]]:
     """The story's own sentences, by paragraph: page chrome, trailing related-content blocks and
     DOJ boilerplate sentences removed."""
@@ -254,11 +144,11 @@ def _story_units(text: str) -> list[list[_Unit]]:
     paragraphs: list[list[_Unit]] = []
     for block in re.split(r"\n\s*\n|\n(?=\s*[-*•]\s)", text):
         lines = [" ".join(ln.split()) for ln in block.split("\n") if ln.strip()]
-        tail = next((i for i, ln in enumerate(lines) if _TAIL_HEADING.match(ln)), None)
+        tail = next((i for i, ln in enumerate(lines) if RELATED_HEADING.match(ln)), None)
         if tail is not None:
             lines = lines[:tail]
         lines = [(_AGENCY_CREDIT.sub(r"\1 - ", ln, count=1) if "(" in ln[:80] else ln).strip(" \t-*•")
-                 for ln in lines if not (_CHROME_LINE.match(ln) or _is_credit(ln))]
+                 for ln in lines if not (CHROME_LINE.match(ln) or _is_credit(ln))]
         if lines:
             units = _story_sentences(" ".join(lines))
             if units:
@@ -281,9 +171,9 @@ def _story_sentences(paragraph: str) -> list[_Unit]:
     """The sentences of a paragraph that are not boilerplate, with their words."""
     units = []
     for sentence in split_sentences(" ".join(paragraph.split())):
-        words = _WORD.findall(sentence)
+        words = WORD.findall(sentence)
         lower = [w.lower() for w in words]
-        if not _is_boilerplate(sentence, lower):
+        if not is_boilerplate_words(sentence, lower):
             units.append((sentence, words, lower))
     return units
 
@@ -329,7 +219,7 @@ def story_title(title: str) -> str:
 
 def normalize_title(title: str) -> str:
     """Lower case, accents and punctuation dropped, whitespace collapsed: the title key."""
-    return " ".join(_WORD.findall(_strip_accents(fold_typography(title)).lower()))
+    return " ".join(WORD.findall(strip_accents(fold_typography(title)).lower()))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -595,17 +485,17 @@ def features_from_json(data: Any) -> StoryFeatures | None:
 @functools.lru_cache(maxsize=64)  # fingerprint() then match() then add() analyse the same text
 def _analyse(title: str, text: str) -> tuple[tuple[str, ...], _Features]:
     """The words to shingle (title and story sentences) and the distinctive features of a document."""
-    title = _strip_accents(story_title(title))
-    words = _WORD.findall(title.lower())
+    title = strip_accents(story_title(title))
+    words = WORD.findall(title.lower())
     body_words = 0
     counts: Counter[str] = Counter()
     numbers: set[str] = set()
-    for paragraph in _story_units(_strip_accents(fold_typography(text))):
+    for paragraph in _story_units(strip_accents(fold_typography(text))):
         for sentence, cased, tokens in paragraph:
             # The first word of a sentence is capitalised whatever it is (a name recurs elsewhere);
             # so is the first word after a dateline ("PHOENIX, Ariz. - Officials said...").
             dateline = _DATELINE.match(sentence)
-            skip = len(_WORD.findall(sentence, 0, dateline.end())) if dateline else 0
+            skip = len(WORD.findall(sentence, 0, dateline.end())) if dateline else 0
             names = [tokens[i] for i, w in enumerate(cased) if i != skip and w[0].isupper()]
             if len(tokens) >= 4 and len(names) >= 0.7 * len(tokens):
                 names = []  # a heading or a menu in Title Case: every word looks like a name
@@ -619,7 +509,7 @@ def _analyse(title: str, text: str) -> tuple[tuple[str, ...], _Features]:
             words.extend(tokens)
     if not body_words:  # a title alone: its capitalisation says nothing, its numbers still count
         numbers.update(_numbers(title))
-    for token in set(words[: len(_WORD.findall(title))]):  # a name in the title and the text is central
+    for token in set(words[: len(WORD.findall(title))]):  # a name in the title and the text is central
         if token in counts:
             counts[token] += 1
     top = counts.most_common(3)
@@ -797,10 +687,6 @@ class StoryIndex:
                 items.remove(item_id)
                 if not items:
                     del self._by_name[name]
-
-    def story_of(self, item_id: int) -> int | None:
-        entry = self._entries.get(item_id)
-        return entry.story_id if entry else None
 
     # -- matching -----------------------------------------------------------------------------------
 
@@ -1024,22 +910,3 @@ def _judge(new: _Entry, old: _Entry, threshold: float = DEFAULT_THRESHOLD) -> _V
                         f"{shared_numbers} numbers shared", 1)
     return _NO
 
-
-def explain(a: StoryDoc, b: StoryDoc, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
-    """The signals ``_judge`` weighs for two documents, for tuning and for analysts' questions."""
-    index = StoryIndex(threshold)
-    ea, eb = index._entry(a, -1, None), index._entry(b, -1, None)
-    j = jaccard(ea.sig, eb.sig)
-    inter = j * (ea.size + eb.size) / (1.0 + j) if ea.size and eb.size else 0.0
-    verdict = _judge(ea, eb, threshold)
-    return {
-        "same": verdict.same, "reason": verdict.reason, "jaccard": round(j, 3),
-        "containment": round(inter / min(ea.size, eb.size), 3) if ea.size and eb.size else 0.0,
-        "names": round(_overlap(ea.features.names, eb.features.names), 3),
-        "numbers": round(_overlap(ea.features.numbers, eb.features.numbers), 3),
-        "title_numbers": (sorted(ea.features.title_numbers), sorted(eb.features.title_numbers)),
-        "sizes": (ea.size, eb.size),
-        "principal": (sorted(ea.features.principal), sorted(eb.features.principal)),
-        "events": (sorted(ea.features.events), sorted(eb.features.events)),
-        "languages": (ea.features.language, eb.features.language),
-    }

@@ -1,23 +1,34 @@
-"""Durations and points in time as users write them: ``15m``, ``7d``, ``2026-11-01``, ISO date-times."""
+"""Durations and points in time as users write them: ``15m``, ``7d``, ``2026-11-01``, ISO date-times.
+
+``Duration`` is the one type every configuration model declares a duration with (crawler.config and
+alerts.config, which crawler.config composes, so it lives here beside its parser).
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 
 
-def parse_duration(text: str | int | float) -> timedelta:
+def parse_duration(text: str | int | float, *, allow_zero: bool = False) -> timedelta:
     """``90s``, ``15m``, ``1h30m``, ``7d``, ``2w`` (or a number of seconds) → timedelta.
 
-    Raises ValueError with a message fit to show a user.
+    A duration is positive; with ``allow_zero``, ``0`` / ``0s`` / ``0h``… too. Raises ValueError with a
+    message fit to show a user.
     """
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, int | float):
-        if text <= 0:
+        if text == 0 and allow_zero:
+            return timedelta(0)
+        if not text > 0:  # (NaN too)
             raise ValueError(f"a duration must be positive, not {text!r}")
         try:
             return timedelta(seconds=text)
@@ -30,14 +41,31 @@ def parse_duration(text: str | int | float) -> timedelta:
             break
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
+    if s == "0" and allow_zero:
+        return timedelta(0)
     if not s or pos != len(s):
         raise ValueError(f"not a duration: {text!r} (expected e.g. 90s, 15m, 12h, 7d)")
+    if total == 0 and allow_zero:
+        return timedelta(0)
     if total <= 0:
         raise ValueError(f"a duration must be positive, not {text!r}")
     try:
         return timedelta(seconds=total)
     except OverflowError:
         raise ValueError(f"duration too long: {text!r}") from None
+
+
+def _as_duration(value: Any, allow_zero: bool = False) -> Any:
+    """A config value as a timedelta (one given as a timedelta, e.g. a default, is taken as it is)."""
+    return value if isinstance(value, timedelta) else parse_duration(value, allow_zero=allow_zero)
+
+
+# A duration in a configuration file: ``90s``, ``15m``, ``12h``, ``7d``, ``2w``, ``1h30m`` or seconds.
+Duration = Annotated[timedelta, BeforeValidator(_as_duration), Field(json_schema_extra={"format": "duration"})]
+# The same, where ``0s`` means "every time" (crawl.revisit_every).
+DurationOrZero = Annotated[
+    timedelta, BeforeValidator(partial(_as_duration, allow_zero=True)), Field(json_schema_extra={"format": "duration"})
+]
 
 
 def utcnow() -> datetime:

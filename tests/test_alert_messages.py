@@ -188,7 +188,7 @@ def test_the_page_names_its_site(head: str, expected: str | None) -> None:
 
 def test_the_feed_names_its_site() -> None:
     body = rss([{"title": "A", "link": "https://e.org/a"}], title="Justice News").encode()
-    [(_, hints, _)] = parse_feed(body, "doj-news")[0]
+    [(_, hints, _)] = parse_feed(body)[0]
     assert hints["site_name"] == "Justice News"
 
 

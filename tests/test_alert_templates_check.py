@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import bw, write_config
+from helpers import bw_here, write_config
 
 from crawler.config import ConfigError, load_config
 
@@ -73,7 +73,7 @@ def test_every_command_refuses_a_broken_template_with_exit_2(tmp_path: Path, com
     folder = tmp_path / "templates"
     folder.mkdir()
     (folder / "update.html.j2").write_text("<p>\n{{ story.title | upper }\n</p>\n", encoding="utf-8")
-    proc = bw(_config(tmp_path, str(folder)), *command, timeout=60)
+    proc = bw_here(_config(tmp_path, str(folder)), *command)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     lines = proc.stderr.strip().splitlines()
     assert lines[0].endswith("update.html.j2, line 2: TemplateSyntaxError: unexpected '}' "

@@ -1,8 +1,8 @@
 """A sender killed between apprise's answer and the database update: re-running repeats that one, loses none.
 
-The sender is a real child process. ``BORDERWATCH_ALERTS_PAUSE_AFTER_SEND`` makes it write a marker file
-right after apprise returned and wait; the test then kills it with SIGKILL — no cleanup, no rollback
-handler, exactly as a crash or an OOM kill would.
+The sender is a real child process. Its script wraps the real ``Sender.send`` so that, right after apprise
+returned, it writes a marker file and waits; the test then kills it with SIGKILL — no cleanup, no rollback
+handler, exactly as a crash or an OOM kill would. The seam lives here, in the child, not in ``alerts``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import pytest
 from alert_support import Webhook, seed_item, watcher
 from sqlalchemy import select
 
-from alerts.deliver import PAUSE_AFTER_SEND
 from alerts.dispatch import deliver, plan
 from pipelines.db import Database
 from pipelines.models import Delivery, DeliveryAttempt
@@ -29,12 +28,25 @@ from pipelines.timeutil import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The child: deliver once with the watchers given as JSON (it pauses after its first send).
+# The child: deliver once with the watchers given as JSON; its sender pauses after its first real send,
+# once the marker file (argv[3]) is written.
 CHILD = """
-import json, sys
+import json, os, sys, time
+from pathlib import Path
+from alerts.channels import Sender
 from alerts.config import WatcherConfig
 from alerts.dispatch import deliver
 from pipelines.db import Database
+
+real_send = Sender.send
+
+def send_then_pause(self, channel, message, **kwargs):
+    result = real_send(self, channel, message, **kwargs)
+    Path(sys.argv[3]).write_text(str(os.getpid()), encoding="utf-8")
+    time.sleep(3600)
+    return result
+
+Sender.send = send_then_pause
 watchers = [WatcherConfig.model_validate(w) for w in json.loads(sys.argv[2])]
 deliver(Database(sys.argv[1], create=False), watchers)
 """
@@ -63,9 +75,9 @@ def test_killed_between_send_and_record_repeats_at_most_that_one(
     assert plan(db, ws) == 3
 
     marker = tmp_path / "sent"
-    env = {**os.environ, PAUSE_AFTER_SEND: str(marker), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     payload = json.dumps(specs)
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, db.url, payload], env=env, cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, db.url, payload, str(marker)], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for(marker, proc)
     os.kill(proc.pid, signal.SIGKILL)

@@ -352,7 +352,7 @@ def test_topic_labels_come_from_the_topics_file(tmp_path: Path) -> None:
     assert Renderer().alert(CARTELS, "text").title.startswith("[borderwatch] cartels: ")
 
 
-def test_a_label_is_escaped_for_markdown(tmp_path: Path) -> None:
+def test_a_label_is_escaped_for_markdown() -> None:
     renderer = Renderer(labels=Labels({"cartels": "Cartels *and* gangs_"}))
     assert "- **Cartels \\*and\\* gangs\\_**:" in renderer.alert(CARTELS, "markdown").body
 

@@ -17,8 +17,10 @@ SAME = [
     ("https://example.org/a?fbclid=abc&id=3", "https://example.org/a?id=3"),
     ("https://example.org/a?b=2&a=1", "https://example.org/a?a=1&b=2"),
     ("https://example.org:443/a", "https://example.org/a"),
-    ("https://example.org/a%20b", "https://example.org/a b".replace(" ", "%20")),
+    ("https://example.org/a b", "https://example.org/a%20b"),  # a raw space and its escape
     ("https://example.org/caf%C3%A9", "https://example.org/café"),
+    ("https://example.org/caf%c3%a9", "https://example.org/caf%C3%A9"),  # escapes' hex case
+    ("https://example.org/%7Euser", "https://example.org/~user"),  # an escaped unreserved character
 ]
 DIFFERENT = [
     ("https://justice.gov/opa/pr/x", "https://justice.gov/opa/pr/y"),
@@ -50,6 +52,8 @@ KEYS = [
     ("https://[2001:DB8::1]:443/x?utm_source=y", "https://[2001:db8::1]/x"),
     ("http://127.0.0.1:8080/a", "https://127.0.0.1:8080/a"),
     ("https://www.justice.gov/opa/pr/x", "https://justice.gov/opa/pr/x"),
+    ("https://example.org/a b", "https://example.org/a%20b"),
+    ("https://example.org/caf%c3%a9", "https://example.org/caf%C3%A9"),
 ]
 
 

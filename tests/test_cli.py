@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import bw, write_config
+from helpers import bw, bw_here, write_config
 
 from crawler.cli.main import entry
 from crawler.passes.tally import Tally
@@ -124,8 +124,8 @@ def test_unknown_source_and_empty_range_are_usage_errors(capsys: pytest.CaptureF
         assert code == 2 and "--since 2026-02-01 is not before --until 2026-01-01" in err
 
 
-def test_search_takes_percent_and_underscore_literally(capsys: pytest.CaptureFixture[str], config: Path,
-                                                        database_url: str) -> None:
+def test_search_reads_words_as_the_index_cuts_them(capsys: pytest.CaptureFixture[str], config: Path,
+                                                    database_url: str) -> None:
     db = Database(database_url)
     try:
         counts = Tally()
@@ -143,10 +143,21 @@ def test_search_takes_percent_and_underscore_literally(capsys: pytest.CaptureFix
         assert code == 0, err
         return [json.loads(line)["title"] for line in out.splitlines()]
 
+    # Punctuation separates words (as in the index): "50%" is the word 50, "file_7" the phrase "file 7".
     assert titles("50%") == ["Seizures rose 50% in a year"]
     assert titles("file_7") == ["Case file_7 unsealed"]
-    assert titles("%") == ["Seizures rose 50% in a year"]
-    assert titles("\\") == []
+    assert titles("fileX7") == ["Case fileX7 unsealed"]
+    assert titles('"rose 500"') == ["Seizures rose 500 tons in a year"]
+    # A query with no words at all ("%", a backslash) sets no condition on the text: every item, newest first.
+    assert len(titles("%")) == 4 and len(titles("\\")) == 4
+    code, _, err = cli(capsys, "--config", str(config), "items", "--search", "since:soon")
+    assert code == 2 and err.strip().endswith("--search: since:soon: not a date, date-time or duration: 'soon' "
+                                              "(e.g. 2026-11-01, 7d)")
+    code, _, err = cli(capsys, "--config", str(config), "items", "--search", "topic:nope x")
+    assert code == 2 and "--search: topic:nope: unknown topic" in err
+    code, _, err = cli(capsys, "--config", str(config), "items", "--search", "source:nowhere")
+    assert code == 2 and "--search: source:nowhere: no source of that name" in err
+    assert titles("source:doj seizures -tons") == ["Seizures rose 50% in a year"]
 
 
 # -- readers never take the write lock ----------------------------------------------------------------------
@@ -290,11 +301,11 @@ def test_an_export_cut_short_by_its_reader_ends_quietly(tmp_path: Path, sqlite_u
 def test_only_the_default_data_folder_is_created(tmp_path: Path) -> None:
     """``./data/`` (the default database's folder) may be created; nothing else is."""
     config = write_config(tmp_path / "c.yaml", {"sources": [FEED]})
-    proc = bw(config, "status", cwd=tmp_path)
+    proc = bw_here(config, "status", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "data" / "borderwatch.db").is_file()
     config = write_config(tmp_path / "d.yaml", {"database": "sqlite:///dta/borderwatch.db", "sources": [FEED]})
-    proc = bw(config, "status", cwd=tmp_path)
+    proc = bw_here(config, "status", cwd=tmp_path)
     assert proc.returncode == 2 and "database: the folder dta does not exist" in proc.stderr
     assert not (tmp_path / "dta").exists()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.revisions import ChangeVerdict, compare, content_hash, readable_diff
+from pipelines.revisions import compare, content_hash, readable_diff
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stories"
 TITLE = ("United States Extradites Three Alleged Members of Tren de Aragua to Chile to Face Prosecution for "
@@ -99,9 +99,12 @@ def _new(edit: Callable[[str], str], title: str | None) -> tuple[str, str]:
 def test_compare(name: str, edit: Callable[[str], str], title: str | None, material: bool, reason: str) -> None:
     new_title, new_text = _new(edit, title)
     verdict = compare(TITLE, page(), new_title, new_text)
-    assert isinstance(verdict, ChangeVerdict)
     assert verdict.material is material, verdict
     assert verdict.reason.startswith(reason), verdict.reason
+    assert "\n" not in verdict.reason  # one line: it is shown in an alert's heading
+    # Undoing the edit is judged alike: a change is material, or not, whichever way it goes.
+    undone = compare(new_title, new_text, TITLE, page())
+    assert undone.material is material, undone
 
 
 def test_number_and_name_changes_are_named() -> None:

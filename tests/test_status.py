@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import bw, write_config
+from helpers import bw_here, write_config
 
 from crawler.cli.main import main
 from crawler.read.status import next_pass, when_next
@@ -132,13 +132,13 @@ def test_status_table(tmp_path: Path, sqlite_url: str) -> None:
 
 
 def test_status_real_cli_on_an_empty_database(tmp_path: Path, sqlite_url: str) -> None:
-    """The real command in its own process: no daemon, no passes, nothing pending."""
+    """The real command (its console entry, through click's runner): no daemon, no passes, nothing pending."""
     config = _config(tmp_path, sqlite_url)
-    proc = bw(config, "status")
+    proc = bw_here(config, "status")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "daemon: not running"
     assert proc.stdout.count("due now") == 3 and "disabled" in proc.stdout
-    proc = bw(config, "status", "--format", "json")
+    proc = bw_here(config, "status", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["daemon"]["running"] is False and out["alerts"]["pending"] == 0

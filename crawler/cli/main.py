@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
-import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any, NoReturn
@@ -17,10 +15,11 @@ import click
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from alerts.views import Labels
+from crawler.cli.output import Column, Format, write_rows
 from crawler.config import Config, ConfigError, load_config
 from crawler.daemon.logs import install_redaction
 from pipelines.db import Database, DatabaseError
-from pipelines.timeutil import as_utc, parse_when
+from pipelines.timeutil import parse_when
 
 log = logging.getLogger("borderwatch")
 
@@ -102,8 +101,11 @@ class App:
         _ = self.classifier.topic_ids
 
     def _check_watcher_topics(self, config: Config) -> None:
-        if not any(w.topics for w in config.watchers):
+        """The topics watchers follow, and those the queries of watchers and saved searches name, exist."""
+        if not (any(w.topics or w.query for w in config.watchers) or config.searches):
             return
+        from pipelines.search import QueryError, parse
+
         known = set(self._rules.topic_ids)
         for i, w in enumerate(config.watchers):
             for t in w.topics:
@@ -112,6 +114,16 @@ class App:
                         f"{self.config_name}: watchers[{i}].topics: unknown topic {t!r} "
                         f"(defined: {', '.join(sorted(known))})"
                     )
+        queries = [(f"watchers[{i}].{'search' if w.search else 'query'}", w.query)
+                   for i, w in enumerate(config.watchers)]
+        queries += [(f"searches[{i}].query", s.query) for i, s in enumerate(config.searches)]
+        for where, text in queries:
+            if text is None:
+                continue
+            try:
+                parse(text, topics=known)
+            except QueryError as exc:
+                usage_error(f"{self.config_name}: {where}: {exc}")
 
 
 def usage_error(message: str) -> NoReturn:
@@ -128,7 +140,47 @@ def _level(verbose: int) -> str:
     return {0: "WARNING", 1: "INFO"}.get(verbose, "DEBUG")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Borderwatch(click.Group):
+    """The command group. Its ``main`` is what the console script runs — click's usage errors and the
+    machine's faults as one line — so click's test runner (``CliRunner.invoke(main, …)``) runs exactly it."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "borderwatch"
+            click.echo(f"borderwatch: {exc.format_message()} (see: {command} --help)", err=True)
+            sys.exit(2)
+        except click.Abort:
+            click.echo("borderwatch: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            click.echo(f"borderwatch: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            # `items ... | head`: the reader has what it wanted. Python would complain again at exit while
+            # flushing standard output, so point it at /dev/null first (the Python docs' recipe).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        except (SQLAlchemyError, OSError) as exc:
+            # A fault of the machine rather than of the input (a full disk, a database gone away, a folder
+            # that cannot be written): the command failed, in one line. -vv logs the traceback too.
+            log.debug("the command failed", exc_info=True)
+            click.echo(f"borderwatch: {_fault(exc)}", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group("borderwatch", cls=Borderwatch, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="FILE", envvar="BORDERWATCH_CONFIG",
               help="Config file (default: $BORDERWATCH_CONFIG, else config/borderwatch.yaml).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
@@ -220,12 +272,19 @@ def _when(value: str | None, name: str) -> datetime | None:
 
 # The table view shows this many rows unless told otherwise; exports (json, csv) are complete.
 TABLE_ROWS = 50
-# Longer --search text is refused: no one types it, and SQLite refuses LIKE patterns over 50,000 bytes.
+# Longer --search text is refused: no one types it (the grammar's own limit, said before it is read).
 MAX_SEARCH = 1000
-# A table cell other than the title is cut to this width, so a long topic list cannot push the title out.
+# A table cell other than the title is cut to this width, so a long topic list cannot push the title out;
+# on a narrow terminal those cells give way down to MIN_CELL before the title goes below MIN_TITLE.
 MAX_CELL = 30
 MIN_CELL = 8
 MIN_TITLE = 20
+
+
+def _columns(*keys: str) -> list[Column]:
+    """An ``items`` table: these columns, then the title (last, as wide as the terminal allows)."""
+    return [*(Column(k, max=MAX_CELL, min=MIN_CELL) for k in keys), Column("title", min=MIN_TITLE)]
+
 # Item ids and limits are 64-bit integers in the database; larger numbers are usage errors.
 MAX_INT = 2**63 - 1
 
@@ -235,7 +294,8 @@ MAX_INT = 2**63 - 1
 @click.option("--source", help="Only items from this source.")
 @click.option("--since", help="Published on or after WHEN (2026-11-01, an ISO date-time, or 7d).")
 @click.option("--until", help="Published before WHEN.")
-@click.option("--search", help="Text that must appear in the title or text (% and _ are plain characters).")
+@click.option("--search", help='A query in the search grammar: words, "a phrase", OR, -word, topic: source: '
+                                 'lang: since: until: story: (ranked by relevance and recency).')
 @click.option("--limit", type=click.IntRange(min=1, max=MAX_INT), default=None,
               help=f"At most N rows (default: {TABLE_ROWS} in a table, every match in json and csv).")
 @click.option("--all", "all_rows", is_flag=True, help="Every match, also in a table.")
@@ -243,8 +303,8 @@ MAX_INT = 2**63 - 1
 @click.option("--stories", is_flag=True, help="One row per story, with its copies.")
 @click.pass_obj
 def items(app: App, topic: str | None, source: str | None, since: str | None, until: str | None,
-          search: str | None, limit: int | None, all_rows: bool, fmt: str, stories: bool) -> None:
-    """Query the stored items, newest first."""
+          search: str | None, limit: int | None, all_rows: bool, fmt: Format, stories: bool) -> None:
+    """Query the stored items, newest first (best first with --search words)."""
     from crawler.read.query import ItemQuery, count_items, count_stories, iter_items, iter_stories, stored_sources
 
     if limit is not None and all_rows:
@@ -256,7 +316,23 @@ def items(app: App, topic: str | None, source: str | None, since: str | None, un
         usage_error(f"--since {since} is not before --until {until}: no item can match")
     if topic is not None and topic not in app.classifier.topic_ids:
         usage_error(f"--topic: unknown topic {topic!r} (defined: {', '.join(app.classifier.topic_ids)})")
+    query = None
+    if search is not None:
+        from pipelines.search import QueryError, parse
+
+        try:
+            query = parse(search, topics=app.classifier.topic_ids)
+        except QueryError as exc:
+            usage_error(f"--search: {exc}")
     db = app.db
+    searched_sources = {v for values in query.values("source") + query.values("source", negate=True)
+                        for v in values} if query else set()
+    if searched_sources:
+        known = {s.name for s in app.config.sources} | set(stored_sources(db))
+        unknown = sorted(searched_sources - known)
+        if unknown:
+            usage_error(f"--search: source:{unknown[0]}: no source of that name (configured or stored: "
+                        f"{', '.join(sorted(known)) or 'none'})")
     if source is not None:
         known = {s.name for s in app.config.sources} | set(stored_sources(db))
         if source not in known:
@@ -264,84 +340,19 @@ def items(app: App, topic: str | None, source: str | None, since: str | None, un
                         f"{', '.join(sorted(known)) or 'none'})")
     if limit is None and fmt == "table" and not all_rows:
         limit = TABLE_ROWS
-    q = ItemQuery(topic=topic, source=source, since=since_at, until=until_at, search=search, limit=limit)
+    q = ItemQuery(topic=topic, source=source, since=since_at, until=until_at, search=query, limit=limit)
     if stories:
-        shown = _emit(iter_stories(db, q), fmt,
-                      ["story", "copies", "published", "topics", "sources", "title"], "(no stories)")
+        shown = write_rows(iter_stories(db, q), fmt, _columns("story", "copies", "published", "topics", "sources"),
+                           sys.stdout, empty="(no stories)", fit=True)
     else:
-        shown = _emit(iter_items(db, q), fmt,
-                      ["id", "published", "source", "topics", "story", "revisions", "title"], "(no items)")
+        shown = write_rows(iter_items(db, q), fmt,
+                           _columns("id", "published", "source", "topics", "story", "revisions"),
+                           sys.stdout, empty="(no items)", fit=True)
     if limit is not None and shown == limit:
         # Say when the rows shown are not all there is (a table by default, or an explicit --limit).
         matched = count_stories(db, q) if stories else count_items(db, q)
         if matched > shown:
             click.echo(f"{shown} of {matched} shown; --limit N or --all", err=True)
-
-
-def _emit(rows: Iterator[dict[str, Any]], fmt: str, columns: list[str], empty: str) -> int:
-    """Write ``rows`` to standard output as they come (json and csv stream); returns how many."""
-    out = sys.stdout
-    count = 0
-    if fmt == "json":
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
-            count += 1
-        return count
-    if fmt == "csv":
-        writer: csv.DictWriter[str] | None = None
-        for row in rows:
-            if writer is None:
-                writer = csv.DictWriter(out, fieldnames=list(row.keys()), extrasaction="ignore")
-                writer.writeheader()
-            writer.writerow({k: _cell(v, csv_mode=True) for k, v in row.items()})
-            count += 1
-        return count
-    listed = list(rows)  # a table needs every row to size its columns (and is bounded unless --all)
-    for line in _table(listed, columns, empty):
-        out.write(line + "\n")
-    return len(listed)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return as_utc(value).isoformat()
-    raise TypeError(type(value).__name__)
-
-
-def _cell(value: Any, csv_mode: bool = False) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        v = as_utc(value)
-        return v.isoformat() if csv_mode else v.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, list | tuple):
-        if any(isinstance(v, dict | list | tuple) for v in value):
-            # Structured cells (a story's copies) as JSON, which every tool reads, never a Python repr.
-            return json.dumps(value, ensure_ascii=False, default=_json_default)
-        return (";" if csv_mode else ",").join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, default=_json_default)
-    return str(value)
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str], empty: str = "(no items)") -> Iterator[str]:
-    if not rows:
-        yield empty
-        return
-    cells = [[" ".join(_cell(r.get(c)).split()) for c in columns] for r in rows]
-    widths = [min(MAX_CELL, max(len(c), *(len(row[i]) for row in cells))) for i, c in enumerate(columns)]
-    columns_ = shutil.get_terminal_size((160, 24)).columns
-    # The last column (the title) takes what the terminal has left, at least MIN_TITLE: on a narrow
-    # terminal the widest other columns give way first (down to MIN_CELL).
-    while sum(w + 2 for w in widths[:-1]) + MIN_TITLE > columns_ and max(widths[:-1]) > MIN_CELL:
-        widest = max(range(len(widths) - 1), key=lambda i: widths[i])
-        widths[widest] -= 1
-    room = columns_ - sum(w + 2 for w in widths[:-1])
-    widths[-1] = max(MIN_TITLE, min(max(len(columns[-1]), *(len(row[-1]) for row in cells)), room))
-    yield "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
-    for row in cells:
-        parts = [v if len(v) <= w else v[: w - 1] + "…" for v, w in zip(row, widths, strict=True)]
-        yield "  ".join(p.ljust(w) for p, w in zip(parts, widths, strict=True)).rstrip()
 
 
 @main.command()
@@ -379,7 +390,8 @@ def classify(app: App, text_file: Any, title: str | None, fmt: str) -> None:
     for r in results:
         click.echo(f"{r.topic}: score {r.score:.2f} — {'MATCH' if r.matched else 'below threshold'}")
         for e in r.evidence:
-            click.echo(f"    [{e.where}] {e.weight:+.2f} \"{e.phrase}\" — {e.sentence}")
+            note = f" ({e.note})" if e.note else ""
+            click.echo(f"    [{e.where}] {e.weight:+.2f} \"{e.phrase}\"{note} — {e.sentence}")
 
 
 @main.command()
@@ -394,31 +406,8 @@ def reclassify(app: App) -> None:
 
 
 def entry(args: list[str] | None = None) -> None:
-    """The console script: click's usage errors as one line (exit 2), like every other bad input."""
-    try:
-        code = main.main(args, standalone_mode=False)
-    except click.UsageError as exc:
-        command = exc.ctx.command_path if exc.ctx is not None else "borderwatch"
-        click.echo(f"borderwatch: {exc.format_message()} (see: {command} --help)", err=True)
-        sys.exit(2)
-    except click.Abort:
-        click.echo("borderwatch: aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        click.echo(f"borderwatch: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except BrokenPipeError:
-        # `items ... | head`: the reader has what it wanted. Python would complain again at exit while
-        # flushing standard output, so point it at /dev/null first (the Python docs' recipe).
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
-    except (SQLAlchemyError, OSError) as exc:
-        # A fault of the machine rather than of the input (a full disk, a database gone away, a folder
-        # that cannot be written): the command failed, in one line. -vv logs the traceback too.
-        log.debug("the command failed", exc_info=True)
-        click.echo(f"borderwatch: {_fault(exc)}", err=True)
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+    """The console script (``borderwatch``, ``python -m crawler``)."""
+    main.main(args)
 
 
 def _fault(exc: BaseException) -> str:

@@ -54,5 +54,5 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.fetch.policy.ConnectedAddressMiddleware": 950,
 }
 # Only http(s) is ever fetched: a link to file:///etc/passwd, data:, ftp: or s3: has no handler at all
-# (crawler.fetchpolicy refuses and records it before it gets here).
+# (crawler.fetch.policy refuses and records it before it gets here).
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}

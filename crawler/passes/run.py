@@ -30,6 +30,7 @@ from pipelines.db import Database
 from pipelines.leases import Leases
 from pipelines.redact import redact_text
 from pipelines.retry import RetryPolicy
+from pipelines.search import Query, QueryError, parse
 from pipelines.store import Store
 from pipelines.timeutil import utcnow
 from pipelines.worker import WorkerPool
@@ -84,6 +85,19 @@ def _spider_class(source: SourceConfig, config: Config) -> type[SourceSpider]:
                 {"custom_settings": custom})
 
 
+def watched_queries(config: Config) -> list[Query]:
+    """The queries watchers follow, read now (``since:7d`` counts back from this pass)."""
+    out = []
+    for w in config.watchers:
+        if w.query is None:
+            continue
+        try:
+            out.append(parse(w.query))
+        except QueryError as exc:  # checked at start-up; only a date range that has since closed gets here
+            log.warning("watcher %s: query not followed this pass: %s", w.name, exc)
+    return out
+
+
 def run_pass(
     config: Config,
     names: Sequence[str] | None = None,
@@ -103,7 +117,8 @@ def run_pass(
     db = db or Database(config.database)
     retry = RetryPolicy(attempts=config.crawl.page_attempts, cap=config.crawl.page_backoff_cap,
                         every={s.name: s.every for s in config.sources})
-    store = Store(db, None, retry=retry)  # no rules: every article is analysed by the extraction workers
+    # No rules: every article is analysed by the extraction workers.
+    store = Store(db, None, retry=retry, queries=watched_queries(config))
     leases = Leases(db)
     results: list[PassReport] = []
     runs: list[tuple[SourceConfig, PassContext, int, Crawler]] = []

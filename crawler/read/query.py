@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipelines.db import Database
 from pipelines.models import Item, ItemTopic, Revision, Story
+from pipelines.search import Query, narrow
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class ItemQuery:
     source: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    search: str | None = None
+    search: Query | None = None  # the search grammar (pipelines.search.parse): ranked when it has words
     limit: int | None = 50  # None: every match
 
 
@@ -29,13 +30,8 @@ class ItemQuery:
 BATCH = 500
 
 
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, its ``%`` and ``_`` taken literally (escape ``\\``)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _filtered(q: ItemQuery, stmt: Any) -> Any:
+def _filtered(q: ItemQuery, stmt: Any, db: Database, *, ranked: bool = False) -> tuple[Any, Any]:
+    """``stmt`` narrowed to ``q``; with ``ranked`` (and words searched), the search score to order by."""
     when = func.coalesce(Item.published, Item.first_seen)
     if q.topic:
         stmt = stmt.where(Item.id.in_(select(ItemTopic.item_id).where(ItemTopic.topic == q.topic)))
@@ -45,10 +41,9 @@ def _filtered(q: ItemQuery, stmt: Any) -> Any:
         stmt = stmt.where(when >= q.since)
     if q.until:
         stmt = stmt.where(when < q.until)
-    if q.search:
-        pattern = like_pattern(q.search)
-        stmt = stmt.where(or_(Item.title.ilike(pattern, escape="\\"), Item.text.ilike(pattern, escape="\\")))
-    return stmt
+    if q.search is not None and not q.search.is_empty:
+        return narrow(stmt, q.search, postgresql=not db.is_sqlite, ranked=ranked)
+    return stmt, None
 
 
 def _topics(s: Session, ids: list[int]) -> dict[int, list[str]]:
@@ -70,7 +65,7 @@ def _human(value: datetime | None) -> str:
 def count_items(db: Database, q: ItemQuery) -> int:
     """How many items match ``q`` (its limit aside)."""
     with db.read() as s:
-        return int(s.scalar(_filtered(q, select(func.count(Item.id)))) or 0)
+        return int(s.scalar(_filtered(q, select(func.count(Item.id)), db)[0]) or 0)
 
 
 def stored_sources(db: Database) -> list[str]:
@@ -85,11 +80,15 @@ def query_items(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
 
 
 def iter_items(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
-    """``query_items`` a batch at a time: an export of the whole store never sits in memory at once."""
+    """``query_items`` a batch at a time: an export of the whole store never sits in memory at once.
+
+    Newest first; best first (relevance and recency) when ``q.search`` has words.
+    """
     when = func.coalesce(Item.published, Item.first_seen)
     # Plain rows (the table's columns, named as the model's attributes), not ORM objects: nothing
     # accumulates in a session's identity map while a large export streams.
-    stmt = _filtered(q, select(*Item.__table__.columns)).order_by(when.desc(), Item.id.desc())
+    stmt, score = _filtered(q, select(*Item.__table__.columns), db, ranked=True)
+    stmt = stmt.order_by(*([score.desc()] if score is not None else []), when.desc(), Item.id.desc())
     if q.limit is not None:
         stmt = stmt.limit(q.limit)
     with db.read() as s:
@@ -111,16 +110,11 @@ def _item_rows(rows: Sequence[Any], topics: dict[int, list[str]]) -> list[dict[s
     ]
 
 
-def query_stories(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
-    """One row per story (newest first) with its copies."""
-    return list(iter_stories(db, q))
-
-
 def iter_stories(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
-    """``query_stories`` a batch of stories at a time."""
+    """One row per story (newest first) with its copies, read a batch of stories at a time."""
     when = func.coalesce(Item.published, Item.first_seen)
     latest = (
-        _filtered(q, select(Item.story_id, func.max(when).label("latest")))
+        _filtered(q, select(Item.story_id, func.max(when).label("latest")), db)[0]
         .where(Item.story_id.is_not(None))
         .group_by(Item.story_id)
         .order_by(func.max(when).desc(), Item.story_id.desc())
@@ -136,7 +130,7 @@ def iter_stories(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
 
 def count_stories(db: Database, q: ItemQuery) -> int:
     """How many stories have an item matching ``q`` (its limit aside)."""
-    ids = _filtered(q, select(Item.story_id)).where(Item.story_id.is_not(None)).distinct().subquery()
+    ids = _filtered(q, select(Item.story_id), db)[0].where(Item.story_id.is_not(None)).distinct().subquery()
     with db.read() as s:
         return int(s.scalar(select(func.count()).select_from(ids)) or 0)
 
@@ -197,7 +191,8 @@ def render_item(db: Database, item_id: int) -> str | None:
         for t in topics:
             lines.append(f"  {t.topic}  score {t.score:.2f}")
             for e in t.evidence:
-                lines.append(f"    [{e.get('where')}] \"{e.get('phrase')}\" — {e.get('sentence')}")
+                note = f" ({e['note']})" if e.get("note") else ""
+                lines.append(f"    [{e.get('where')}] \"{e.get('phrase')}\"{note} — {e.get('sentence')}")
     else:
         lines.append("topics: none")
     lines.append("")

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from alerts.dispatch import shown_state
+from crawler.cli.output import Column, table
 from crawler.config import Config
 from crawler.daemon.health import human
 from pipelines.db import Database
@@ -204,6 +205,12 @@ def _ago(t: datetime, now: datetime) -> str:
     return f"{t.strftime('%Y-%m-%d %H:%M')} ({human(now - t)} ago)"
 
 
+STATUS_COLUMNS = [
+    Column("source"), Column("health"), Column("last", "LAST PASS"), Column("status"), Column("new"),
+    Column("updated", "UPD"), Column("next", "NEXT PASS"), Column("items"), Column("fails"),
+]
+
+
 def render_table(report: StatusReport) -> Iterator[str]:
     now = report.now
     d = report.daemon
@@ -214,23 +221,20 @@ def render_table(report: StatusReport) -> Iterator[str]:
     else:
         yield f"daemon: running ({d.holder})"
     yield ""
-    head = ["SOURCE", "HEALTH", "LAST PASS", "STATUS", "NEW", "UPD", "NEXT PASS", "ITEMS", "FAILS"]
-    rows: list[list[str]] = []
+    rows: list[dict[str, Any]] = []
     for s in report.sources:
         p = s.last_pass
         health = s.health if s.health_since is None or s.health == "ok" else f"{s.health} {human(now - s.health_since)}"
         status = p.status if p else "-"
         if s.running_since is not None:
             status = f"running {human(now - s.running_since)}"
-        rows.append([
-            s.name, health, _ago(p.finished or p.started, now) if p else "never",
-            status, str(p.new) if p else "-", str(p.updated) if p else "-",
-            when_next(s.next_pass, s.enabled, s.configured, now), str(s.items), str(s.consecutive_failures),
-        ])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    yield "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()
-    for r in rows:
-        yield "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        rows.append({
+            "source": s.name, "health": health, "last": _ago(p.finished or p.started, now) if p else "never",
+            "status": status, "new": p.new if p else "-", "updated": p.updated if p else "-",
+            "next": when_next(s.next_pass, s.enabled, s.configured, now), "items": s.items,
+            "fails": s.consecutive_failures,
+        })
+    yield from table(STATUS_COLUMNS, rows)
     if not rows:
         yield "(no sources)"
     for s in report.sources:

@@ -232,7 +232,7 @@ def source_request(
     spider: SourceSpider, url: str, callback: Any, *, conditional: bool = False, **meta: Any
 ) -> scrapy.Request:
     """A request for the source's own URL (a feed, an API page, a listing), with start-failure handling."""
-    url = without_userinfo(url)  # its credentials travel as HTTP Basic auth (crawler.runner)
+    url = without_userinfo(url)  # its credentials travel as HTTP Basic auth (crawler.passes.run)
     headers: dict[str, str] = {}
     if conditional:
         if spider.ctx.feed_etag:

@@ -35,7 +35,7 @@ def _entry_time(entry: Any) -> datetime | None:
     return None
 
 
-def parse_feed(body: bytes, source: str) -> tuple[list[tuple[str, dict[str, Any], str]], int, str | None]:
+def parse_feed(body: bytes) -> tuple[list[tuple[str, dict[str, Any], str]], int, str | None]:
     """Entries of a feed as (link, hints, summary text), the number without a link, and a parse problem."""
     parsed = feedparser.parse(body)
     problem = None
@@ -79,7 +79,7 @@ class FeedSpider(SourceSpider):
         if bad:
             yield bad
             return
-        entries, no_link, problem = parse_feed(response.body, self.source.name)
+        entries, no_link, problem = parse_feed(response.body)
         if problem:
             self.ctx.start_error = f"{response.url}: {problem}"
             yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED, problem)

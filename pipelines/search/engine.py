@@ -1,0 +1,439 @@
+"""The search engine: one grammar (``pipelines.search.grammar``) on SQLite FTS5 and PostgreSQL full-text.
+
+SQLite: ``items_fts``, an FTS5 table over ``items.title`` and ``items.text`` (external content, kept in step
+by triggers, ``unicode61 remove_diacritics 2``). PostgreSQL: ``items.search_vector``, a generated
+``tsvector`` (title weight A, text weight B) under a GIN index, in the ``borderwatch`` text-search
+configuration (``simple`` words through ``unaccent``: no stemming, so English, Spanish and French items
+are searched side by side and a word matches the same items on both databases). Both built by migration
+``0010_search``.
+
+Terms reach the engines only as bound values: FTS5 gets each term as a quoted string of its letter-and-digit
+tokens (nothing left for its query syntax to read), PostgreSQL gets ``phraseto_tsquery`` of those tokens.
+
+Ranking: ``ln(relevance) + age / TAU_DAYS`` — relevance is BM25 (SQLite) or ``ts_rank`` (PostgreSQL), and an
+item ``TAU_DAYS`` newer than another ranks with it at e (2.7) times less relevance. The score does not
+depend on the time of the query, so a cursor stays valid.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import reduce
+from typing import Any
+
+from sqlalchemy import Float, and_, cast, column, func, literal_column, not_, or_, select, table
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from pipelines.models import Item, ItemTopic
+from pipelines.search.grammar import Query, QueryError, Term
+from pipelines.search.snippet import highlight, snippet
+from pipelines.timeutil import as_utc
+
+# An item this many days newer than another ranks level with it at e times less relevance: recent news
+# first among comparable matches, but a title match of last season still above a passing mention today.
+TAU_DAYS = 30.0
+# SQLite BM25 column weights (title, text): a word in the title counts as much as five in the text.
+TITLE_WEIGHT, TEXT_WEIGHT = 5.0, 1.0
+# PostgreSQL ts_rank normalisation 1: divide by 1 + log(length), so long documents do not win by size.
+PG_RANK_NORMALIZATION = 1
+PG_CONFIG = "borderwatch"
+FTS_TABLE = "items_fts"
+_FTS = table(FTS_TABLE, column("rowid"))
+VECTOR_COLUMN = "search_vector"
+# Facets list at most this many values each (months: every month).
+FACET_VALUES = 20
+# A search ranks the newest RANK_WINDOW matches of its query; facets and the timeline count the newest
+# FACET_WINDOW; `total` reads at most COUNT_LIMIT matches through filters. Ranking costs ~5 µs a match on
+# either database (BM25 reads each match's column sizes; ts_rank each vector): unbounded, a word found in a
+# third of a million items would take seconds. Measured with bench/search.py (1,000,000 items): see README.
+RANK_WINDOW = 5_000
+FACET_WINDOW = 10_000
+COUNT_LIMIT = 10_000
+UNIX_JULIAN = 2440587.5  # julianday('1970-01-01')
+
+
+
+def _when() -> Any:
+    """The date an item is ordered and filtered by: its publication date, else when it was first seen."""
+    return func.coalesce(Item.published, Item.first_seen)
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    url: str
+    title: str
+    source: str
+    published: datetime | None
+    first_seen: datetime
+    updated: datetime
+    topics: list[str]
+    language: str | None
+    story_id: int | None
+    snippet: str  # HTML-safe, the query's words in <mark>
+    title_html: str  # the title, HTML-safe, the query's words in <mark>
+    rank: float | None  # None when the query has no words (newest first)
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[Hit]
+    next_cursor: str | None
+    total: int | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Matching items per topic per period: ``series[topic][i]`` items in the period starting ``periods[i]``."""
+
+    bucket: str  # week (periods start on Mondays) | month
+    periods: list[date]
+    series: dict[str, list[int]]
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# -- matching -------------------------------------------------------------------------------------------
+
+def _fts_phrase(term: Term) -> str:
+    # Tokens are letters and digits only; the doubling of quotes is the belt to that braces.
+    return '"' + " ".join(term.tokens).replace('"', '""') + '"'
+
+
+def _fts_expr(groups: tuple[tuple[Term, ...], ...]) -> str:
+    return " AND ".join("(" + " OR ".join(_fts_phrase(t) for t in g) + ")" for g in groups)
+
+
+def _pg_config() -> Any:
+    return literal_column(f"'{PG_CONFIG}'::regconfig")
+
+
+def _pg_vector() -> Any:
+    return literal_column(f"items.{VECTOR_COLUMN}")
+
+
+def _pg_term(term: Term) -> Any:
+    return func.phraseto_tsquery(_pg_config(), " ".join(term.tokens))
+
+
+def _pg_query(groups: tuple[tuple[Term, ...], ...]) -> Any:
+    ors = [reduce(lambda a, b: func.tsquery_or(a, b), [_pg_term(t) for t in g]) for g in groups]
+    return reduce(lambda a, b: func.tsquery_and(a, b), ors)
+
+
+def _lang(values: tuple[str, ...]) -> ColumnElement[bool]:
+    lang = func.lower(Item.language)
+    return or_(*(or_(lang == v, lang.like(f"{v}-%")) for v in values))
+
+
+def _filters(q: Query, stmt: Any) -> Any:
+    for f in q.filters:
+        cond: ColumnElement[bool]
+        if f.field == "topic":
+            cond = Item.id.in_(select(ItemTopic.item_id).where(ItemTopic.topic.in_(f.values)))
+        elif f.field == "source":
+            cond = Item.source.in_(f.values)
+        elif f.field == "lang":
+            cond = _lang(f.values)
+            if f.negate:
+                cond = or_(Item.language.is_(None), not_(cond))
+        elif f.field == "story":
+            cond = Item.story_id.in_([int(v) for v in f.values])
+            if f.negate:
+                cond = or_(Item.story_id.is_(None), not_(cond))
+        else:  # pragma: no cover - the grammar knows no other field
+            raise QueryError(f"{f.field}: not a filter")
+        if f.negate and f.field in ("topic", "source"):
+            cond = not_(cond)
+        stmt = stmt.where(cond)
+    if q.since is not None:
+        stmt = stmt.where(_when() >= q.since)
+    if q.until is not None:
+        stmt = stmt.where(_when() < q.until)
+    return stmt
+
+
+def _matching(session: Session, q: Query, stmt: Any, *, ranked: bool = False) -> tuple[Any, Any]:
+    return narrow(stmt, q, postgresql=_is_pg(session), ranked=ranked)
+
+
+def narrow(stmt: Any, q: Query, *, postgresql: bool, ranked: bool = False) -> tuple[Any, Any]:
+    """``stmt`` (a select over items) narrowed to the items matching ``q``, and with ``ranked`` the score
+    to order them by (higher first; None when ``q`` has no words)."""
+    score: Any = None
+    rel: Any
+    if postgresql:
+        vec = _pg_vector()
+        if q.groups:
+            tsq = _pg_query(q.groups)
+            stmt = stmt.where(vec.op("@@")(tsq))
+            if ranked:
+                rel = func.ts_rank(vec, tsq, PG_RANK_NORMALIZATION)
+                age = cast(func.extract("epoch", _when()), Float) / 86400.0
+                score = func.ln(func.greatest(rel, 1e-9)) + age / TAU_DAYS
+        if q.exclude:
+            stmt = stmt.where(not_(vec.op("@@")(_pg_query((q.exclude,)))))
+    else:
+        if q.groups:
+            expr = _fts_expr(q.groups)
+            if q.exclude:
+                expr = f"({expr}) NOT ({_fts_expr((q.exclude,))})"
+            stmt = stmt.join(_FTS, _FTS.c.rowid == Item.id).where(
+                literal_column(FTS_TABLE).match(expr))
+            if ranked:
+                rel = -func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)
+                age = func.julianday(_when()) - UNIX_JULIAN
+                score = func.ln(func.max(rel, 1e-9)) + age / TAU_DAYS
+        elif q.exclude:
+            excluded: Any = select(_FTS.c.rowid).where(
+                literal_column(FTS_TABLE).match(_fts_expr((q.exclude,))))
+            stmt = stmt.where(Item.id.not_in(excluded))
+    return _filters(q, stmt), score
+
+
+# -- cursors ----------------------------------------------------------------------------------------------
+
+def _encode(kind: str, value: Any, item_id: int) -> str:
+    raw = json.dumps([kind, value, item_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str, kind: str) -> tuple[Any, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        got, value, item_id = json.loads(raw)
+        if got != kind or not isinstance(item_id, int):
+            raise ValueError
+        if kind == "r" and not isinstance(value, float | int):
+            raise ValueError
+        if kind == "d":
+            value = as_utc(datetime.fromisoformat(value))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise QueryError("cursor: not a cursor of this search (start again without it)") from None
+    return value, item_id
+
+
+# -- the interface --------------------------------------------------------------------------------------
+
+def _candidates(session: Session, query: Query, n: int, *, relevance: bool) -> Any:
+    """The newest ``n`` matches of ``query`` (by id: the order they were stored), as a subquery with ``cid``
+    (and on SQLite with ``relevance``, ``rel``: BM25 can only be read where the FTS5 table is queried)."""
+    pg = _is_pg(session)
+    cols: list[Any] = [Item.id.label("cid")]
+    if relevance and not pg:
+        cols.append((-func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)).label("rel"))
+    stmt, _ = narrow(select(*cols), query, postgresql=pg)
+    # SQLite: walk the full-text index newest first (FTS5 reads its lists backwards), not the items table.
+    order = _FTS.c.rowid.desc() if (query.groups and not pg) else Item.id.desc()
+    return stmt.order_by(order).limit(n).subquery("candidates")
+
+
+def search(session: Session, query: Query, *, limit: int, cursor: str | None = None,
+           count: bool = True) -> SearchPage:
+    """One page of hits, best first (newest first when the query has no words), and the number of matches.
+
+    Ranking reads the newest ``RANK_WINDOW`` matches (in the order items were stored): a query matching more
+    is ranked among those, and its pages end there (``total`` still counts every match). ``total`` is None
+    when counting would read more than ``COUNT_LIMIT`` matches (or with ``count=False``).
+    ``cursor`` is the previous page's ``next_cursor``; ``QueryError`` if it is not one of this query's.
+    """
+    if limit < 1:
+        raise QueryError("limit: must be at least 1")
+    cols = [Item.id, Item.url, Item.title, Item.text, Item.source, Item.published, Item.first_seen,
+            Item.updated, Item.language, Item.story_id, _when().label("when_")]
+    score: Any = None
+    if query.has_text:
+        pg = _is_pg(session)
+        cand = _candidates(session, query, RANK_WINDOW, relevance=True)
+        rel = func.ts_rank(_pg_vector(), _pg_query(query.groups), PG_RANK_NORMALIZATION) if pg else cand.c.rel
+        if pg:
+            age = cast(func.extract("epoch", _when()), Float) / 86400.0
+            score = func.ln(func.greatest(rel, 1e-9)) + age / TAU_DAYS
+        else:
+            score = func.ln(func.max(rel, 1e-9)) + (func.julianday(_when()) - UNIX_JULIAN) / TAU_DAYS
+        stmt = select(*cols, score.label("score")).select_from(cand).join(Item, Item.id == cand.c.cid)
+        if cursor:
+            value, last = _decode(cursor, "r")
+            stmt = stmt.where(or_(score < value, and_(score == value, Item.id < last)))
+        stmt = stmt.order_by(score.desc(), Item.id.desc())
+    else:
+        stmt, _ = _matching(session, query, select(*cols))
+        if cursor:
+            value, last = _decode(cursor, "d")
+            stmt = stmt.where(or_(_when() < value, and_(_when() == value, Item.id < last)))
+        stmt = stmt.order_by(_when().desc(), Item.id.desc())
+    rows = list(session.execute(stmt.limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    topics = _topics(session, [r.id for r in rows])
+    marks = query.highlight_tokens()
+    hits = [
+        Hit(id=r.id, url=r.url, title=r.title, source=r.source, published=_utc(r.published),
+            first_seen=as_utc(r.first_seen), updated=as_utc(r.updated), topics=topics.get(r.id, []),
+            language=r.language, story_id=r.story_id, snippet=snippet(r.text or "", marks),
+            title_html=highlight(r.title or "", marks), rank=float(r.score) if score is not None else None)
+        for r in rows
+    ]
+    next_cursor = None
+    if more and rows:
+        last_row = rows[-1]
+        if score is not None:
+            next_cursor = _encode("r", float(last_row.score), last_row.id)
+        else:
+            next_cursor = _encode("d", as_utc(_as_datetime(last_row.when_)).isoformat(), last_row.id)
+    total = count_matches(session, query, limit=COUNT_LIMIT) if count else None
+    return SearchPage(hits=hits, next_cursor=next_cursor, total=total)
+
+
+def count_matches(session: Session, query: Query, *, limit: int | None = None) -> int | None:
+    """How many items match ``query``; None if more than ``limit`` (when given) would have to be read.
+
+    Words alone on SQLite are counted in the full-text index itself, exactly and quickly, whatever ``limit``.
+    """
+    pg = _is_pg(session)
+    if not pg and query.groups and not (query.filters or query.since or query.until):
+        expr = _fts_expr(query.groups)
+        if query.exclude:
+            expr = f"({expr}) NOT ({_fts_expr((query.exclude,))})"
+        stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(expr))
+        return int(session.scalar(stmt) or 0)
+    inner, _ = _matching(session, query, select(Item.id))
+    if limit is None:
+        return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+    n = int(session.scalar(select(func.count()).select_from(inner.limit(limit + 1).subquery())) or 0)
+    return None if n > limit else n
+
+
+def matching_ids(query: Query, session: Session) -> Any:
+    """A select of the ids of the items matching ``query`` (to use as a subquery)."""
+    stmt, _ = _matching(session, query, select(Item.id))
+    return stmt
+
+
+def matches(session: Session, query: Query, item_ids: list[int]) -> set[int]:
+    """Which of ``item_ids`` match ``query`` (a watcher following a query asks this of new items).
+
+    Cheap for a few ids on a large store: PostgreSQL tests the ids' vectors; on SQLite the FTS5 scan is
+    bounded to the ids' rowid range (FTS5 seeks in its lists instead of reading every match).
+    """
+    if not item_ids:
+        return set()
+    stmt, _ = _matching(session, query, select(Item.id).where(Item.id.in_(item_ids)))
+    if not _is_pg(session) and query.groups:
+        stmt = stmt.where(_FTS.c.rowid >= min(item_ids), _FTS.c.rowid <= max(item_ids))
+    return set(session.scalars(stmt))
+
+
+def _window(session: Session, query: Query) -> list[tuple[int, str, str | None, str, str, str | None]]:
+    """The newest ``FACET_WINDOW`` matches with their topics: (id, source, two-letter language, ``YYYY-MM``,
+    the Monday of the week ``YYYY-MM-DD``, topic), one row per item and topic. Dates are cut into months and
+    weeks by the database (UTC): reading 10,000 datetimes into Python costs more than the query."""
+    cand = _candidates(session, query, FACET_WINDOW, relevance=False)
+    when = _when()
+    if _is_pg(session):
+        utc = func.timezone("UTC", when)
+        month = func.to_char(utc, "YYYY-MM")
+        week = func.to_char(func.date_trunc("week", utc), "YYYY-MM-DD")
+    else:
+        month = func.strftime("%Y-%m", when)
+        week = func.date(when, "-6 days", "weekday 1")
+    stmt = (select(Item.id, Item.source, func.lower(func.substr(Item.language, 1, 2)), month, week, ItemTopic.topic)
+            .select_from(cand).join(Item, Item.id == cand.c.cid)
+            .outerjoin(ItemTopic, ItemTopic.item_id == Item.id))
+    return [tuple(r) for r in session.execute(stmt)]  # type: ignore[misc]
+
+
+def facets(session: Session, query: Query) -> dict[str, list[tuple[str, int]]]:
+    """Counts of the matching items by topic, source, language (two letters) and month (``YYYY-MM``).
+
+    Topic, source and language: the most frequent first (at most ``FACET_VALUES``); months newest first.
+    A query matching more than ``FACET_WINDOW`` items is counted over its newest ``FACET_WINDOW`` matches
+    (``facets`` stays fast on a broad match; the counts are then those of the newest matches).
+    """
+    rows = _window(session, query)
+    topic: Counter[str] = Counter(r[5] for r in rows if r[5] is not None)
+    items = {r[0]: r for r in rows}.values()  # one per item (an item has a row per topic)
+    source: Counter[str] = Counter(r[1] for r in items)
+    lang: Counter[str] = Counter(r[2] for r in items if r[2])
+    month: Counter[str] = Counter(r[3] for r in items)
+
+    def top(c: Counter[str]) -> list[tuple[str, int]]:
+        return sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
+
+    return {"topic": top(topic), "source": top(source), "lang": top(lang),
+            "month": sorted(month.items(), reverse=True)}
+
+
+def timeline(session: Session, query: Query, *, bucket: str | None = None) -> Timeline:
+    """Matching items per topic per week or month (``bucket``; by default months when the matches span
+    more than half a year), every period between the first and the last present, empty ones as 0.
+    Over the newest ``FACET_WINDOW`` matches, as ``facets``."""
+    if bucket not in (None, "week", "month"):
+        raise QueryError(f"bucket: {bucket!r} (week or month)")
+    rows = _window(session, query)
+    if not rows:
+        return Timeline(bucket or "week", [], {})
+    weeks = {r[4] for r in rows}
+    first, last = date.fromisoformat(min(weeks)), date.fromisoformat(max(weeks)) + timedelta(days=6)
+    if bucket is None:
+        bucket = "month" if (last - first).days > 183 else "week"
+    if bucket == "month":  # (a week starting in the month before must not add a month)
+        months = {r[3] for r in rows}
+        first, last = date.fromisoformat(min(months) + "-01"), date.fromisoformat(max(months) + "-01")
+    counts: Counter[tuple[str, str]] = Counter(
+        (r[5], r[4] if bucket == "week" else r[3] + "-01") for r in rows if r[5] is not None)
+    periods = _periods(first, last, bucket)
+    index = {p.isoformat(): i for i, p in enumerate(periods)}
+    series: dict[str, list[int]] = defaultdict(lambda: [0] * len(periods))
+    for (topic, period), n in counts.items():
+        series[topic][index[period]] += n
+    return Timeline(bucket, periods, dict(sorted(series.items())))
+
+
+def _periods(first: date, last: date, bucket: str) -> list[date]:
+    if bucket == "week":
+        d = first - timedelta(days=first.weekday())
+        out = []
+        while d <= last:
+            out.append(d)
+            d += timedelta(days=7)
+        return out
+    y, m = first.year, first.month
+    out = []
+    while (y, m) <= (last.year, last.month):
+        out.append(date(y, m, 1))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def _as_datetime(value: Any) -> datetime:
+    # SQLite hands back aggregates of datetimes (min, max, coalesce in a subquery) as strings.
+    if isinstance(value, datetime):
+        return as_utc(value)
+    return as_utc(datetime.fromisoformat(str(value)))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value else None
+
+
+def _topics(session: Session, ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = defaultdict(list)
+    if not ids:
+        return out
+    for item_id, topic in session.execute(
+        select(ItemTopic.item_id, ItemTopic.topic).where(ItemTopic.item_id.in_(ids))
+        .order_by(ItemTopic.item_id, ItemTopic.score.desc())
+    ):
+        out[item_id].append(topic)
+    return out
+
+
