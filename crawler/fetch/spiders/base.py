@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -229,7 +229,8 @@ def remember_validators(spider: SourceSpider, response: Response) -> None:
 
 
 def source_request(
-    spider: SourceSpider, url: str, callback: Any, *, conditional: bool = False, **meta: Any
+    spider: SourceSpider, url: str, callback: Callable[[Response], Iterator[object]], *, conditional: bool = False,
+    **meta: Any,
 ) -> scrapy.Request:
     """A request for the source's own URL (a feed, an API page, a listing), with start-failure handling."""
     url = without_userinfo(url)  # its credentials travel as HTTP Basic auth (crawler.passes.run)
