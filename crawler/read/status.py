@@ -4,7 +4,7 @@ whether a daemon holds the database. Read-only: gathered in one place, rendered 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -99,7 +99,8 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
     with db.read() as s:
         states = {st.source: st for st in s.scalars(select(SourceState))}
         last_ids = list(s.scalars(select(func.max(Pass.id)).where(Pass.status != "running").group_by(Pass.source)))
-        last = {p.source: p for p in s.scalars(select(Pass).where(Pass.id.in_(last_ids)))} if last_ids else {}
+        last = {p.source: _last_pass(p) for p in s.scalars(select(Pass).where(Pass.id.in_(last_ids)))} \
+            if last_ids else {}
         running_rows = {p.source: p for p in s.scalars(select(Pass).where(Pass.status == "running")
                                                        .order_by(Pass.started))}
         counts = {r.source: r.n for r in s.execute(select(Item.source, func.count().label("n")).group_by(Item.source))}
@@ -122,9 +123,8 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
         elif row.id > (last[name].id if name in last else 0):
             # Its writer died (kill -9, a crash): it is not running, whatever the row says. The next
             # pass over the source settles the row as crashed; until then it is shown as it is.
-            last[name] = Pass(id=row.id, source=name, started=row.started, finished=None, status="crashed",
-                              new=row.new, updated=row.updated, unchanged=row.unchanged, failed=row.failed,
-                              blocked=row.blocked, error=f"left running by {gone}, a process that is gone")
+            last[name] = replace(_last_pass(row), status="crashed",
+                                 error=f"left running by {gone}, a process that is gone")
     held = lease(db, "daemon")
     if held is None or held[1] <= now:
         daemon = DaemonStatus(None, None)
@@ -142,8 +142,7 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
         sources.append(SourceStatus(
             name=name, kind=src.kind if src else "-", enabled=enabled, configured=src is not None,
             every=src.every if src else None,
-            last_pass=LastPass(p.id, p.started, p.finished, p.status, p.new or 0, p.updated or 0,
-                               p.unchanged or 0, p.failed or 0, p.blocked or 0, p.error) if p else None,
+            last_pass=p,
             running_since=running.get(name),
             next_pass=next_pass(last_at, src.every, enabled) if src else None,
             items=counts.get(name, 0),
@@ -165,6 +164,11 @@ def _gone_writer(db: Database, source: str, now: datetime) -> str | None:
     if held is not None and held[1] > now and owner_gone(held[0]):
         return held[0]
     return None
+
+
+def _last_pass(p: Pass) -> LastPass:
+    return LastPass(p.id, p.started, p.finished, p.status, p.new or 0, p.updated or 0, p.unchanged or 0,
+                    p.failed or 0, p.blocked or 0, p.error)
 
 
 def _iso(value: datetime | None) -> str | None:
