@@ -1,14 +1,15 @@
 """The news dev set (English, Spanish, French): precision / recall / F1 per topic and per language, on the
 tuned part and on the held-aside part, and the DOJ dev set beside it.
 
-    python bench/devset.py [--news PATH] [--fresh PATH] [--topics PATH] [--json] [--show-held]
+    python bench/devset.py [--news PATH] [--topics PATH] [--json] [--show-held]
 
 tests/fixtures/classify/news.jsonl holds news items written in the shape of real reporting (see the README
 next to it). Each item belongs to the tuned part or the held-aside part by a seeded hash of its id
 (``part_of``), fixed before any rule was changed for it: the rules are tuned on the tuned part only, and the
 held-aside part's misses are not listed unless ``--show-held`` is given (for the final report, not while
-tuning). tests/fixtures/classify/news_fresh.jsonl is a second held-out batch, written after tuning ended and
-reported as the part "fresh". Exit status is 0; tests/test_classify_news.py enforces the aims.
+tuning). tests/fixtures/classify/news_fresh.jsonl ... news_fresh5.jsonl (parts "fresh" ... "fresh5") are later
+batches, each written and committed before its first run (see the README
+next to them). Exit status is 0; tests/test_classify_news.py enforces the aims.
 """
 
 from __future__ import annotations
@@ -30,10 +31,21 @@ from pipelines.classify import Classifier  # noqa: E402
 
 NEWS = ROOT / "tests" / "fixtures" / "classify" / "news.jsonl"
 FRESH = ROOT / "tests" / "fixtures" / "classify" / "news_fresh.jsonl"
+FRESH2 = ROOT / "tests" / "fixtures" / "classify" / "news_fresh2.jsonl"
+FRESH3 = ROOT / "tests" / "fixtures" / "classify" / "news_fresh3.jsonl"
+FRESH4 = ROOT / "tests" / "fixtures" / "classify" / "news_fresh4.jsonl"
+FRESH5 = ROOT / "tests" / "fixtures" / "classify" / "news_fresh5.jsonl"
+BATCHES = {
+    "fresh": FRESH,
+    "fresh2": FRESH2,
+    "fresh3": FRESH3,
+    "fresh4": FRESH4,
+    "fresh5": FRESH5,
+}  # later batches, each its own part
 SPLIT_SEED = "borderwatch-news-v1"
 HELD_SHARE = 3  # in tenths: about 30 % of the items are held aside
 LANGUAGES = ("en", "es", "fr")
-PARTS = ("tuned", "held", "fresh")
+PARTS = ("tuned", "held", *BATCHES)
 
 
 def part_of(item_id: str) -> str:
@@ -47,9 +59,11 @@ def load_news(path: Path = NEWS) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def with_parts(news: Sequence[dict[str, Any]], fresh: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
-    """The rows with their part: "tuned" / "held" by ``part_of``, "fresh" for the second held-out batch."""
-    return [{**r, "part": part_of(r["id"])} for r in news] + [{**r, "part": "fresh"} for r in fresh]
+def with_parts(news: Sequence[dict[str, Any]], batches: dict[str, Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The rows with their part: "tuned" / "held" by ``part_of``, a later batch's name for its rows."""
+    return [{**r, "part": part_of(r["id"])} for r in news] + [
+        {**r, "part": name} for name, rows in batches.items() for r in rows
+    ]
 
 
 def _micro(scores: Iterable[TopicScore]) -> TopicScore:
@@ -106,14 +120,14 @@ def hardest(classifier: Classifier, rows: Sequence[dict[str, Any]], n: int = 10)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--news", type=Path, default=NEWS)
-    parser.add_argument("--fresh", type=Path, default=FRESH, help="the second held-out batch")
+
     parser.add_argument("--topics", type=Path, default=None, help="topics file (default: the shipped one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--show-held", action="store_true", help="also list the held-aside part's misses")
     args = parser.parse_args(argv)
 
     classifier = Classifier.from_file(args.topics)
-    news = with_parts(load_news(args.news), load_news(args.fresh) if args.fresh.is_file() else [])
+    news = with_parts(load_news(args.news), {n: load_news(p) for n, p in BATCHES.items() if p.is_file()})
     table = slices(classifier, news)
     doj = evaluate(classifier, load_devset(DEVSET))
 
@@ -145,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
         }
         if args.show_held:
-            for part in ("held", "fresh"):
+            for part in ("held", *BATCHES):
                 out[f"misses_{part}"] = {
                     t: {"false_positives": s.false_positives, "false_negatives": s.false_negatives}
                     for t, s in table[(part, "all")].items()
@@ -169,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for t, s in table[("tuned", "all")].items():
         print(f"  {t}: false positives {s.false_positives or '-'}; false negatives {s.false_negatives or '-'}")
     if args.show_held:
-        for part in ("held", "fresh"):
+        for part in ("held", *BATCHES):
             print(f"\nmisses, {part} part")
             for t, s in table[(part, "all")].items():
                 print(f"  {t}: false positives {s.false_positives or '-'}; false negatives {s.false_negatives or '-'}")

@@ -13,7 +13,7 @@ the engine as the CLI and the web UI call it:
 - ``phrase``: a quoted phrase;
 - ``word+topic``: a word and a ``topic:`` filter;
 - ``facets``: topic, source, language and month counts over a broad match (a word in ~25 % of the items);
-- ``page``: what a search page does: the page of hits, the facets and the timeline for the query.
+- ``page``: what a search page does: the page of hits, then the facets and the timeline (``overview``).
 
 Each query runs ``--runs`` times after one warm-up; p50 and p95 per kind are printed. A generated store is
 kept in ``--dir`` (SQLite) or in the database ``bw_bench_search_<items>`` (PostgreSQL) and reused by the next
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import statistics
 import sys
@@ -40,7 +41,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from pipelines.db import Database  # noqa: E402
 from pipelines.models import Item  # noqa: E402
-from pipelines.search import facets, parse, search, timeline  # noqa: E402
+from pipelines.search import count_matches, facets, overview, parse, search  # noqa: E402
 
 COMMON = {
     "en": ("the of and to in a for that on was with is by as at from he said it were his has an be have are "
@@ -246,7 +247,7 @@ def load_postgresql(db: Database, n: int) -> float:
     return time.monotonic() - started
 
 
-def store_for(kind: str, n: int, folder: Path, pg_admin: str, fresh: bool) -> Database:
+def store_for(kind: str, n: int, folder: Path, pg_admin: str, fresh: bool, as_is: bool = False) -> Database:
     if kind == "sqlite":
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"search-{n}.db"
@@ -270,7 +271,9 @@ def store_for(kind: str, n: int, folder: Path, pg_admin: str, fresh: bool) -> Da
         db = Database(make_url(pg_admin).set(database=name).render_as_string(hide_password=False))
     with db.read() as s:
         have = int(s.scalar(select(func.count(Item.id))) or 0)
-    if have != n:
+    if as_is:
+        print(f"{kind}: measuring the store as it is: {have:,} items", file=sys.stderr, flush=True)
+    elif have != n:
         if have:
             raise SystemExit(f"{kind}: the store holds {have:,} items, not {n:,}: run with --fresh")
         print(f"{kind}: generating and storing {n:,} items …", file=sys.stderr, flush=True)
@@ -302,12 +305,12 @@ def measure(db: Database, runs: int) -> dict[str, list[float]]:
                         return facets(s, q)
                     page = search(s, q, limit=20)
                     if kind == "page":
-                        return page, facets(s, q), timeline(s, q)
+                        return page, overview(s, q)
                     return page
 
             t = _time(once, runs)
             with db.read() as s:
-                total = search(s, q, limit=1).total
+                total = count_matches(s, q)
             print(f"    {kind:10} {text_:42} matches {total:>9,}  p50 {statistics.median(t):7.1f} ms  "
                   f"max {max(t):7.1f} ms", file=sys.stderr, flush=True)
             times += t
@@ -328,17 +331,23 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--fresh", action="store_true", help="Generate the store again even if one exists.")
+    parser.add_argument("--as-is", action="store_true",
+                        help="Measure the store of --items as it is (a generation stopped part-way), without generating.")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for kind in kinds:
-        db = store_for(kind, args.items, args.dir, args.pg, args.fresh)
+        db = store_for(kind, args.items, args.dir, args.pg, args.fresh, args.as_is)
         try:
-            print(f"{kind}, {args.items:,} items:", file=sys.stderr)
+            with db.read() as s:
+                size = int(s.scalar(select(func.count(Item.id))) or 0)
+            print(f"{kind}, {size:,} items:", file=sys.stderr)
             results = measure(db, args.runs)
         finally:
             db.dispose()
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"{kind}: load average while measuring {load} on {os.cpu_count()} CPUs (figures are wall-clock)")
         for name, values in results.items():
-            print(f"{kind:10} {args.items:>9,} items  {name:10}  p50 {statistics.median(values):7.1f} ms  "
+            print(f"{kind:10} {size:>9,} items  {name:10}  p50 {statistics.median(values):7.1f} ms  "
                   f"p95 {p95(values):7.1f} ms  ({len(values)} runs)")
 
 

@@ -35,9 +35,9 @@ from pipelines.stories import (  # noqa: E402
     _analyse,
     fingerprint,
     normalize_title,
-    split_sentences,
     story_title,
 )
+from pipelines.text import split_sentences  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "stories"
 PARTS = ["dev", "tuned", "held-out", "held-out-2"]  # the original set; short reprints tuned on; held out

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alerts.config import AlertSettings, WatcherConfig, apprise_secrets, check_query
 from alerts.views import Labels
+from crawler.web.settings import ServeConfig
 from pipelines.db import DEFAULT_DATABASE, DatabaseError, check_url
 from pipelines.redact import is_secret_name, register_secret, url_secrets
 from pipelines.timeutil import Duration, DurationOrZero, parse_when
@@ -25,6 +26,7 @@ from pipelines.yamltext import YamlProblem, parse_yaml
 
 DEFAULT_CONFIG = "config/borderwatch.yaml"
 PACKAGED_CONFIG = Path(__file__).resolve().parent.parent / "config" / "borderwatch.yaml"
+CATALOGUE = Path(__file__).resolve().parent.parent / "config" / "catalogue.yaml"
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -156,8 +158,38 @@ class _SourceBase(_Strict):
         default_factory=list,
         description="Non-public networks (CIDR) this source's links and redirects may lead into (an intranet).",
     )
+    language: str | None = Field(
+        None,
+        description=(
+            "The language of the source's items (`en`, `es`, `fr`) when neither the page nor the feed "
+            "declares one; else it is detected from the text."
+        ),
+    )
+    note: str | None = Field(
+        None, max_length=500,
+        description="A line on the source: what it is, how well its way in is known, why it is disabled.",
+    )
+    keep: Literal["all", "matching"] = Field(
+        "all",
+        description=(
+            "`all`: store every item (a press office); `matching`: store only items that match a topic (a general "
+            "news feed), the others are counted as `unmatched`."
+        ),
+    )
 
     _parse_networks = field_validator("allow_networks", mode="before")(_networks)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v: Any) -> str | None:
+        from pipelines.language import primary_tag
+
+        if v is None:
+            return None
+        tag = primary_tag(str(v))
+        if tag is None:
+            raise ValueError(f"{v!r} is not a language tag like en, es or fr")
+        return tag
 
     @field_validator("name")
     @classmethod
@@ -189,6 +221,13 @@ class DojApiSource(_SourceBase):
 class FeedSource(_SourceBase):
     kind: Literal["feed"] = Field(description="The source kind.")
     fetch_pages: bool = Field(True, description="Fetch and extract each entry's page (else keep the feed text).")
+    full_text: bool = Field(
+        True,
+        description=(
+            "`feed`: an entry that carries its whole article (`content:encoded`) is stored from the feed, its page "
+            "not fetched."
+        ),
+    )
 
 
 class ListingSource(_SourceBase):
@@ -202,17 +241,85 @@ class ListingSource(_SourceBase):
 class SitemapSource(_SourceBase):
     kind: Literal["sitemap"] = Field(description="The source kind.")
     max_pages: int = Field(500, ge=1, description="Article pages fetched at most in one pass.")
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="`sitemap`: regular expressions; a page whose URL matches one is not fetched (`/the-curator/`).",
+    )
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _patterns(cls, v: Any) -> Any:
+        patterns = [v] if isinstance(v, str) else v
+        for p in patterns if isinstance(patterns, list) else []:
+            try:
+                re.compile(str(p))
+            except re.error as exc:
+                raise ValueError(f"{p!r} is not a regular expression: {exc}") from None
+        return patterns
+
+
+class GcNewsSource(_SourceBase):
+    """The Government of Canada's news API (api.io.canada.ca): Atom or JSON, filtered by query parameters."""
+
+    kind: Literal["gc_news"] = Field(description="The source kind.")
+    dept: list[str] = Field(
+        default_factory=list, description="`gc_news`: department slugs (`publicsafetycanada`…), any of them."
+    )
+    topic: list[str] = Field(
+        default_factory=list, description="`gc_news`: topic slugs (`nationalsecurityanddefence`…), any of them."
+    )
+    type: list[str] = Field(
+        default_factory=lambda: ["newsreleases", "statements"],
+        description="`gc_news`: item types (`newsreleases`, `statements`, `backgrounders`, `mediaadvisories`…).",
+    )
+    pick: int = Field(50, ge=1, le=100, description="`gc_news`: items asked for per pass, newest first.")
+    fetch_pages: bool = Field(
+        False,
+        description=(
+            "`gc_news`: fetch each item's www.canada.ca page (those pages hang for non-browser clients, so the "
+            "default keeps the API's title and teaser)."
+        ),
+    )
+
+    @field_validator("dept", "topic", "type", mode="before")
+    @classmethod
+    def _slugs(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class DrupalViewsSource(_SourceBase):
+    """A Drupal view's listing read through ``/views/ajax`` (a POST), as the page's "more" button does."""
+
+    kind: Literal["drupal_views"] = Field(description="The source kind.")
+    view_name: str = Field(description="`drupal_views`: the view's machine name (`view_name` in the POST).")
+    view_display_id: str = Field("page_1", description="`drupal_views`: the view's display id.")
+    items: str = Field(description="`drupal_views`: CSS selector of one listed item in the view's HTML.")
+    links: str = Field(description="`listing`, `drupal_views`: CSS selector of the article links.")
+    dates: str | None = Field(
+        None, description="`drupal_views`: CSS selector, inside an item, of its `time[datetime]`."
+    )
+    max_pages: int = Field(3, ge=1, description="Listing pages walked at most in one pass.")
 
 
 SourceConfig = Annotated[
-    DojApiSource | FeedSource | ListingSource | SitemapSource, Field(discriminator="kind")
+    DojApiSource | FeedSource | ListingSource | SitemapSource | GcNewsSource | DrupalViewsSource,
+    Field(discriminator="kind"),
 ]
-SOURCE_KINDS = ("doj_api", "feed", "listing", "sitemap")
+SOURCE_KINDS = ("doj_api", "feed", "listing", "sitemap", "gc_news", "drupal_views")
+AnySource = DojApiSource | FeedSource | ListingSource | SitemapSource | GcNewsSource | DrupalViewsSource
 
 
 class SavedSearch(_Strict):
     name: str = Field(description="A unique short name for a saved search: lowercase letters, digits, `-`, `_`, `.`.")
     query: str = Field(min_length=1, description="The query, in the search grammar (see Search).")
+    label: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="What the web UI's sidebar and the search's Atom feed call it (default: `name`).",
+    )
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
     @field_validator("name")
     @classmethod
@@ -247,6 +354,14 @@ class Config(_Strict):
     topics: str | None = Field(
         None, description="A topics file (YAML); by default the definitions shipped in config/topics.yaml."
     )
+    catalogue: bool | list[str] = Field(
+        False,
+        description=(
+            "`true`: every entry of the shipped source catalogue (config/catalogue.yaml), each with its own "
+            "`enabled`; a list of entry names: only those. `sources` entries of the same name override their keys."
+        ),
+    )
+    serve: ServeConfig = Field(default_factory=lambda: ServeConfig(), description="The web UI's users.")
 
     @field_validator("database")
     @classmethod
@@ -300,7 +415,7 @@ class Config(_Strict):
 
         return Labels(topic_labels(self.topics), self.source_labels())
 
-    def source(self, name: str) -> DojApiSource | FeedSource | ListingSource | SitemapSource:
+    def source(self, name: str) -> AnySource:
         for s in self.sources:
             if s.name == name:
                 return s
@@ -339,9 +454,10 @@ def format_loc(loc: tuple[str | int, ...] | list[str | int]) -> str:
     return out or "(top level)"
 
 
-def _explain(err: ValidationError) -> str:
+def _explain(err: ValidationError, origin: list[tuple[str | int, ...]] | None = None) -> str:
     e = err.errors()[0]
     loc = [p for p in e["loc"] if p not in SOURCE_KINDS]  # drop the union tag pydantic inserts
+    loc = list(_user_loc(tuple(loc), origin or []))
     # pydantic nests a tagged union's errors under the tag value; keep the user's path.
     key = format_loc(loc)
     etype = e["type"]
@@ -357,6 +473,93 @@ def _explain(err: ValidationError) -> str:
     msg = str(e["msg"])
     msg = msg.removeprefix("Value error, ")
     return f"{key}: {msg}"
+
+
+class CatalogueError(Exception):
+    """The shipped catalogue cannot be read (a broken install): one line naming the file."""
+
+
+_CATALOGUE_CACHE: dict[str, list[dict[str, Any]]] = {}
+
+
+def catalogue_entries(path: Path = CATALOGUE) -> list[dict[str, Any]]:
+    """The shipped source catalogue's entries (raw mappings, in the file's order)."""
+    key = str(path)
+    if key not in _CATALOGUE_CACHE:
+        try:
+            raw = parse_yaml(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, YamlProblem) as exc:
+            raise CatalogueError(f"{path}: cannot read the source catalogue: {exc}") from None
+        entries = raw.get("sources") if isinstance(raw, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and "name" in e for e in entries):
+            raise CatalogueError(f"{path}: sources: expected a list of named source entries")
+        _CATALOGUE_CACHE[key] = entries
+    return [dict(e) for e in _CATALOGUE_CACHE[key]]
+
+
+def compose_catalogue(
+    data: dict[str, Any], entries: list[dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], list[tuple[str | int, ...]]]:
+    """The config's ``sources`` with the catalogue's entries in: all of them (``catalogue: true``), the named
+    ones (``catalogue: [a, b]``), and any a ``sources`` entry without a ``kind`` names. A ``sources`` entry with a
+    catalogue entry's name overrides that entry's keys. Returns the data and, for each composed source, where
+    the user wrote it (``("sources", i)``) or ``("catalogue", name)``, so errors name the user's key."""
+    use = data.get("catalogue", False)
+    user = data.get("sources")
+    if user is None:
+        user = []
+    if not isinstance(user, list):
+        return data, []  # validation says what is wrong with it
+    if use in (False, None) and not any(isinstance(s, dict) and "kind" not in s for s in user):
+        return data, [("sources", i) for i in range(len(user))]
+    catalogue = {e["name"]: e for e in (entries if entries is not None else catalogue_entries())}
+    if use is True:
+        wanted = list(catalogue)
+    elif use in (False, None):
+        wanted = []
+    elif isinstance(use, list):
+        wanted = []
+        for i, name in enumerate(use):
+            if not isinstance(name, str) or name not in catalogue:
+                raise _KeyedError(("catalogue", i), f"no catalogue entry named {name!r} (see config/catalogue.yaml)")
+            wanted.append(name)
+    else:
+        raise _KeyedError(("catalogue",), "expected true, false or a list of catalogue entry names")
+    composed: list[Any] = []
+    origin: list[tuple[str | int, ...]] = []
+    index: dict[str, int] = {}
+    for name in dict.fromkeys(wanted):
+        index[name] = len(composed)
+        composed.append(dict(catalogue[name]))
+        origin.append(("catalogue", name))
+    overridden: set[str] = set()
+    for j, src in enumerate(user):
+        name = src.get("name") if isinstance(src, dict) else None
+        if isinstance(src, dict) and isinstance(name, str) and name not in overridden:
+            if name in index:  # the user's keys over the catalogue's
+                composed[index[name]] = {**composed[index[name]], **src}
+                origin[index[name]] = ("sources", j)
+                overridden.add(name)
+                continue
+            if "kind" not in src:  # a reference to a catalogue entry by its name
+                if name not in catalogue:
+                    raise _KeyedError(("sources", j, "kind"), f"missing (expected one of {', '.join(SOURCE_KINDS)}), "
+                                      f"and {name!r} names no catalogue entry")
+                index[name] = len(composed)
+                composed.append({**catalogue[name], **src})
+                origin.append(("sources", j))
+                overridden.add(name)
+                continue
+        composed.append(src)
+        origin.append(("sources", j))
+    return {**data, "sources": composed}, origin
+
+
+def _user_loc(loc: tuple[str | int, ...], origin: list[tuple[str | int, ...]]) -> tuple[str | int, ...]:
+    """A composed source's error location, as the user wrote it."""
+    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int) and loc[1] < len(origin):
+        return (*origin[loc[1]], *loc[2:])
+    return loc
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -382,17 +585,21 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a mapping of keys (database, crawl, sources, …)")
+    origin: list[tuple[str | int, ...]] = []
     try:
         data = _expand(raw, (), env)
+        data, origin = compose_catalogue(data)
         config = Config.model_validate(data)
     except _KeyedError as exc:
-        raise ConfigError(f"{p}: {format_loc(exc.loc)}: {exc}") from None
+        raise ConfigError(f"{p}: {format_loc(_user_loc(exc.loc, origin))}: {exc}") from None
     except ValidationError as exc:
         # a model validator's _KeyedError arrives wrapped by pydantic
         cause = exc.errors()[0].get("ctx", {}).get("error")
         if isinstance(cause, _KeyedError):
-            raise ConfigError(f"{p}: {format_loc(cause.loc)}: {cause}") from None
-        raise ConfigError(f"{p}: {_explain(exc)}") from None
+            raise ConfigError(f"{p}: {format_loc(_user_loc(cause.loc, origin))}: {cause}") from None
+        raise ConfigError(f"{p}: {_explain(exc, origin)}") from None
+    except CatalogueError as exc:
+        raise ConfigError(str(exc)) from None
     register_config_secrets(config)
     return _resolve_paths(config, p)
 
@@ -403,6 +610,9 @@ def register_config_secrets(config: Config) -> None:
         for secret in url_secrets(source.url):
             register_secret(secret)
     register_secret(_database_password(config.database))
+    for user in config.serve.users:
+        register_secret(user.password)
+        register_secret(user.token)
     for watcher in config.watchers:
         for url in watcher.notify:
             for secret in apprise_secrets(url):

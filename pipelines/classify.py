@@ -16,8 +16,14 @@ How a score is made (the topics file documents the knobs):
   match by ``unless_factor`` (a prior conviction, a list of unrelated charges).
 * Where two matches of one topic overlap, the longer wins ("felon in possession of a firearm" beats
   "firearm"); at equal length the rule listed first wins.
-* A match weighs ``weight`` x position (title, lead sentences, later sentences); the k-th match of the same
-  rule adds ``repeat_decay ** k`` of that, up to ``max_repeats`` matches.
+* A match weighs ``weight`` x position (title, lead sentences, later sentences); a rule marked ``explicit``
+  (a signed instrument, a named standing body, a stated commitment) counts at the lead's weight however late
+  it comes. The k-th match of the same rule adds ``repeat_decay ** k`` of that, up to ``max_repeats``.
+* What the item is about: a topic none of whose positive evidence is in the title or explicit, all of it in
+  one sentence (not among the first ``aside_from``) of a body of ``aside_sentences`` or more, is an aside and
+  counts ``aside_factor``; with ``list_factor`` set, a mention that is the topic's only item in an
+  enumeration of other things counts that fraction. Each evidence entry's ``note`` says which of these
+  changed its weight, so the evidence shown is the evidence that decided.
 * Metadata (DOJ topic labels, components, source) adds at most ``meta_cap``, which validation keeps below
   every threshold, and only counts when the text itself has positive evidence.
 
@@ -25,6 +31,9 @@ Speed: a small parser works out, for every pattern, the literal prefixes one of 
 start with. One trie-shaped regex finds all those prefixes in the text in a single pass, and each pattern
 is then tried only where its prefixes occur; the few patterns without a usable prefix are skipped when
 the text lacks the literal they require. Sentences are split lazily, only for texts with matches.
+``Classifier.from_file(prefilter=False)`` turns the prefilter off (every pattern scans every text): the
+results are identical, which tests/test_classify_prefilter.py checks on the dev sets and the corpus.
+Folding, sentence boundaries and abbreviations come from pipelines/text.py.
 """
 
 from __future__ import annotations
@@ -59,7 +68,8 @@ class Evidence:
     weight: float  # contribution to the score
     where: str  # "title" | "body" | "meta"
     # Why the weight is what it is, when placement or context changed it: "after the lead",
-    # "list item", "aside", "explicit", "dampened" (unless_near), joined by "; ". Empty otherwise.
+    # "list item", "aside", "explicit", "supporting", "dampened" (unless_near), joined by "; ". Empty
+    # otherwise.
     note: str = ""
 
 
@@ -440,6 +450,7 @@ class _ScoringSpec(_Spec):
     meta_cap: float = Field(0.75, ge=0)
     aside_factor: float = Field(1.0, ge=0, le=1)
     aside_sentences: int = Field(4, ge=1)
+    aside_from: int = Field(1, ge=0)
     list_factor: float = Field(1.0, ge=0, le=1)
 
 
@@ -454,6 +465,7 @@ class _ScoringOverride(_Spec):
     meta_cap: float | None = Field(None, ge=0)
     aside_factor: float | None = Field(None, ge=0, le=1)
     aside_sentences: int | None = Field(None, ge=1)
+    aside_from: int | None = Field(None, ge=0)
     list_factor: float | None = Field(None, ge=0, le=1)
 
 
@@ -470,6 +482,7 @@ class _RuleSpec(_Spec):
     unless_factor: float = Field(0.0, ge=0, le=1)
     where: Literal["any", "title", "body"] = "any"
     explicit: bool = False
+    supporting: bool = False
 
     @field_validator("weight")
     @classmethod
@@ -544,6 +557,7 @@ class _Scoring:
     meta_cap: float
     aside_factor: float
     aside_sentences: int
+    aside_from: int
     list_factor: float
 
 
@@ -562,6 +576,7 @@ class _Rule:
     unless_factor: float
     where: str
     explicit: bool
+    supporting: bool
 
 
 @dataclass(frozen=True)
@@ -837,7 +852,18 @@ class Classifier:
             span_starts = [a for a, _ in masked]
             raw = [r for r in raw if not _overlaps(masked, span_starts, r[1], r[2])]
             context = _blank(doc.folded, masked)
-        hits = [h for h in (self._check(rule, start, end, context, doc) for rule, start, end in raw) if h]
+        # Of the rules matching the very same words, the first listed that holds wins the overlap: the
+        # later ones need not be checked.
+        raw.sort(key=lambda r: (r[1], r[2], r[0].order))
+        hits: list[_Hit] = []
+        decided: tuple[int, int] | None = None
+        for rule, start, end in raw:
+            if (start, end) == decided:
+                continue
+            hit = self._check(rule, start, end, context, doc)
+            if hit is not None:
+                hits.append(hit)
+                decided = (start, end)
         kept = _resolve_overlaps(hits)
         evidence, text_score = self._weigh(topic, kept, doc)
         meta_evidence, meta_score = _meta_evidence(topic, meta) if text_score > 0 else ([], 0.0)
@@ -897,7 +923,14 @@ class Classifier:
                 notes.append("dampened by its context")
             if hit.rule.explicit and weight > 0:
                 notes.append("explicit")
+            if hit.rule.supporting and weight > 0:
+                notes.append("supporting")
             weighed.append(_Weighed(hit, weight, where, s_start, s_end, notes))
+        if any(w.weight > 0 and w.hit.rule.supporting for w in weighed) and not any(
+            w.weight > 0 and not w.hit.rule.supporting for w in weighed
+        ):
+            # Supporting evidence only adds to a topic other evidence has raised.
+            weighed = [w for w in weighed if not w.hit.rule.supporting]
         if sc.list_factor < 1:
             _listed(sc, weighed, doc)
         _about(sc, weighed, doc)
@@ -948,18 +981,19 @@ def _listed(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
 def _about(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
     """Is the item about the topic, or does the topic come up in passing? (scales ``weighed`` in place)
 
-    A topic none of whose positive evidence is in the title, the lead or an explicit rule, all of it in one
-    sentence of a body of at least ``aside_sentences`` sentences, is an aside ("Separately, a trafficker
-    who pleaded guilty last year moved heroin and fentanyl through the same corridor" at the end of a story
-    about a police chief's extradition): its positive evidence counts ``aside_factor`` of its weight (on top
-    of the tail weight).
+    A topic none of whose positive evidence is in the title, the first ``aside_from`` sentences of the body
+    (a news lead is one sentence) or an explicit rule, all of it in one sentence of a body of at least
+    ``aside_sentences`` sentences, is an aside ("The president has tied the duties to fentanyl" as the
+    second sentence of a market story; "Separately, a trafficker who pleaded guilty last year moved heroin
+    and fentanyl" at the end of an extradition story): its positive evidence counts ``aside_factor`` of its
+    weight (on top of the tail weight after the lead).
     """
     if sc.aside_factor >= 1:
         return
     positive = [w for w in weighed if w.weight > 0]
     if not positive or any(w.where == "title" or w.hit.rule.explicit for w in positive):
         return
-    if len({w.s_start for w in positive}) != 1 or positive[0].hit.start < doc.lead_end(sc.lead_sentences):
+    if len({w.s_start for w in positive}) != 1 or positive[0].hit.start < doc.lead_end(sc.aside_from):
         return
     sentences = doc.body_sentences()
     if sentences < sc.aside_sentences:
@@ -969,40 +1003,48 @@ def _about(sc: _Scoring, weighed: Sequence[_Weighed], doc: _Doc) -> None:
         w.notes.append(f"aside: the topic's only sentence of {sentences}")
 
 
-# An enumeration: "charged with terrorism, extortion, arms trafficking and money laundering".
-_LIST_SEPARATOR = re.compile(r"\s*[,;]\s+")
-_LIST_ITEM_WORDS = 8  # a segment of an enumeration is short
+# An enumeration: "charged with terrorism, extortion, arms trafficking and money laundering", "trafficking of
+# persons, drugs and arms". Items are separated by commas or semicolons, the last one by a conjunction.
+_LIST_COMMA = re.compile(r"\s*[,;]\s+")
+_LIST_AND = re.compile(r"(?<!\w)(?:and|or|y|e|o|u|et|ou)(?!\w)", re.IGNORECASE)
+_LIST_ITEM_WORDS = 6  # a middle item is short
+_LIST_FIRST_ITEM_WORDS = 4  # the first item is the end of its segment ("...charged with [terrorism]")
+_LIST_LAST_ITEM_WORDS = 14  # the last segment holds the closing items ("arms trafficking and money laundering")
 
 
 def _list_item(text: str, s_start: int, s_end: int, pos: int) -> int | None:
-    """The index of the item of an enumeration ``pos`` sits in (an item with at least two short items
-    beside it), or None."""
+    """The index of the item ``pos`` sits in, when it sits in an enumeration of at least three items in the
+    sentence ``text[s_start:s_end]``; None otherwise."""
     bounds: list[tuple[int, int]] = []
     start = s_start
-    for m in _LIST_SEPARATOR.finditer(text, s_start, s_end):
+    for m in _LIST_COMMA.finditer(text, s_start, s_end):
         bounds.append((start, m.start()))
         start = m.end()
     bounds.append((start, s_end))
-    if len(bounds) < 3:
+    if len(bounds) < 2:
         return None
     i = max(k for k, (a, _) in enumerate(bounds) if a <= pos)
-    if i == 0 and len(text[pos : bounds[0][1]].split()) > _LIST_ITEM_WORDS:
+    words = [len(text[a:b].split()) for a, b in bounds]
+    lo = i
+    while lo > 0 and (words[lo - 1] <= _LIST_ITEM_WORDS or lo - 1 == 0):
+        lo -= 1
+        if words[lo] > _LIST_ITEM_WORDS:
+            break  # the first segment: a lead-in ending with the first item
+    hi = i
+    while (hi < len(bounds) - 1 and words[hi] <= _LIST_ITEM_WORDS) or (hi == i == lo and hi < len(bounds) - 1):
+        hi += 1
+        if words[hi] > _LIST_ITEM_WORDS:
+            break  # the last segment: the closing item and what follows it
+    # "B and C" in the last segment is two items; ", and the buyer took them" is one.
+    conjunction = _LIST_AND.search(text, bounds[hi][0], bounds[hi][1])
+    items = hi - lo + 1 + (1 if conjunction and text[bounds[hi][0] : conjunction.start()].strip() else 0)
+    if items < 3:
+        return None
+    if i == lo and words[i] > _LIST_ITEM_WORDS and len(text[pos : bounds[i][1]].split()) > _LIST_FIRST_ITEM_WORDS:
         return None  # in the lead-in, not at its end where the first item sits
-    short = [len(text[a:b].split()) <= _LIST_ITEM_WORDS for a, b in bounds]
-    # The first segment carries the lead-in and the first item ("charged with terrorism"), the last the
-    # final one ("and money laundering, officials said"): they count whatever their length.
-    short[0] = short[-1] = True
-    before = 0
-    for k in range(i - 1, -1, -1):
-        if not short[k]:
-            break
-        before += 1
-    after = 0
-    for k in range(i + 1, len(bounds)):
-        if not short[k]:
-            break
-        after += 1
-    return i if before + after >= 2 else None
+    if i == hi and i != lo and len(text[bounds[i][0] : pos].split()) >= _LIST_LAST_ITEM_WORDS:
+        return None  # after the closing items
+    return i
 
 
 def _resolve_overlaps(hits: list[_Hit]) -> list[_Hit]:
@@ -1159,6 +1201,7 @@ def _compile_topics(spec: _TopicsFileSpec, origin: str) -> list[_Topic]:
                     unless_factor=r.unless_factor,
                     where=r.where,
                     explicit=r.explicit,
+                    supporting=r.supporting,
                 )
             )
         meta: list[tuple[str, tuple[tuple[re.Pattern[str], float], ...]]] = []

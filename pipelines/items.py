@@ -51,6 +51,7 @@ class Article:
     doj_components: list[str] = field(default_factory=list)
     source_changed: str | None = None  # the API's "changed" stamp
     authority: int = 2  # FEED_TEXT, PAGE_TEXT or API_TEXT: which text wins when sources overlap
+    keep: str = "all"  # the source's `keep`: "matching" stores a new item only when it matches a topic
     extra: dict[str, Any] = field(default_factory=dict)
     # Made in the extraction worker (crawler.fetch.stages): the store never makes it in a pass.
     analysis: Analysis | None = None
@@ -76,6 +77,7 @@ OLD = "old"  # older than the source's `since` on a first pass
 WAITING = "waiting"  # failed or blocked before: not tried again until its backoff has run out
 GIVEN_UP = "given_up"  # failed or blocked on every try (crawl.page_attempts): no longer tried
 REFUSED = "refused"  # never fetched: not http(s), or another origin on a non-public address (crawler.fetch.policy)
+UNMATCHED = "unmatched"  # read, matched no topic, not stored (a `keep: matching` source); not fetched again
 
 
 @dataclass

@@ -278,4 +278,16 @@ class Lock(Base):
     expires: Mapped[datetime]
 
 
+class Triage(Base):
+    """One web user's marks on one item (``borderwatch serve``): read, starred, a note. Never the crawl's."""
+
+    __tablename__ = "triage"
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, index=True)
+    read: Mapped[bool] = mapped_column(Boolean, default=False)
+    starred: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    updated: Mapped[datetime]
+
+
 Index("ix_items_story_published", Item.story_id, Item.published)

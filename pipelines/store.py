@@ -29,6 +29,7 @@ from pipelines import urlstates
 from pipelines.classify import Classifier, TopicResult
 from pipelines.db import Database
 from pipelines.items import Analysis, Article, KnownPage, Outcome, clean
+from pipelines.language import primary_tag, resolve_language
 from pipelines.models import (
     AlertEvent,
     Item,
@@ -56,6 +57,8 @@ log = logging.getLogger("borderwatch.store")
 
 # How far back stored items are loaded into the story index: copies of one story appear within days.
 STORY_WINDOW = timedelta(days=60)
+# How far back pages read and not kept (``keep: matching``) are remembered so they are not fetched again.
+UNMATCHED_WINDOW = timedelta(days=60)
 EVIDENCE_PER_TOPIC = 5
 
 
@@ -148,6 +151,11 @@ class Store:
                 known[r.link] = page
         return known
 
+    def load_unmatched(self, window: timedelta = UNMATCHED_WINDOW) -> set[str]:
+        """Pages a ``keep: matching`` source read and left unstored (they matched no topic) within ``window``:
+        a feed lists a story for days, not months, so older records need not be held in memory."""
+        return urlstates.load_unmatched(self.db, self.now() - window)
+
     # -- saving ----------------------------------------------------------------------------------------
     def save(self, batch: Sequence[Article | Outcome], counts: Tally) -> None:
         if not batch:
@@ -232,10 +240,16 @@ class Store:
             self._record_outcome(s, Outcome(a.key, a.source, outcome.NO_TEXT, "no article text"), now, counts)
             return
         analysis = self._analysis(a, title, text)
+        item = self._find(s, a)
+        if item is None and a.keep == "matching" and not analysis.topics:
+            # A general news feed: only what matches a topic is stored; the rest is counted and remembered,
+            # so the next pass does not fetch it again.
+            self._record_outcome(s, Outcome(a.key, a.source, outcome.UNMATCHED, "matched no topic (keep: matching)",
+                                            fetch_url=None), now, counts)
+            return
         # Fetched and read (new, changed, unchanged or another source's copy): no longer failed or blocked,
         # under its own URL nor under the link that redirected to it.
         self._stored_urls.extend(u for u in (a.key, a.link) if u)
-        item = self._find(s, a)
         if item is None:
             self._insert(s, a, title, text, analysis, now, counts)
             return
@@ -253,6 +267,9 @@ class Store:
         if a.url and a.url != item.url:  # the page now names another address for itself (or moved)
             item.url, item.final_url = a.url[:2048], a.final_url or item.final_url
         item.site_name = a.site_name or item.site_name
+        if not item.language or item.language != primary_tag(item.language):
+            # Stored before languages were recorded as primary tags (or with none): it gets one now.
+            item.language = resolve_language(a.language, title=title, text=text)
         item.etag = a.etag or item.etag
         item.last_modified = a.last_modified or item.last_modified
         item.source_changed = a.source_changed or item.source_changed
@@ -270,6 +287,7 @@ class Store:
         )
         s.add(revision)
         item.title, item.text, item.content_hash = title, text, new_hash
+        item.language = resolve_language(a.language, title=title, text=text)
         item.updated = now
         item.revision_count = (item.revision_count or 0) + 1
         if a.doj_topics:
@@ -302,6 +320,7 @@ class Store:
         was_queried = bool(self.queries) and self._queried(s, item.id)
         item.source, item.authority = a.source, a.authority
         item.site_name = a.site_name or item.site_name
+        item.language = primary_tag(a.language) or item.language
         item.title, item.text = title or item.title, text
         item.content_hash = content_hash(item.title, text)
         item.published = item.published or trusted_published(a.published, item.first_seen)
@@ -345,7 +364,9 @@ class Store:
             key=a.key, url=a.url[:2048], source=a.source, title=title, text=text, published=published,
             first_seen=now, updated=now, content_hash=analysis.content_hash, author=a.author,
             site_name=a.site_name,
-            language=a.language, final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
+            # Declared (page, feed) or configured, else detected from the text (pipelines.language).
+            language=resolve_language(a.language, title=title, text=text),
+            final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
             doj_topics=list(a.doj_topics), doj_components=list(a.doj_components), etag=a.etag,
             last_modified=a.last_modified, last_checked=now, source_changed=a.source_changed,
             revision_count=0, signature=signature, authority=a.authority, story_id=story_id,

@@ -23,7 +23,7 @@ from pipelines.retry import RETRIED, RetryPolicy
 
 # Outcomes worth a per-URL record (the others are only counted).
 RECORDED = frozenset({outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT,
-                      outcome.REFUSED})
+                      outcome.REFUSED, outcome.UNMATCHED})
 
 
 def record(s: Session, o: Outcome, now: datetime, retry: RetryPolicy) -> None:
@@ -75,3 +75,10 @@ def load_retries(db: Database) -> dict[str, RetryState]:
         ).all()
     return {r.url: RetryState(r.source, r.status, r.attempts or 1, r.next_attempt, r.fetch_url, r.etag,
                               r.last_modified) for r in rows}
+
+
+def load_unmatched(db: Database, since: datetime) -> set[str]:
+    """Pages a ``keep: matching`` source read since ``since`` and did not keep (they matched no topic)."""
+    with db.read() as s:
+        return set(s.scalars(select(UrlState.url).where(
+            (UrlState.status == outcome.UNMATCHED) & (UrlState.last_attempt >= since))))

@@ -35,7 +35,7 @@ def bw(config: Path | None, *args: str, timeout: float = 180, env: dict[str, str
 
 
 def items_json(config: Path, *args: str) -> list[dict[str, Any]]:
-    proc = bw(config, "items", "--format", "json", "--limit", "1000", *args)
+    proc = bw_here(config, "items", "--format", "json", "--limit", "1000", *args)
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 

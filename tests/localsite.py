@@ -22,7 +22,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -54,6 +54,7 @@ class Site:
         self.log: list[tuple[float, str, int, str]] = []  # (time, path, status, User-Agent)
         self.api_records: list[dict[str, Any]] = []
         self.api_path: str | None = None
+        self.posts: list[tuple[str, str]] = []  # (path, form body) of every POST
         self.lock = threading.Lock()
         self.base = ""
 
@@ -64,6 +65,10 @@ class Site:
         with self.lock:
             self.pages[path] = page
         return page
+
+    def add_post(self, path: str, form: dict[str, str], body: str | bytes, **kw: Any) -> Page:
+        """What a POST of ``form`` (application/x-www-form-urlencoded, any order) to ``path`` answers."""
+        return self.add(post_key(path, urlencode(form)), body, **kw)
 
     def change(self, path: str, body: str | bytes) -> None:
         data = body.encode("utf-8") if isinstance(body, str) else body
@@ -139,6 +144,18 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                     return
             self._send(page.status, page.body, headers, path)
 
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            form = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+            path = urlsplit(self.path).path
+            with site.lock:
+                site.posts.append((path, form))
+                page = site.pages.get(post_key(path, form))
+            if page is None:
+                self._send(404, b'{"error": "no such view page"}', {"Content-Type": "application/json"}, path)
+                return
+            self._send(page.status, page.body, {"Content-Type": page.content_type, **page.headers}, path)
+
         def _api(self, query: dict[str, list[str]], path: str) -> None:
             page = int(query.get("page", ["0"])[0])
             size = min(50, int(query.get("pagesize", ["20"])[0]))
@@ -153,6 +170,11 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             self._send(200, body, {"Content-Type": "application/json"}, path)
 
     return Handler
+
+
+def post_key(path: str, form: str) -> str:
+    """A POST's page key: its path and its form fields, sorted (the order a client sends them in is its own)."""
+    return "POST " + path + "?" + urlencode(sorted(parse_qsl(form, keep_blank_values=True)))
 
 
 def _epoch(value: Any) -> int:
@@ -315,3 +337,37 @@ def news_page(headline: str, paragraphs: Sequence[str], outlet: str = "Border Re
         f"the border news every morning in your inbox.</div></aside></main>"
         f"<footer><p>© 2026 {outlet}. All rights reserved.</p><a href='/privacy'>Privacy</a></footer></body></html>"
     )
+
+
+@contextmanager
+def silent_server(host: str = "127.0.0.1") -> Iterator[str]:
+    """A server that accepts connections and never answers (no TLS handshake, no HTTP response): what a
+    firewall that stalls non-browser clients looks like from the client. Yields its base URL."""
+    import socket
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, 0))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(conn)  # kept open, never read from nor written to
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in held:
+            conn.close()
+        listener.close()

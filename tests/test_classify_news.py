@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.devset import LANGUAGES, load_news, part_of
+from bench.devset import BATCHES, LANGUAGES, load_news, part_of
 from pipelines.classify import Classifier, TopicResult
 
 NEWS = Path(__file__).resolve().parent / "fixtures" / "classify" / "news.jsonl"
+ALL_FILES = (NEWS, *BATCHES.values())
 KINDS = {
     "passing",
     "passing-control",
@@ -44,8 +45,8 @@ def matched(classifier: Classifier, title: str, text: str = "") -> set[str]:
 
 
 def test_news_rows_are_well_formed(classifier: Classifier) -> None:
-    rows = [json.loads(line) for line in NEWS.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) >= 150
+    rows = [json.loads(line) for path in ALL_FILES for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 300
     ids = set()
     for row in rows:
         assert set(row) == {"id", "language", "title", "text", "labels", "kind", "reason"}, row["id"]
@@ -105,7 +106,18 @@ def test_held_part_does_not_regress(classifier: Classifier) -> None:
     assert p >= HELD_FLOOR["precision"] and f1 >= HELD_FLOOR["f1"], micro
 
 
-HELD_FLOOR = {"precision": 0.75, "f1": 0.80}
+HELD_FLOOR = {"precision": 0.90, "f1": 0.90}
+
+
+def test_every_topic_and_language_meets_the_issue_goal(classifier: Classifier) -> None:
+    """Issue 14's goal for real news — F1 >= 0.95 for every topic in every language, precision never below
+    0.92 — held on the whole news set (every part has been seen by now: a regression guard, not an estimate;
+    the blind figures are in the README)."""
+    rows = [json.loads(line) for path in ALL_FILES for line in path.read_text(encoding="utf-8").splitlines()]
+    for lang in LANGUAGES:
+        for topic, c in _scores(classifier, [r for r in rows if r["language"] == lang]).items():
+            p, _, f1 = _f1(c)
+            assert p >= 0.92 and f1 >= 0.95, (lang, topic, c)
 
 
 # ---------------------------------------------------------------------------------- what an item is about
@@ -171,6 +183,32 @@ def test_a_list_of_the_topics_own_things_is_not_dampened(classifier: Classifier)
     )
     r = result(classifier, "Guns found in car at border bridge", text, "firearms")
     assert r is not None and r.matched and not any("list item" in e.note for e in r.evidence)
+
+
+def test_list_factor_counts_one_item_of_an_enumeration_at_a_fraction() -> None:
+    """The opt-in ``list_factor``: one mention in an enumeration of other things counts at a fraction; an
+    enumeration of the topic's own things, and the lead-in before an enumeration, count in full."""
+    clf = Classifier.from_mapping(
+        {
+            "version": 1,
+            "scoring": {"list_factor": 0.5},
+            "topics": [
+                {
+                    "id": "guns",
+                    "label": "Guns",
+                    "description": "Gun flows.",
+                    "threshold": 2.0,
+                    "rules": [{"id": "flow", "weight": 2.0, "patterns": ["arms trafficking", "rifles", "pistols"]}],
+                }
+            ],
+        }
+    )
+    listed = clf.classify("Man arrested", "He is wanted for homicide, extortion, arms trafficking and fraud.")
+    assert listed[0].score == 1.0 and listed[0].evidence[0].note == "list item"
+    own = clf.classify("Guns seized", "Officers found six rifles, two pistols, 30 magazines and 900 rounds.")
+    assert own[0].score == 3.0 and not any(e.note for e in own[0].evidence)  # 2.0 + 2.0 x repeat decay
+    lead_in = clf.classify("Man sentenced", "He sold rifles to buyers in Texas, Ohio and Georgia.")
+    assert lead_in[0].score == 2.0 and lead_in[0].matched
 
 
 # ------------------------------------------------------------------------- generic words and vocabulary
@@ -240,3 +278,18 @@ def test_fentanyl_as_a_tariffs_reason_is_negative_evidence(classifier: Classifie
     r = result(classifier, "Stocks tumble", text, "fentanyl")
     assert r is None or not r.matched
     assert r is None or any(e.weight < 0 and e.phrase == "tariffs" for e in r.evidence)
+
+
+def test_supporting_evidence_never_decides_alone(classifier: Classifier) -> None:
+    """An instrument signed, with no security subject anywhere: supporting evidence only, no topic."""
+    assert "agreement" not in matched(
+        classifier, "Canada and Mexico sign air transport agreement", "The agreement adds direct flights."
+    )
+    # With other evidence it adds: the same signing next to a commitment against organized crime.
+    r = result(
+        classifier,
+        "Canada and Mexico sign memorandum",
+        "The two governments signed a memorandum. Both governments agreed to share intelligence on cartels.",
+        "agreement",
+    )
+    assert r is not None and r.matched

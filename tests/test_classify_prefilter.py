@@ -74,17 +74,21 @@ def _compare(
 
 def test_prefilter_changes_nothing_on_the_dev_sets(pair: tuple[Classifier, Classifier]) -> None:
     items = list(_devset_items())
-    assert len(items) >= 850
+    assert len(items) >= 1100
     # Not a vacuous comparison: many items carry evidence for some topic.
-    assert _compare(pair, items) >= 180
+    assert _compare(pair, items) >= 350
 
 
 def test_prefilter_changes_nothing_on_the_corpus(pair: tuple[Classifier, Classifier]) -> None:
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not beside the clone")
-    items = list(_corpus_items())
-    assert len(items) >= 1400
-    assert _compare(pair, items) >= 60
+    # The corpus items the dev sets already hold (same title and text) are compared there.
+    seen = {(title, text) for _, title, text, _ in _devset_items()}
+    items = [item for item in _corpus_items() if (item[1], item[2]) not in seen]
+    assert len(items) >= 900
+    # The dev sets took the corpus items with topic words; most of the rest have none, which is the point:
+    # a pattern the prefilter wrongly skipped would show here as a result on one side only.
+    assert _compare(pair, items) >= 5
 
 
 def test_prefilter_off_still_finds_what_the_prefix_scan_would() -> None:

@@ -158,6 +158,12 @@ def test_search_reads_words_as_the_index_cuts_them(capsys: pytest.CaptureFixture
     code, _, err = cli(capsys, "--config", str(config), "items", "--search", "source:nowhere")
     assert code == 2 and "--search: source:nowhere: no source of that name" in err
     assert titles("source:doj seizures -tons") == ["Seizures rose 50% in a year"]
+    # A page (--limit) is ranked as the web UI ranks it, with the command's own filters added to the query.
+    for extra, expected in ((["--source", "doj"], 2), (["--until", "2000-01-01"], 0), (["--topic", "tda"], 2)):
+        code, out, err = cli(capsys, "--config", str(config), "items", "--search", "seizures", "--limit", "5",
+                             "--format", "json", *extra)
+        assert code == 0, err
+        assert len(out.splitlines()) == expected, extra
 
 
 # -- readers never take the write lock ----------------------------------------------------------------------

@@ -15,12 +15,16 @@ from crawler.config import (
     ConfigError,
     CrawlConfig,
     DojApiSource,
+    DrupalViewsSource,
     FeedSource,
+    GcNewsSource,
     ListingSource,
     RunConfig,
     SavedSearch,
+    SitemapSource,
     load_config,
 )
+from crawler.web.settings import ServeConfig, WebUser
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = "{name: a, kind: feed, url: 'http://127.0.0.1/feed'}"
@@ -148,14 +152,16 @@ def _documented_keys() -> set[str]:
 def test_every_setting_is_declared_with_help_and_in_the_readme() -> None:
     documented = _documented_keys()
     models = [("", Config), ("crawl.", CrawlConfig), ("sources[].", DojApiSource), ("sources[].", FeedSource),
-              ("sources[].", ListingSource), ("watchers[].", WatcherConfig), ("alerts.", AlertSettings),
-              ("run.", RunConfig), ("searches[].", SavedSearch)]
+              ("sources[].", ListingSource), ("sources[].", SitemapSource), ("sources[].", GcNewsSource),
+              ("sources[].", DrupalViewsSource), ("watchers[].", WatcherConfig), ("alerts.", AlertSettings),
+              ("run.", RunConfig), ("searches[].", SavedSearch), ("serve.", ServeConfig),
+              ("serve.users[].", WebUser)]
     missing = []
     for prefix, model in models:
         for name, field in model.model_fields.items():
             if prefix == "" and name in ("crawl",):
                 continue
-            if prefix == "" and name in ("sources", "watchers", "alerts", "run"):
+            if prefix == "" and name in ("sources", "watchers", "alerts", "run", "serve"):
                 continue
             assert field.description, f"{model.__name__}.{name} has no help text"
             if f"{prefix}{name}" not in documented:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import bw, items_json, write_config
+from helpers import bw, bw_here, items_json, write_config
 from localsite import Site, api_record_2020, api_record_2024, justice_page, rss, serve
 from sqlalchemy import select
 
@@ -257,13 +257,13 @@ def test_items_filters(site: Site, sqlite_url: str, tmp_path: Path) -> None:
     since = (datetime.now(UTC) - timedelta(days=2, hours=12)).date().isoformat()
     assert all(i["published"] >= since for i in items_json(config, "--since", since))
     assert len(items_json(config, "--limit", "3")) == 3
-    table = bw(config, "items", "--format", "table")
+    table = bw_here(config, "items", "--format", "table")
     assert table.returncode == 0 and "TITLE" in table.stdout.splitlines()[0]
-    csv_out = bw(config, "items", "--format", "csv")
+    csv_out = bw_here(config, "items", "--format", "csv")
     assert csv_out.stdout.splitlines()[0].startswith("id,url,source,title,published")
-    bad = bw(config, "items", "--topic", "nonsense")
+    bad = bw_here(config, "items", "--topic", "nonsense")
     assert bad.returncode == 2 and "nonsense" in bad.stderr and "Traceback" not in bad.stderr
-    bad = bw(config, "items", "--since", "yesterday-ish")
+    bad = bw_here(config, "items", "--since", "yesterday-ish")
     assert bad.returncode == 2 and "--since" in bad.stderr
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import bw, items_json, write_config
+from helpers import bw, bw_here, items_json, write_config
 from localsite import Site, justice_page, news_page, rss, serve
 from sqlalchemy import func, select
 
@@ -132,10 +132,10 @@ def test_second_pass_sees_exactly_what_changed(site: Site, database_url: str, tm
 
     # `show` prints the diff of the revision; `items --stories` groups the copies.
     item_id = second["tda-nashville"]["id"]
-    shown = bw(config, "show", str(item_id))
+    shown = bw_here(config, "show", str(item_id))
     assert shown.returncode == 0
     assert "+ Two of the defendants were arrested in Houston" in shown.stdout
-    stories = bw(config, "items", "--stories", "--format", "json")
+    stories = bw_here(config, "items", "--stories", "--format", "json")
     rows = [r for r in map(__import__("json").loads, stories.stdout.splitlines()) if r["copies"] == 2]
     assert len(rows) == 1 and sorted(rows[0]["sources"]) == ["border-report", "doj-news"]
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alert_support import SmtpSink, Webhook
-from helpers import bw, items_json, write_config
+from helpers import bw, bw_here, items_json, write_config
 from localsite import Site, justice_page, rss, serve
 
 from crawler.passes.context import PassContext
@@ -193,9 +193,9 @@ def test_show_and_csv_print_the_real_address(site: Site, sqlite_url: str, tmp_pa
     item, summary = sorted(items_json(config), key=lambda i: str(i["source"]))
     assert summary["url"] == site.url("/pr/two/?id=2") and _opens(summary["url"]) == 200
     assert item["url"] == site.url("/pr/one/")
-    shown = bw(config, "show", str(item["id"]))
+    shown = bw_here(config, "show", str(item["id"]))
     assert site.url("/pr/one/") in shown.stdout and "https://127.0.0.1" not in shown.stdout
-    csv = bw(config, "items", "--format", "csv")
+    csv = bw_here(config, "items", "--format", "csv")
     assert site.url("/pr/one/") in csv.stdout
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import bw, items_json, write_config
+from helpers import bw, bw_here, items_json, write_config
 from localsite import Site, justice_page, rss, serve
 from sqlalchemy import create_engine, inspect, select, text, update
 
@@ -160,11 +160,11 @@ def test_a_bot_walled_page_backs_off_and_is_retried_conditionally(site: Site, sq
     assert site.served("/pr/walled") == 0
     assert "1 waiting to be retried" in second.stdout, second.stdout
 
-    status = bw(config, "status")
+    status = bw_here(config, "status")
     assert status.returncode == 0, status.stderr
     assert "news: 1 failed or blocked page waiting to be retried (next try in 59m)" in status.stdout \
         or "news: 1 failed or blocked page waiting to be retried (next try in 1h" in status.stdout, status.stdout
-    out = json.loads(bw(config, "status", "--format", "json").stdout)
+    out = json.loads(bw_here(config, "status", "--format", "json").stdout)
     retries = out["sources"][0]["retries"]
     assert retries["waiting"] == 1 and retries["given_up"] == 0
     next_try = datetime.fromisoformat(retries["next_try"])
@@ -203,9 +203,9 @@ def test_a_page_failing_every_try_is_given_up(site: Site, sqlite_url: str, tmp_p
     third = crawl(config)
     assert site.served("/pr/broken") == 0
     assert "1 given up" in third.stdout, third.stdout
-    out = json.loads(bw(config, "status", "--format", "json").stdout)
+    out = json.loads(bw_here(config, "status", "--format", "json").stdout)
     assert out["sources"][0]["retries"] == {"waiting": 0, "next_try": None, "given_up": 1}
-    assert "1 given up after crawl.page_attempts tries" in bw(config, "status").stdout
+    assert "1 given up after crawl.page_attempts tries" in bw_here(config, "status").stdout
 
 
 def test_a_150_page_listing_backfill(site: Site, sqlite_url: str, tmp_path: Path) -> None:

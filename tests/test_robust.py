@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import bw, items_json, write_config
+from helpers import bw, bw_here, items_json, write_config
 from localsite import Site, api_record_2024, justice_page, rss, serve
 from sqlalchemy import select
 from test_worker import alive, pathological_page
@@ -264,7 +264,7 @@ def test_after_a_crawl_is_killed_the_next_runs_at_once_and_nothing_is_left_runni
     # The worker dies with its parent instead of living on with PPID 1.
     wait_for(lambda: not any(alive(w) for w in workers), 30, "the orphaned worker to die")
 
-    status = bw(config, "status", "--format", "json")
+    status = bw_here(config, "status", "--format", "json")
     assert status.returncode == 0, status.stderr
     (news,) = json.loads(status.stdout)["sources"]
     assert news["running_since"] is None
@@ -282,5 +282,5 @@ def test_after_a_crawl_is_killed_the_next_runs_at_once_and_nothing_is_left_runni
     assert first.status == "crashed" and first.finished is not None
     assert "a process that is gone" in (first.error or "")
     assert again.status == "ok"
-    status = json.loads(bw(config, "status", "--format", "json").stdout)
+    status = json.loads(bw_here(config, "status", "--format", "json").stdout)
     assert status["sources"][0]["last_pass"]["status"] == "ok" and status["sources"][0]["running_since"] is None

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 
 from pipelines.db import Database, DatabaseError
 from pipelines.models import Item
-from pipelines.search import QueryError, count_matches, facets, parse, search, timeline
+from pipelines.search import QueryError, count_at_most, count_matches, facets, overview, parse, search, timeline
 
 ALL = {d.key for d in DOCS}
 TDA = {"tda-es", "tda-doj", "tda-usao"}
@@ -223,7 +223,10 @@ def test_the_timeline_counts_per_topic_per_period(db: Database, store: dict[str,
     with db.read() as s:
         weeks = timeline(s, parse("topic:tda since:2026-10-01"))
         months = timeline(s, parse(""), bucket="month")
+        facets_all = facets(s, parse(""))
         none = timeline(s, parse("nothingmatchesthis"))
+        both = overview(s, parse(""), bucket="month")
+    assert both == (facets_all, months)
     assert none.periods == [] and none.series == {}
     # A Saturday, 2026-08-01: its week starts in July, its month is August only.
     at = datetime(2026, 8, 1, 12, tzinfo=UTC)
@@ -286,3 +289,41 @@ def test_a_sqlite_without_fts5_is_refused_in_one_line(sqlite_url: str, monkeypat
         Database(sqlite_url)
     message = str(err.value)
     assert "\n" not in message and "FTS5" in message and "nothing was changed" in message
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 5])
+def test_pages_walk_window_after_window_and_reach_every_match(db: Database, store: dict[str, int], window: int,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.search.engine as engine
+
+    monkeypatch.setattr(engine, "RANK_WINDOW", window)
+    q = parse("aragua OR fentanyl OR mexico OR trata -nino")
+    expected = ARAGUA | {"fent-pills", "fent-fr", "guns", "pact-en", "pact-es"}
+    with db.read() as s:
+        for limit in (1, 2, 4, 100):
+            seen: list[int] = []
+            cursor = None
+            for _ in range(40):
+                page = search(s, q, limit=limit, cursor=cursor)
+                seen += [h.id for h in page.hits]
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            assert len(seen) == len(set(seen)) and _keys(store, seen) == expected, (limit, seen)
+        # The first page ranks the newest `window` matches (in stored order) only.
+        first = search(s, q, limit=100 if window == 5 else window)
+        newest = sorted((store[k] for k in expected), reverse=True)[:window]
+        if window < 5:
+            assert sorted(h.id for h in first.hits) == sorted(newest)
+
+
+def test_facets_count_the_newest_matches_of_a_broad_query(db: Database, store: dict[str, int],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.search.engine as engine
+
+    monkeypatch.setattr(engine, "FACET_WINDOW", 2)
+    with db.read() as s:
+        f = facets(s, parse("aragua"))  # the two stored last: aragua-state and train
+        assert f["source"] == [("noticias-es", 2)] and f["topic"] == []
+        assert count_at_most(s, parse("aragua lang:es"), 2) is None and count_at_most(s, parse("aragua lang:es"), 3) == 3
+        assert count_at_most(s, parse("aragua"), 2) == 5 if db.is_sqlite else count_at_most(s, parse("aragua"), 2) is None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from alert_support import SmtpSink
-from helpers import bw, items_json, write_config
+from helpers import bw, bw_here, items_json, write_config
 from localsite import Site, news_page, rss, serve
 from sqlalchemy import select
 
@@ -52,7 +52,7 @@ def test_a_query_naming_an_unknown_topic_stops_every_command(tmp_path: Path) -> 
         path = write_config(tmp_path / "c.yaml", {"database": f"sqlite:///{tmp_path / 'bw.db'}",
                                                   "sources": [FEED], **data})
         for command in (["items"], ["crawl"], ["alerts", "list"]):
-            proc = bw(path, *command)
+            proc = bw_here(path, *command)
             assert proc.returncode == 2, (command, proc.stderr)
             assert f"{where}: topic:cartels: unknown topic" in proc.stderr and len(proc.stderr.splitlines()) == 1
 

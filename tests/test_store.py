@@ -109,3 +109,27 @@ def test_an_article_the_workers_did_not_analyse_fails_loudly(db: Database) -> No
         assert s.scalar(select(func.count()).select_from(Item)) == 0
         (state,) = s.scalars(select(UrlState))
     assert state.status == "failed" and "not analysed by an extraction worker" in state.detail
+
+
+def test_keep_matching_stores_what_matches_and_remembers_the_rest(db: Database) -> None:
+    from datetime import timedelta
+
+    from pipelines.timeutil import utcnow
+
+    clock = [utcnow()]
+    store = Store(db, Classifier.from_file(None), now=lambda: clock[0])
+    counts = Tally()
+    store.save([
+        Article(url="https://news.example/tda", source="outlet", title="Tren de Aragua members charged", text=TDA,
+                keep="matching"),
+        Article(url="https://news.example/fair", source="outlet", title="Fair opens", text="A county fair opened.",
+                keep="matching"),
+        Article(url="https://office.example/fair", source="office", title="Fair opens", text="A county fair opened."),
+    ], counts)
+    assert counts["new"] == 2 and counts["unmatched"] == 1 and counts.skipped == 1
+    with db.read() as s:
+        assert set(s.scalars(select(Item.url))) == {"https://news.example/tda", "https://office.example/fair"}
+        assert {u.url: u.status for u in s.scalars(select(UrlState))} == {"https://news.example/fair": "unmatched"}
+    assert store.load_unmatched() == {"https://news.example/fair"}
+    clock[0] += timedelta(days=61)  # long gone from any feed: no longer held in memory
+    assert store.load_unmatched() == set()

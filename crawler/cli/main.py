@@ -346,7 +346,7 @@ def items(app: App, topic: str | None, source: str | None, since: str | None, un
                            sys.stdout, empty="(no stories)", fit=True)
     else:
         shown = write_rows(iter_items(db, q), fmt,
-                           _columns("id", "published", "source", "topics", "story", "revisions"),
+                           _columns("id", "published", "source", "lang", "topics", "story", "revisions"),
                            sys.stdout, empty="(no items)", fit=True)
     if limit is not None and shown == limit:
         # Say when the rows shown are not all there is (a table by default, or an explicit --limit).
@@ -430,6 +430,15 @@ def _register_optional() -> None:
     else:
         main.add_command(run)
         main.add_command(status)
+    from crawler.cli.sources import sources
+
+    main.add_command(sources)
+    try:
+        from crawler.cli.serve import serve
+    except ImportError:  # pragma: no cover - the web dependencies are missing
+        pass
+    else:
+        main.add_command(serve)
     try:
         from alerts.cli import alerts as alerts_group
     except ImportError:  # pragma: no cover

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from crawler.fetch.botwall import UNREACHABLE
+
 OK = "ok"
 FAILING = "failing"
 BLOCKED = "blocked"
@@ -118,9 +120,7 @@ def assess(
     if len(streak) >= failures_alert:
         n = len(streak)
         if all(s == BLOCKED for s in streak):
-            return Verdict(BLOCKED, f"blocked: {n} passes in a row met only bot walls",
-                           "The site answers with a bot-wall page instead of content; borderwatch does not "
-                           "get around bot walls. Check the source in a browser, or ask the site's owner.")
+            return blocked_verdict(n, last_error)
         kinds = ", ".join(f"{streak.count(k)} {k}" for k in ("failed", "crashed", "timeout", BLOCKED)
                           if streak.count(k))
         return Verdict(FAILING, f"failing: {n} passes in a row did not complete ({kinds})",
@@ -136,6 +136,32 @@ def assess(
                            f"Usually a new item every {human(typical)}; reported after "
                            f"{human(limit)} of silence. The source may have moved or changed its layout.")
     return Verdict(OK)
+
+
+# What the admin can do about a wall: borderwatch never gets around one, so the way out is another door.
+_OTHER_WAY_IN = ("Read the publisher through its API or feed instead (they are rarely walled: for Government "
+                 "of Canada departments the GC News API, for justice.gov the DOJ News API), and disable this "
+                 "source; or ask the site's owner to let your client in.")
+
+
+def blocked_verdict(passes: int, last_error: str | None) -> Verdict:
+    """The ``blocked`` verdict, saying which wall it is and what the admin can do."""
+    error = last_error or ""
+    if UNREACHABLE in error:
+        return Verdict(BLOCKED, f"{UNREACHABLE}: {passes} passes in a row got no answer",
+                       "The host accepts connections but never answers a plain HTTP client (the connection or "
+                       "TLS handshake hangs until the timeout): the pattern of a firewall that stalls clients it "
+                       "does not take for a browser, as www.canada.ca does. borderwatch does not get around it. "
+                       + _OTHER_WAY_IN + (f" Last error: {error}" if error else ""))
+    if "Cloudflare" in error:
+        return Verdict(BLOCKED, f"blocked: {passes} passes in a row met a Cloudflare challenge",
+                       "The site answers non-browser clients with a Cloudflare challenge page instead of content "
+                       "(gob.mx does so on its archives); borderwatch does not solve challenges. " + _OTHER_WAY_IN
+                       + f" Last error: {error}")
+    return Verdict(BLOCKED, f"blocked: {passes} passes in a row met only bot walls",
+                   "The site answers with a bot-wall page instead of content; borderwatch does not get around "
+                   "bot walls. Check the source in a browser. " + _OTHER_WAY_IN
+                   + (f" Last error: {error}" if error else ""))
 
 
 def transition(current: str | None, verdict: Verdict, *, since: datetime | None = None,

@@ -34,7 +34,8 @@ RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 # Callbacks see these statuses themselves: 304 for conditional GETs, 403/429 to tell a bot wall.
-HTTPERROR_ALLOWED_CODES = [304, 403, 429]
+# 503 too: Cloudflare answers its challenge with 503 (crawler.fetch.botwall stops the retries of a wall).
+HTTPERROR_ALLOWED_CODES = [304, 403, 429, 503]
 REDIRECT_ENABLED = True
 # A meta refresh is how bot-check interstitials send a client to their challenge (/_sec/verify):
 # following it would be getting around the check. The page is recorded as blocked instead.
@@ -49,6 +50,8 @@ DOWNLOADER_MIDDLEWARES = {
     # Ahead of robots.txt (100): a refused link costs no request at all, not even for robots.txt.
     "crawler.fetch.policy.FetchPolicyMiddleware": 60,
     "crawler.fetch.politeness.RobotsCrawlDelayMiddleware": 101,
+    # Above the retry middleware (550): a challenge answered 503 is recorded, not asked again and again.
+    "crawler.fetch.botwall.BotWallMiddleware": 560,
     # Behind the redirect middleware (600) on the way in: sees every response, redirects included,
     # with the address it really came from.
     "crawler.fetch.policy.ConnectedAddressMiddleware": 950,

@@ -18,6 +18,7 @@ from pipelines import items as outcome
 from pipelines.canonical import page_address
 from pipelines.extract import binary_body
 from pipelines.items import Article, Outcome, clean
+from pipelines.language import primary_tag
 from pipelines.worker import ExtractionFailed
 
 # Rows per write transaction: batches of ~50 cost a fraction of per-item commits on SQLite
@@ -29,8 +30,8 @@ BATCH_SECONDS = 1.0
 def services_of(crawler: Crawler) -> PassServices:
     """The pass's services, which the spider was created with (before the engine builds the stages)."""
     spider = crawler.spider
-    if not isinstance(spider, SourceSpider):
-        raise TypeError(f"the borderwatch stages run a SourceSpider's items, not {type(spider).__name__}'s")
+    if not isinstance(spider, SourceSpider) or spider.services is None:
+        raise TypeError(f"the borderwatch stages run the items of a pass's SourceSpider, not {spider!r}'s")
     return spider.services
 
 
@@ -48,7 +49,11 @@ class ExtractStage:
     async def process_item(self, item: Article | Outcome) -> Article | Outcome:
         if not isinstance(item, Article):
             return item
+        # The source's configured language stands in for what neither page nor feed declares (the store
+        # detects it from the text when there is no hint either).
+        hint = self.services.source.language
         if item.html is None:
+            item.language = primary_tag(item.language) or hint
             return await self._analyse_text(item)
         html, item.html = item.html, None
         binary = binary_body(html)
@@ -73,7 +78,7 @@ class ExtractStage:
         item.published = item.published or doc.published
         item.author = item.author or doc.author
         item.site_name = doc.site_name or item.site_name  # the page's own name, else the feed's
-        item.language = item.language or doc.language
+        item.language = doc.language or primary_tag(item.language) or hint  # the page's, the feed's, the config's
         if doc.canonical:  # the page's own address for itself, when it is on the same site
             item.url = page_address(item.final_url or item.url, doc.canonical)
         if not item.doj_topics and doc.topics:

@@ -27,6 +27,7 @@ class PassContext:
     known: dict[str, KnownPage] = field(default_factory=dict)
     retries: dict[str, RetryState] = field(default_factory=dict)  # failed and blocked URLs by canonical key
     page_attempts: int = 8
+    unmatched: set[str] = field(default_factory=set)  # pages a `keep: matching` source read and did not keep
     watermark: str | None = None
     feed_etag: str | None = None
     feed_last_modified: str | None = None

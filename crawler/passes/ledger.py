@@ -250,7 +250,8 @@ def update_health(
             .order_by(Pass.id.desc()).limit(look_back)
         ).all()
         statuses = [r.status for r in rows]
-        last_error = next((r.error for r in rows if r.status in FAILED_STATUSES and r.error), None)
+        last_error = next((r.error for r in rows if (r.status in FAILED_STATUSES or r.status == health.BLOCKED)
+                           and r.error), None)
         seen = _first_seen(s, source, now - rule.window)
         state = s.get(SourceState, source)
         if state is None:

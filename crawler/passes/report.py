@@ -31,7 +31,8 @@ _DETAILS = (("known", "known skipped"), ("duplicate", "duplicates"), ("old", "ol
             ("blocked", "blocked"), ("failed", "failed"), ("bad_record", "unreadable records"),
             ("too_large", "too large"), ("robots", "disallowed by robots.txt"), ("no_text", "without text"),
             ("refused", "refused (not http(s), or a non-public address)"), ("no_link", "entries without link"),
-            ("unsaved", "not saved (database error)"))
+            ("unsaved", "not saved (database error)"), ("unmatched", "matched no topic (not kept)"),
+            ("from_feed", "stored from the feed"), ("excluded", "excluded by pattern"))
 
 
 @dataclass

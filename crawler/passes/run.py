@@ -146,6 +146,7 @@ def run_pass(
             store.load_stories()
             known = store.load_known()
             retries = urlstates.load_retries(db)
+            unmatched = store.load_unmatched()
         # Holding the lease now, any pass of this source still "running" was left by a dead process.
         ledger.settle_orphaned_passes(db, source.name, utcnow())
         state = ledger.source_state(db, source.name)
@@ -153,13 +154,13 @@ def run_pass(
             source=source.name, now=utcnow(), since=source.since, revisit=config.crawl.revisit,
             revisit_every=config.crawl.revisit_every,
             first_pass=state.last_success is None, known=known, watermark=state.watermark,
-            retries=retries, page_attempts=config.crawl.page_attempts,
+            retries=retries, page_attempts=config.crawl.page_attempts, unmatched=unmatched,
             feed_etag=state.feed_etag, feed_last_modified=state.feed_last_modified,
         )
         pass_id = ledger.begin_pass(db, source.name, utcnow())
         crawler = process.create_crawler(_spider_class(source, config))
         crawler.signals.connect(ctx.spider_error, signal=signals.spider_error)
-        process.crawl(crawler, services=PassServices(source, ctx, store, pool))
+        process.crawl(crawler, source=source, context=ctx, services=PassServices(source, ctx, store, pool))
         runs.append((source, ctx, pass_id, crawler))
         log.info("%s: pass %d started (%s %s)", source.name, pass_id, source.kind, source.url)
     progress = PassProgress([(source.name, crawler, ctx) for source, ctx, _, crawler in runs],

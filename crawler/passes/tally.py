@@ -40,6 +40,8 @@ class Count(StrEnum):
     WAITING = outcome.WAITING
     GIVEN_UP = outcome.GIVEN_UP
     REFUSED = outcome.REFUSED
+    UNMATCHED = outcome.UNMATCHED  # read, matched no topic, not stored (a `keep: matching` source)
+    EXCLUDED = "excluded"  # a sitemap's page whose URL matches the source's `exclude`
     # failed
     FAILED = outcome.FAILED
     TOO_LARGE = outcome.TOO_LARGE
@@ -53,11 +55,12 @@ class Count(StrEnum):
     SITEMAP_NOT_MODIFIED = "sitemap_not_modified"
     LISTING_WITHOUT_LINKS = "listing_without_links"
     BELOW_WATERMARK = "below_watermark"
+    FROM_FEED = "from_feed"  # new items stored from a feed's full text, their pages not fetched
 
 
 UNCHANGED = (Count.UNCHANGED, Count.TRIVIAL_CHANGE, Count.NOT_MODIFIED)
 SKIPPED = (Count.KNOWN, Count.OLD, Count.NO_LINK, Count.DUPLICATE, Count.ROBOTS, Count.NO_TEXT, Count.WAITING,
-           Count.GIVEN_UP, Count.REFUSED)
+           Count.GIVEN_UP, Count.REFUSED, Count.UNMATCHED, Count.EXCLUDED)
 FAILED = (Count.FAILED, Count.TOO_LARGE)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipelines.db import Database
+from pipelines.language import primary_tag
 from pipelines.models import Item, ItemTopic, Revision, Story
-from pipelines.search import Query, narrow
+from pipelines.search import RANK_WINDOW, Filter, Query, narrow, search
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,12 @@ def query_items(db: Database, q: ItemQuery) -> list[dict[str, Any]]:
 def iter_items(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
     """``query_items`` a batch at a time: an export of the whole store never sits in memory at once.
 
-    Newest first; best first (relevance and recency) when ``q.search`` has words.
+    Newest first; best first (relevance and recency) when ``q.search`` has words — a page of at most
+    ``RANK_WINDOW`` rows ranked as the web UI ranks it (``pipelines.search.search``), an export every match.
     """
+    if q.search is not None and q.search.has_text and q.limit is not None and q.limit <= RANK_WINDOW:
+        yield from _ranked_page(db, q, q.search, q.limit)
+        return
     when = func.coalesce(Item.published, Item.first_seen)
     # Plain rows (the table's columns, named as the model's attributes), not ORM objects: nothing
     # accumulates in a session's identity map while a large export streams.
@@ -97,13 +102,27 @@ def iter_items(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
             yield from _item_rows(batch, topics)
 
 
+def _ranked_page(db: Database, q: ItemQuery, query: Query, limit: int) -> Iterator[dict[str, Any]]:
+    """The best ``limit`` matches, in the engine's order, with the command's own filters added to the query."""
+    extra = [Filter(name, (value,)) for name, value in (("topic", q.topic), ("source", q.source)) if value]
+    since = max((w for w in (query.since, q.since) if w is not None), default=None)
+    until = min((w for w in (query.until, q.until) if w is not None), default=None)
+    full = replace(query, filters=(*query.filters, *extra), since=since, until=until)
+    with db.read() as s:
+        ids = [h.id for h in search(s, full, limit=limit, count=False).hits]
+        rows = {r.id: r for r in s.execute(select(*Item.__table__.columns).where(Item.id.in_(ids)))}
+        topics = _topics(s, ids)
+    yield from _item_rows([rows[i] for i in ids if i in rows], topics)
+
+
 def _item_rows(rows: Sequence[Any], topics: dict[int, list[str]]) -> list[dict[str, Any]]:
     return [
         {
             "id": r.id, "url": r.url, "source": r.source, "title": r.title,
             "published": r.published, "first_seen": r.first_seen, "updated": r.updated,
             "topics": topics.get(r.id, []), "story": r.story_id, "revisions": r.revision_count,
-            "text": r.text, "author": r.author, "final_url": r.final_url, "key": r.key, "doj_number": r.doj_number,
+            "text": r.text, "lang": primary_tag(r.language), "author": r.author, "final_url": r.final_url, "key": r.key,
+            "doj_number": r.doj_number,
             "doj_topics": r.doj_topics or [], "doj_components": r.doj_components or [],
         }
         for r in rows
@@ -175,6 +194,7 @@ def render_item(db: Database, item_id: int) -> str | None:
         f"#{item.id}  {item.title}",
         f"url:        {item.url}",
         f"source:     {item.source}",
+        f"language:   {primary_tag(item.language) or 'unknown'}",
         f"published:  {_human(item.published)}",
         f"first seen: {_human(item.first_seen)}",
         f"updated:    {_human(item.updated)}  ({item.revision_count} revision(s))",

@@ -17,11 +17,13 @@ from pipelines.search import (
     SearchPage,
     Term,
     Timeline,
+    count_at_most,
     count_matches,
     facets,
     highlight,
     matches,
     matching_ids,
+    overview,
     parse,
     search,
     snippet,
@@ -30,6 +32,7 @@ from pipelines.search import (
 
 __all__ = [
     "COUNT_LIMIT", "FACET_WINDOW", "RANK_WINDOW",
-    "Filter", "Hit", "Query", "QueryError", "SearchPage", "Term", "Timeline", "count_matches", "facets",
-    "highlight", "matches", "matching_ids", "parse", "search", "snippet", "timeline",
+    "Filter", "Hit", "Query", "QueryError", "SearchPage", "Term", "Timeline",
+    "count_at_most", "count_matches", "facets",
+    "highlight", "matches", "matching_ids", "overview", "parse", "search", "snippet", "timeline",
 ]

@@ -9,11 +9,13 @@ from pipelines.search.engine import (
     Hit,
     SearchPage,
     Timeline,
+    count_at_most,
     count_matches,
     facets,
     matches,
     matching_ids,
     narrow,
+    overview,
     search,
     timeline,
 )
@@ -22,6 +24,7 @@ from pipelines.search.snippet import highlight, snippet
 
 __all__ = [
     "COUNT_LIMIT", "FACET_WINDOW", "RANK_WINDOW",
-    "Filter", "Hit", "Query", "QueryError", "SearchPage", "Term", "Timeline", "count_matches", "facets", "fold",
-    "highlight", "matches", "matching_ids", "narrow", "parse", "search", "snippet", "timeline", "tokens",
+    "Filter", "Hit", "Query", "QueryError", "SearchPage", "Term", "Timeline",
+    "count_at_most", "count_matches", "facets", "fold",
+    "highlight", "matches", "matching_ids", "narrow", "overview", "parse", "search", "snippet", "timeline", "tokens",
 ]

@@ -21,12 +21,14 @@ import base64
 import binascii
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import reduce
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, column, func, literal_column, not_, or_, select, table
+from sqlalchemy import Float, and_, cast, column, func, literal_column, not_, or_, select, table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -48,15 +50,18 @@ _FTS = table(FTS_TABLE, column("rowid"))
 VECTOR_COLUMN = "search_vector"
 # Facets list at most this many values each (months: every month).
 FACET_VALUES = 20
-# A search ranks the newest RANK_WINDOW matches of its query; facets and the timeline count the newest
-# FACET_WINDOW; `total` reads at most COUNT_LIMIT matches through filters. Ranking costs ~5 µs a match on
-# either database (BM25 reads each match's column sizes; ts_rank each vector): unbounded, a word found in a
-# third of a million items would take seconds. Measured with bench/search.py (1,000,000 items): see README.
+# A search ranks the newest RANK_WINDOW matches of its query, then the next older ones page by page;
+# facets and the timeline count the newest FACET_WINDOW; `total` reads at most COUNT_LIMIT matches through
+# filters. Ranking costs ~4 µs a match on SQLite (BM25 reads each match's column sizes) and ~30 µs on
+# PostgreSQL (ts_rank reads each TOASTed vector), hence its smaller windows: unbounded, a word found in a
+# third of the store would take seconds. Chosen with bench/search.py (figures in the README).
 RANK_WINDOW = 5_000
 FACET_WINDOW = 10_000
+PG_RANK_WINDOW = 2_000
+PG_FACET_WINDOW = 5_000
+PG_PROBE = 200  # items read (newest first) to tell a broad query from a narrow one on PostgreSQL
 COUNT_LIMIT = 10_000
 UNIX_JULIAN = 2440587.5  # julianday('1970-01-01')
-
 
 
 def _when() -> Any:
@@ -201,16 +206,18 @@ def narrow(stmt: Any, q: Query, *, postgresql: bool, ranked: bool = False) -> tu
 
 # -- cursors ----------------------------------------------------------------------------------------------
 
-def _encode(kind: str, value: Any, item_id: int) -> str:
-    raw = json.dumps([kind, value, item_id], separators=(",", ":")).encode()
+def _encode(kind: str, value: Any, item_id: int, floor: int | None = None) -> str:
+    raw = json.dumps([kind, value, item_id, floor], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str, kind: str) -> tuple[Any, int]:
+def _decode(cursor: str, kind: str) -> tuple[Any, int, int | None]:
+    """(the last row's score or date, its id, the ranking window's floor: matches below this id are later
+    windows)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        got, value, item_id = json.loads(raw)
-        if got != kind or not isinstance(item_id, int):
+        got, value, item_id, floor = json.loads(raw)
+        if got != kind or not isinstance(item_id, int) or not (floor is None or isinstance(floor, int)):
             raise ValueError
         if kind == "r" and not isinstance(value, float | int):
             raise ValueError
@@ -218,21 +225,62 @@ def _decode(cursor: str, kind: str) -> tuple[Any, int]:
             value = as_utc(datetime.fromisoformat(value))
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise QueryError("cursor: not a cursor of this search (start again without it)") from None
-    return value, item_id
+    return value, item_id, floor
 
 
 # -- the interface --------------------------------------------------------------------------------------
 
-def _candidates(session: Session, query: Query, n: int, *, relevance: bool) -> Any:
-    """The newest ``n`` matches of ``query`` (by id: the order they were stored), as a subquery with ``cid``
-    (and on SQLite with ``relevance``, ``rel``: BM25 can only be read where the FTS5 table is queried)."""
+@contextmanager
+def _index_scans(session: Session, query: Query) -> Iterator[None]:
+    """PostgreSQL, a query with words: no sequential scan for what follows. The planner does not price the
+    TOAST read each row's vector costs, and for a few thousand matches in a large table it would rather
+    test every row (3 s) than read the GIN index's matches (0.4 s for 78,000 of 200,000)."""
+    if not (_is_pg(session) and query.groups):
+        yield
+        return
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    try:
+        yield
+    finally:
+        session.execute(text("RESET enable_seqscan"))
+
+
+def _pg_broad(session: Session, stmt: Any, n: int) -> bool:
+    """Whether walking the ids backwards finds ``n`` matches of ``stmt`` sooner than reading every match from
+    the GIN index. The density of matches among the newest ``PG_PROBE`` items (a short walk) stands for the
+    whole: a backward walk tests 1/density rows per match found (a TOAST read each, ~30 µs), the index
+    reads every match (~3 µs each): broad when density² × rows > 10 n."""
+    newest = int(session.scalar(select(func.max(Item.id))) or 0)
+    if not newest:
+        return False
+    probe = stmt.where(Item.id > newest - PG_PROBE).order_by(None).limit(None).subquery()
+    found = int(session.scalar(select(func.count()).select_from(probe)) or 0)
+    density = found / min(PG_PROBE, newest)
+    return density * density * newest > 10 * n
+
+
+def _candidates(session: Session, query: Query, n: int, *, relevance: bool, below: int | None = None) -> Any:
+    """The newest ``n`` matches of ``query`` (by id: the order they were stored; with ``below``, of those
+    with a smaller id), as a subquery with ``cid`` (and on SQLite with ``relevance``, ``rel``: BM25 can only
+    be read where the FTS5 table is queried)."""
     pg = _is_pg(session)
     cols: list[Any] = [Item.id.label("cid")]
     if relevance and not pg:
         cols.append((-func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)).label("rel"))
     stmt, _ = narrow(select(*cols), query, postgresql=pg)
+    if below is not None:
+        stmt = stmt.where((_FTS.c.rowid if (query.groups and not pg) else Item.id) < below)
     # SQLite: walk the full-text index newest first (FTS5 reads its lists backwards), not the items table.
-    order = _FTS.c.rowid.desc() if (query.groups and not pg) else Item.id.desc()
+    # PostgreSQL: a word found in few items is read from the GIN index and its ids sorted (`id + 0` keeps
+    # the planner from walking the primary key, which tests each row's TOASTed vector: 14 ms against
+    # 490 ms for 5,000 of 6,000 matches in 20,000 items); a word found everywhere is found soonest by
+    # walking the ids backwards (163 ms against 3 s for 2,000 of 78,000 matches in 200,000 items).
+    if query.groups and not pg:
+        order = _FTS.c.rowid.desc()
+    elif pg and query.groups and not _pg_broad(session, stmt, n):
+        order = (Item.id + 0).desc()
+    else:
+        order = Item.id.desc()
     return stmt.order_by(order).limit(n).subquery("candidates")
 
 
@@ -241,18 +289,56 @@ def search(session: Session, query: Query, *, limit: int, cursor: str | None = N
     """One page of hits, best first (newest first when the query has no words), and the number of matches.
 
     Ranking reads the newest ``RANK_WINDOW`` matches (in the order items were stored): a query matching more
-    is ranked among those, and its pages end there (``total`` still counts every match). ``total`` is None
-    when counting would read more than ``COUNT_LIMIT`` matches (or with ``count=False``).
+    is ranked among those first, and its later pages rank the next ``RANK_WINDOW`` older ones, and so on.
+    ``total`` is None when counting would read more than ``COUNT_LIMIT`` matches (or with ``count=False``).
     ``cursor`` is the previous page's ``next_cursor``; ``QueryError`` if it is not one of this query's.
     """
     if limit < 1:
         raise QueryError("limit: must be at least 1")
     cols = [Item.id, Item.url, Item.title, Item.text, Item.source, Item.published, Item.first_seen,
             Item.updated, Item.language, Item.story_id, _when().label("when_")]
-    score: Any = None
+    marks = query.highlight_tokens()
     if query.has_text:
-        pg = _is_pg(session)
-        cand = _candidates(session, query, RANK_WINDOW, relevance=True)
+        rows, next_cursor = _ranked(session, query, cols, limit, cursor)
+    else:
+        stmt, _ = _matching(session, query, select(*cols))
+        if cursor:
+            value, last, _floor = _decode(cursor, "d")
+            stmt = stmt.where(or_(_when() < value, and_(_when() == value, Item.id < last)))
+        stmt = stmt.order_by(_when().desc(), Item.id.desc())
+        rows = list(session.execute(stmt.limit(limit + 1)))
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = _encode("d", as_utc(_as_datetime(rows[-1].when_)).isoformat(), rows[-1].id)
+    topics = _topics(session, [r.id for r in rows])
+    hits = [
+        Hit(id=r.id, url=r.url, title=r.title, source=r.source, published=_utc(r.published),
+            first_seen=as_utc(r.first_seen), updated=as_utc(r.updated), topics=topics.get(r.id, []),
+            language=r.language, story_id=r.story_id, snippet=snippet(r.text or "", marks),
+            title_html=highlight(r.title or "", marks),
+            rank=float(r.score) if query.has_text else None)
+        for r in rows
+    ]
+    total = count_at_most(session, query, COUNT_LIMIT) if count else None
+    return SearchPage(hits=hits, next_cursor=next_cursor, total=total)
+
+
+def _ranked(session: Session, query: Query, cols: list[Any], limit: int,
+            cursor: str | None) -> tuple[list[Any], str | None]:
+    """A page of the best matches: the newest ``RANK_WINDOW`` matches ranked, then (once a cursor has walked
+    through them) the next ``RANK_WINDOW`` older ones, and so on, so paging reaches every match once."""
+    pg = _is_pg(session)
+    # ts_rank reads each candidate's vector (a TOAST fetch, ~30 µs): PostgreSQL ranks smaller windows.
+    window = min(RANK_WINDOW, PG_RANK_WINDOW) if pg else RANK_WINDOW
+    floor: int | None = None
+    after: tuple[float, int] | None = None
+    if cursor:
+        value, last, floor = _decode(cursor, "r")
+        after = (float(value), last)
+    rows: list[tuple[Any, int | None]] = []
+    while True:
+        cand = _candidates(session, query, window, relevance=True, below=floor)
         rel = func.ts_rank(_pg_vector(), _pg_query(query.groups), PG_RANK_NORMALIZATION) if pg else cand.c.rel
         if pg:
             age = cast(func.extract("epoch", _when()), Float) / 86400.0
@@ -260,56 +346,58 @@ def search(session: Session, query: Query, *, limit: int, cursor: str | None = N
         else:
             score = func.ln(func.max(rel, 1e-9)) + (func.julianday(_when()) - UNIX_JULIAN) / TAU_DAYS
         stmt = select(*cols, score.label("score")).select_from(cand).join(Item, Item.id == cand.c.cid)
-        if cursor:
-            value, last = _decode(cursor, "r")
-            stmt = stmt.where(or_(score < value, and_(score == value, Item.id < last)))
-        stmt = stmt.order_by(score.desc(), Item.id.desc())
-    else:
-        stmt, _ = _matching(session, query, select(*cols))
-        if cursor:
-            value, last = _decode(cursor, "d")
-            stmt = stmt.where(or_(_when() < value, and_(_when() == value, Item.id < last)))
-        stmt = stmt.order_by(_when().desc(), Item.id.desc())
-    rows = list(session.execute(stmt.limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    topics = _topics(session, [r.id for r in rows])
-    marks = query.highlight_tokens()
-    hits = [
-        Hit(id=r.id, url=r.url, title=r.title, source=r.source, published=_utc(r.published),
-            first_seen=as_utc(r.first_seen), updated=as_utc(r.updated), topics=topics.get(r.id, []),
-            language=r.language, story_id=r.story_id, snippet=snippet(r.text or "", marks),
-            title_html=highlight(r.title or "", marks), rank=float(r.score) if score is not None else None)
-        for r in rows
-    ]
+        if after is not None:
+            stmt = stmt.where(or_(score < after[0], and_(score == after[0], Item.id < after[1])))
+        stmt = stmt.order_by(score.desc(), Item.id.desc()).limit(limit + 1 - len(rows))
+        with _index_scans(session, query):
+            rows += [(r, floor) for r in session.execute(stmt)]
+        if len(rows) > limit:
+            break
+        # This window is used up: is there an older one?
+        size, lowest = session.execute(select(func.count(), func.min(cand.c.cid))).one()
+        if size < window or lowest is None:
+            break
+        floor, after = int(lowest), None
     next_cursor = None
-    if more and rows:
-        last_row = rows[-1]
-        if score is not None:
-            next_cursor = _encode("r", float(last_row.score), last_row.id)
-        else:
-            next_cursor = _encode("d", as_utc(_as_datetime(last_row.when_)).isoformat(), last_row.id)
-    total = count_matches(session, query, limit=COUNT_LIMIT) if count else None
-    return SearchPage(hits=hits, next_cursor=next_cursor, total=total)
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last_row, last_floor = rows[-1]
+        next_cursor = _encode("r", float(last_row.score), last_row.id, last_floor)
+    return [r for r, _ in rows], next_cursor
 
 
-def count_matches(session: Session, query: Query, *, limit: int | None = None) -> int | None:
-    """How many items match ``query``; None if more than ``limit`` (when given) would have to be read.
+def count_matches(session: Session, query: Query) -> int:
+    """How many items match ``query``, exactly (it reads every match: see ``count_at_most``)."""
+    fts = _fts_count(session, query)
+    if fts is not None:
+        return fts
+    inner, _ = _matching(session, query, select(Item.id))
+    return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+
+
+def count_at_most(session: Session, query: Query, limit: int) -> int | None:
+    """How many items match ``query``, or None when that is more than ``limit`` (read no further).
 
     Words alone on SQLite are counted in the full-text index itself, exactly and quickly, whatever ``limit``.
     """
-    pg = _is_pg(session)
-    if not pg and query.groups and not (query.filters or query.since or query.until):
-        expr = _fts_expr(query.groups)
-        if query.exclude:
-            expr = f"({expr}) NOT ({_fts_expr((query.exclude,))})"
-        stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(expr))
-        return int(session.scalar(stmt) or 0)
+    fts = _fts_count(session, query)
+    if fts is not None:
+        return fts
     inner, _ = _matching(session, query, select(Item.id))
-    if limit is None:
-        return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
-    n = int(session.scalar(select(func.count()).select_from(inner.limit(limit + 1).subquery())) or 0)
+    with _index_scans(session, query):
+        n = int(session.scalar(select(func.count()).select_from(inner.limit(limit + 1).subquery())) or 0)
     return None if n > limit else n
+
+
+def _fts_count(session: Session, query: Query) -> int | None:
+    """SQLite, a query of words alone: the count from the FTS5 index (no join to the items)."""
+    if _is_pg(session) or not query.groups or query.filters or query.since or query.until:
+        return None
+    expr = _fts_expr(query.groups)
+    if query.exclude:
+        expr = f"({expr}) NOT ({_fts_expr((query.exclude,))})"
+    stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(expr))
+    return int(session.scalar(stmt) or 0)
 
 
 def matching_ids(query: Query, session: Session) -> Any:
@@ -332,11 +420,16 @@ def matches(session: Session, query: Query, item_ids: list[int]) -> set[int]:
     return set(session.scalars(stmt))
 
 
-def _window(session: Session, query: Query) -> list[tuple[int, str, str | None, str, str, str | None]]:
+# (id, source, two-letter language, YYYY-MM, the week's Monday YYYY-MM-DD, topic)
+_WindowRow = tuple[int, str, str | None, str, str, str | None]
+
+
+def _window(session: Session, query: Query) -> list[_WindowRow]:
     """The newest ``FACET_WINDOW`` matches with their topics: (id, source, two-letter language, ``YYYY-MM``,
     the Monday of the week ``YYYY-MM-DD``, topic), one row per item and topic. Dates are cut into months and
     weeks by the database (UTC): reading 10,000 datetimes into Python costs more than the query."""
-    cand = _candidates(session, query, FACET_WINDOW, relevance=False)
+    window = min(FACET_WINDOW, PG_FACET_WINDOW) if _is_pg(session) else FACET_WINDOW
+    cand = _candidates(session, query, window, relevance=False)
     when = _when()
     if _is_pg(session):
         utc = func.timezone("UTC", when)
@@ -348,7 +441,8 @@ def _window(session: Session, query: Query) -> list[tuple[int, str, str | None, 
     stmt = (select(Item.id, Item.source, func.lower(func.substr(Item.language, 1, 2)), month, week, ItemTopic.topic)
             .select_from(cand).join(Item, Item.id == cand.c.cid)
             .outerjoin(ItemTopic, ItemTopic.item_id == Item.id))
-    return [tuple(r) for r in session.execute(stmt)]  # type: ignore[misc]
+    with _index_scans(session, query):
+        return [tuple(r) for r in session.execute(stmt)]  # type: ignore[misc]
 
 
 def facets(session: Session, query: Query) -> dict[str, list[tuple[str, int]]]:
@@ -358,7 +452,19 @@ def facets(session: Session, query: Query) -> dict[str, list[tuple[str, int]]]:
     A query matching more than ``FACET_WINDOW`` items is counted over its newest ``FACET_WINDOW`` matches
     (``facets`` stays fast on a broad match; the counts are then those of the newest matches).
     """
+    return _facets_of(_window(session, query))
+
+
+def overview(session: Session, query: Query, *, bucket: str | None = None) -> tuple[
+        dict[str, list[tuple[str, int]]], Timeline]:
+    """``facets`` and ``timeline`` of one query from one read of its matches (what a search page shows)."""
+    if bucket not in (None, "week", "month"):
+        raise QueryError(f"bucket: {bucket!r} (week or month)")
     rows = _window(session, query)
+    return _facets_of(rows), _timeline_of(rows, bucket)
+
+
+def _facets_of(rows: list[_WindowRow]) -> dict[str, list[tuple[str, int]]]:
     topic: Counter[str] = Counter(r[5] for r in rows if r[5] is not None)
     items = {r[0]: r for r in rows}.values()  # one per item (an item has a row per topic)
     source: Counter[str] = Counter(r[1] for r in items)
@@ -378,7 +484,10 @@ def timeline(session: Session, query: Query, *, bucket: str | None = None) -> Ti
     Over the newest ``FACET_WINDOW`` matches, as ``facets``."""
     if bucket not in (None, "week", "month"):
         raise QueryError(f"bucket: {bucket!r} (week or month)")
-    rows = _window(session, query)
+    return _timeline_of(_window(session, query), bucket)
+
+
+def _timeline_of(rows: list[_WindowRow], bucket: str | None) -> Timeline:
     if not rows:
         return Timeline(bucket or "week", [], {})
     weeks = {r[4] for r in rows}

@@ -35,42 +35,45 @@ def _marked(text: str, spans: list[tuple[int, int, bool]]) -> str:
 
 def highlight(text: str, marks: Collection[str]) -> str:
     """All of ``text``, escaped, with every word whose folded form is in ``marks`` marked."""
-    spans = [(m.start(), m.end(), fold(m.group()) in marks) for m in _TOKEN.finditer(text)] if marks else []
+    spans = [(m.start(), m.end(), (w.lower() if (w := m.group()).isascii() else fold(w)) in marks)
+             for m in _TOKEN.finditer(text)] if marks else []
     return _marked(text, spans)
 
 
 def snippet(text: str, marks: Collection[str], *, words: int = WORDS) -> str:
     """About ``words`` words of ``text`` where the most distinct marked words are, escaped and marked."""
     head = text[:SCAN]
-    found = [(m.start(), m.end(), fold(m.group())) for m in _TOKEN.finditer(head)]
+    found = [(m.start(), m.end()) for m in _TOKEN.finditer(head)]
     if not found:
         return escape(" ".join(head[:300].split()))
-    hits = [tok in marks for _, _, tok in found]
-    best, best_key = 0, (-1, -1)
-    if marks and any(hits):
-        # Slide a window of `words` words; keep the first one with the most distinct marked words
-        # (then the most marks), so a snippet shows "tren … aragua … extradición" rather than one word thrice.
+    hits: dict[int, str] = {}  # token index → its folded form, for the marked tokens only
+    if marks:
+        for k, (a, b) in enumerate(found):
+            w = head[a:b]
+            f = w.lower() if w.isascii() else fold(w)
+            if f in marks:
+                hits[k] = f
+    best = 0
+    if hits:
+        # The window of `words` tokens with the most distinct marked words (then the most marks), found by
+        # sliding over the marked tokens only; the first such window wins.
+        order = sorted(hits)
+        best_key = (-1, -1)
+        lo = 0
         seen: Counter[str] = Counter()
-        total = 0
-        for i, (_, _, tok) in enumerate(found):
-            if hits[i]:
-                seen[tok] += 1
-                total += 1
-            if i >= words:
-                j = i - words
-                if hits[j]:
-                    old = found[j][2]
-                    seen[old] -= 1
-                    total -= 1
-                    if not seen[old]:
-                        del seen[old]
-            key = (len(seen), total)
+        for hi, k in enumerate(order):
+            seen[hits[k]] += 1
+            while order[lo] <= k - words:
+                seen[hits[order[lo]]] -= 1
+                if not seen[hits[order[lo]]]:
+                    del seen[hits[order[lo]]]
+                lo += 1
+            key = (len(seen), hi - lo + 1)
             if key > best_key:
-                best_key, best = key, max(0, i - words + 1)
+                best_key, first, last = key, order[lo], k
         # Centre the window on its marked words, so they are read with what comes before and after.
-        in_window = [k for k in range(best, min(best + words, len(found))) if hits[k]]
-        slack = words - (in_window[-1] - in_window[0] + 1)
-        best = max(0, min(in_window[0] - slack // 2, len(found) - words))
+        slack = words - (last - first + 1)
+        best = max(0, min(first - slack // 2, len(found) - words))
     end = min(len(found), best + words)
     start_char = found[best][0]
     end_char = found[end - 1][1]
@@ -78,7 +81,7 @@ def snippet(text: str, marks: Collection[str], *, words: int = WORDS) -> str:
     while end_char < len(head) and not head[end_char].isspace() and end_char - found[end - 1][1] < 3:
         end_char += 1
     piece = head[start_char:end_char]
-    spans = [(s - start_char, e - start_char, hits[k]) for k, (s, e, _) in enumerate(found[best:end], best)]
+    spans = [(a - start_char, b - start_char, k in hits) for k, (a, b) in enumerate(found[best:end], best)]
     body = " ".join(_marked(piece, spans).split())
     prefix = "… " if best > 0 else ""
     suffix = " …" if end < len(found) or len(text) > len(head) else ""

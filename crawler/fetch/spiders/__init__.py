@@ -1,10 +1,12 @@
-"""One spider module per source kind: ``doj_api``, ``feed``, ``listing``, ``sitemap``."""
+"""One spider module per source kind: ``doj_api``, ``feed``, ``listing``, ``sitemap``, ``gc_news``, ``drupal_views``."""
 
 from __future__ import annotations
 
 from crawler.fetch.spiders.base import SourceSpider
 from crawler.fetch.spiders.doj_api import DojApiSpider
+from crawler.fetch.spiders.drupal_views import DrupalViewsSpider
 from crawler.fetch.spiders.feed import FeedSpider
+from crawler.fetch.spiders.gc_news import GcNewsSpider
 from crawler.fetch.spiders.listing import ListingSpider
 from crawler.fetch.spiders.sitemap import SitemapSpider
 
@@ -13,6 +15,11 @@ SPIDERS: dict[str, type[SourceSpider]] = {
     "feed": FeedSpider,
     "listing": ListingSpider,
     "sitemap": SitemapSpider,
+    "gc_news": GcNewsSpider,
+    "drupal_views": DrupalViewsSpider,
 }
 
-__all__ = ["SPIDERS", "DojApiSpider", "FeedSpider", "ListingSpider", "SitemapSpider", "SourceSpider"]
+__all__ = [
+    "SPIDERS", "DojApiSpider", "DrupalViewsSpider", "FeedSpider", "GcNewsSpider", "ListingSpider", "SitemapSpider",
+    "SourceSpider",
+]

@@ -16,9 +16,9 @@ from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutErro
 from twisted.python.failure import Failure
 
 from crawler.config import SourceConfig
-from crawler.fetch.botwall import detect_bot_wall
+from crawler.fetch.botwall import UNREACHABLE, wall_of
 from crawler.fetch.policy import RefusedRequest, scheme_refusal
-from crawler.passes.context import PassServices
+from crawler.passes.context import PassContext, PassServices
 from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
@@ -36,11 +36,14 @@ class SourceSpider(scrapy.Spider):
 
     kind = ""
 
-    def __init__(self, services: PassServices, **kwargs: Any) -> None:
-        super().__init__(name=services.source.name, **kwargs)
+    def __init__(self, source: SourceConfig, context: PassContext, services: PassServices | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(name=source.name, **kwargs)
+        self.source = source
+        self.ctx = context
+        # What the item stages use (crawler.fetch.stages); None when the spider runs without them
+        # (``sources check`` collects what it yields instead).
         self.services = services
-        self.source = services.source
-        self.ctx = services.ctx
         self._retries_scheduled = False
 
     @classmethod
@@ -62,6 +65,8 @@ class SourceSpider(scrapy.Spider):
         headers: dict[str, str] = {}
         if key in self.ctx.queued:  # the same article under another link variant (tracking, www…)
             return Outcome(key, self.source.name, outcome.KNOWN, "already requested in this pass")
+        if key in self.ctx.unmatched and key not in self.ctx.known:
+            return Outcome(key, self.source.name, outcome.KNOWN, "read before; matched no topic")
         retry = self.ctx.retries.get(key) if key not in self.ctx.known else None
         if retry is not None:  # failed or blocked before: tried again once its backoff has run out
             wait = self.ctx.retry_wait(key)
@@ -101,7 +106,7 @@ class SourceSpider(scrapy.Spider):
                 return
             yield Outcome(key, self.source.name, outcome.NOT_MODIFIED, http_status=304)
             return
-        wall = detect_bot_wall(response.status, response.body)
+        wall = wall_of(response)
         if wall:
             # Its validators, so the next try is a conditional request that costs the site nothing.
             yield Outcome(key, self.source.name, outcome.BLOCKED, wall, response.status, fetch_url=fetch_url,
@@ -115,6 +120,8 @@ class SourceSpider(scrapy.Spider):
             yield Outcome(key, self.source.name, outcome.NO_TEXT, "not an HTML page", response.status)
             return
         hints: dict[str, Any] = response.meta.get("hints", {})
+        if self.source.language and not hints.get("language"):
+            hints = {**hints, "language": self.source.language}
         final = canonical_url(response.url)
         yield Article(
             # The address that opens (refined by the page's own canonical link at extraction); the
@@ -126,6 +133,7 @@ class SourceSpider(scrapy.Spider):
             html=response.text,
             final_url=response.url,
             content=self.source.content,
+            keep=self.source.keep,
             etag=_header(response, b"ETag"),
             last_modified=_header(response, b"Last-Modified"),
             **hints,
@@ -186,9 +194,16 @@ def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
         _cancelled_errors()
     ):
         return outcome.TOO_LARGE, "larger than the page size limit (crawl.max_page_size)", None
-    if failure.check(TimeoutError, TCPTimedOutError):
+    if failure.check(TimeoutError, TCPTimedOutError, *_scrapy_errors("DownloadTimeoutError")):
+        request = getattr(failure, "request", None)  # Scrapy sets it on a download's failure
+        tries = 1 + int(request.meta.get("retry_times", 0) if request is not None else 0)
+        if tries >= 2:
+            # No answer on any try: the host stalls this client (www.canada.ca's firewall does so to every
+            # client whose TLS fingerprint is not a browser's). Recorded as what it is, never got around.
+            return outcome.BLOCKED, (f"{UNREACHABLE}: no answer to {tries} tries (the connection or TLS "
+                                     "handshake hangs until the timeout)"), None
         return outcome.FAILED, "timed out", None
-    if failure.check(DNSLookupError):
+    if failure.check(DNSLookupError, *_scrapy_errors("CannotResolveHostError")):
         return outcome.FAILED, "DNS lookup failed", None
     if failure.check(ResponseNeverReceived):
         return outcome.FAILED, "connection lost before a response", None
@@ -202,6 +217,13 @@ def record_key(url: str) -> str:
     if scheme_refusal(url) is None:
         return canonical_url(url)
     return redact_url(url.strip())[:500]
+
+
+def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """The download exceptions Scrapy 2.14+ raises in place of Twisted's (absent from older Scrapy)."""
+    import scrapy.exceptions
+
+    return tuple(e for n in names if isinstance(e := getattr(scrapy.exceptions, n, None), type))
 
 
 def _cancelled_errors() -> tuple[type[BaseException], ...]:
@@ -259,12 +281,13 @@ def _start_failed(spider: SourceSpider, failure: Failure) -> Outcome:
     request = failure.request  # type: ignore[attr-defined]
     if spider.ctx.start_error is None:
         spider.ctx.start_error = f"{request.url}: {detail}"
+        spider.ctx.start_blocked = status == outcome.BLOCKED
     return Outcome(record_key(request.url), spider.source.name, status, detail, http)
 
 
 def check_source_response(spider: SourceSpider, response: Response) -> Outcome | None:
     """An Outcome when the source's own URL answered with a bot wall or an error (the pass fails)."""
-    wall = detect_bot_wall(response.status, response.body)
+    wall = wall_of(response)
     key = canonical_url(response.url)
     if wall:
         spider.ctx.start_error = f"{response.url}: {wall}"

@@ -227,6 +227,8 @@ class DojApiSpider(SourceSpider):
             return [no_url], False
         if article.published and article.published < self.ctx.since and article.key not in self.ctx.known:
             return [Outcome(article.key, self.source.name, outcome.OLD, "published before `since`")], False
+        article.language = article.language or self.source.language
+        article.keep = self.source.keep
         return [article], False
 
 

@@ -9,6 +9,7 @@ import scrapy
 from scrapy.http import Response, TextResponse
 
 from crawler.config import ListingSource
+from crawler.fetch.botwall import wall_of
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
 from crawler.passes.tally import Count
 from pipelines import items as outcome
@@ -26,9 +27,11 @@ class ListingSpider(SourceSpider):
     def parse_listing(self, response: Response) -> Iterator[scrapy.Request | Outcome]:
         depth: int = response.meta["depth"]
         if depth > 1:  # only the first listing page decides whether the source works
-            if response.status >= 400:
-                yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED,
-                              f"HTTP {response.status}", response.status)
+            wall = wall_of(response)
+            if wall or response.status >= 400:
+                yield Outcome(canonical_url(response.url), self.source.name,
+                              outcome.BLOCKED if wall else outcome.FAILED, wall or f"HTTP {response.status}",
+                              response.status)
                 return
         else:
             bad = check_source_response(self, response)

@@ -1,7 +1,9 @@
-"""Sitemaps and sitemap indexes (news sitemaps included), bounded by ``since`` and ``max_pages``."""
+"""Sitemaps and sitemap indexes (news sitemaps included), bounded by ``since`` and ``max_pages``; pages whose URL
+matches one of ``exclude`` (a sponsored section) are not fetched."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
@@ -12,6 +14,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
 from crawler.config import SitemapSource
+from crawler.fetch.botwall import wall_of
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
 from crawler.passes.tally import Count
 from pipelines import items as outcome
@@ -43,6 +46,7 @@ class SitemapSpider(SourceSpider):
 
     async def start(self) -> AsyncIterator[Any]:
         self._queued = 0
+        self._exclude = [re.compile(p) for p in self.source.exclude]
         # Conditional, like a feed: an unchanged sitemap (a site bumps lastmod when a page changes)
         # costs one 304.
         yield source_request(self, self.source.url, self.parse_sitemap, conditional=True, root=True)
@@ -58,6 +62,13 @@ class SitemapSpider(SourceSpider):
                 yield bad
                 return
             remember_validators(self, response)
+        else:
+            wall = wall_of(response)
+            if wall or response.status >= 400:  # a child sitemap that is walled or failed
+                yield Outcome(canonical_url(response.url), self.source.name,
+                              outcome.BLOCKED if wall else outcome.FAILED, wall or f"HTTP {response.status}",
+                              response.status)
+                return
         try:
             sitemap = Sitemap(_body(response))
         except Exception as exc:  # lxml raises several kinds for a broken document
@@ -75,6 +86,9 @@ class SitemapSpider(SourceSpider):
                 continue  # older than `since` (and, for an index, a child sitemap not touched since)
             if sitemap.type == "sitemapindex":
                 yield scrapy.Request(loc, callback=self.parse_sitemap, errback=self.on_error)
+                continue
+            if any(p.search(loc) for p in self._exclude):
+                self.ctx.tally.add(Count.EXCLUDED)
                 continue
             if self._queued >= self.source.max_pages:
                 self.ctx.max_pages_reached = True
