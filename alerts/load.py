@@ -13,7 +13,6 @@ from alerts.plan import kind_of
 from alerts.render import excerpt
 from alerts.views import Alert, HealthAlert, StoryAlert, StoryCopy, TopicEvidence
 from pipelines.models import AlertEvent, Delivery, Item, ItemTopic, Revision
-from pipelines.timeutil import as_utc
 
 COPIES_LOADED = 20  # other outlets' copies read per story; the message shows the first few and a count
 _ITEM_COLUMNS = (
@@ -107,7 +106,7 @@ def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Aler
                 source=ev.source or "",
                 message=str(payload.get("message") or ("recovered" if kind == "recovery" else "failing")),
                 detail=str(payload.get("detail") or ""),
-                at=as_utc(ev.created),
+                at=ev.created,
             )
             continue
         item = items.get(ev.item_id) if ev.item_id is not None else None
@@ -119,10 +118,10 @@ def load_alerts(session: Session, delivery_ids: Iterable[int]) -> dict[int, Aler
             title=item.title,
             url=item.url,
             source=item.source,
-            published=as_utc(item.published or item.first_seen),
+            published=item.published or item.first_seen,
             topics=tuple(sorted(topics.get(item.id, []), key=lambda t: -t.score)),
             copies=tuple(
-                StoryCopy(c.source, c.title, c.url, as_utc(c.published) if c.published else None,
+                StoryCopy(c.source, c.title, c.url, c.published,
                           c.site_name or "")
                 for c in others
             ),

@@ -7,6 +7,24 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.canonical import canonical_url
+from pipelines.classify import TopicResult
+from pipelines.stories import StoryFeatures
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the extraction worker computes from an article's title and text, once: the store takes it as is."""
+
+    topics: tuple[TopicResult, ...]  # the topics it matched (the rules in force for the pass)
+    signature: bytes  # the story fingerprint (pipelines.stories.fingerprint)
+    content_hash: str  # pipelines.revisions.content_hash: an unchanged page is found unchanged
+    story_features: StoryFeatures
+
+
+def clean(value: str | None) -> str:
+    """A title or text as it is stored and analysed: NUL characters (broken pages; PostgreSQL refuses them in
+    text columns) dropped, and stripped."""
+    return (value or "").replace("\x00", "").strip()
 
 
 @dataclass
@@ -35,11 +53,8 @@ class Article:
     authority: int = 2  # FEED_TEXT, PAGE_TEXT or API_TEXT: which text wins when sources overlap
     keep: str = "all"  # the source's `keep`: "matching" stores a new item only when it matches a topic
     extra: dict[str, Any] = field(default_factory=dict)
-    # computed in the extraction worker, so the store does not redo it (None: not computed)
-    topics: list[Any] | None = None
-    signature: bytes | None = None
-    content_hash: str | None = None
-    story_features: Any = None  # pipelines.stories.StoryFeatures
+    # Made in the extraction worker (crawler.fetch.stages): the store never makes it in a pass.
+    analysis: Analysis | None = None
     key: str = ""  # the dedup key (``canonical_url``); computed from ``url`` when not given
 
     def __post_init__(self) -> None:

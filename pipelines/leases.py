@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pipelines.db import Database
 from pipelines.models import Lock
-from pipelines.timeutil import as_utc, utcnow
+from pipelines.timeutil import utcnow
 
 
 def lease_owner(pid: int | None = None) -> str:
@@ -58,7 +58,7 @@ class Leases:
         try:
             with self.db.write() as s:
                 lock = s.get(Lock, name, with_for_update=True)
-                if (lock is not None and lock.owner != owner and as_utc(lock.expires) > now
+                if (lock is not None and lock.owner != owner and lock.expires > now
                         and not owner_gone(lock.owner)):
                     return False
                 if lock is None:
@@ -89,7 +89,7 @@ def lease(db: Database, name: str) -> tuple[str, datetime] | None:
         lock = s.get(Lock, name)
         if lock is None:
             return None
-        return lock.owner, as_utc(lock.expires)
+        return lock.owner, lock.expires
 
 
 def drop_stale_lease(db: Database, name: str, now: datetime) -> str | None:

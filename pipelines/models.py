@@ -1,6 +1,7 @@
 """The stored model: items and their revisions, stories, topics, passes, per-URL state and the alert outbox.
 
-Times are stored as UTC. SQLite hands them back naive; ``pipelines.timeutil.as_utc`` puts the zone back.
+Times are stored as UTC and read back as aware UTC datetimes (``UTCDateTime``), whatever the database: SQLite
+hands them back naive, PostgreSQL in its session's zone; no reader repairs them.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from pipelines.canonical import canonical_url
+from pipelines.timeutil import as_utc
 
 # Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.
 NAMING = {
@@ -36,10 +40,27 @@ NAMING = {
 }
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A ``DateTime(timezone=True)`` column that takes and gives aware UTC datetimes.
+
+    Written as UTC (a naive value is taken to be UTC, as the code has always meant it), as before; read back
+    aware in UTC, on SQLite (which stores no zone) as on PostgreSQL. The schema is unchanged.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON,
+        datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON,
     }
 
 

@@ -1,8 +1,13 @@
-"""The store stage: an article becomes a new item, a revision, or nothing; outcomes become records.
+"""The store: items, their stories, revisions and topics, and the alert outbox.
 
-Each article is saved in its own savepoint inside a batch transaction, so one bad record is recorded
-as failed and the rest of the batch is kept. Alert events are written in the same transaction as the
-item they are about (the outbox ``alerts/`` reads).
+``save`` takes a batch of articles (each with the analysis its extraction worker made) and page outcomes:
+an article becomes a new item (joining a known story or starting one), a material revision, a fuller text
+of another source's item, or nothing (unchanged, a duplicate); an outcome becomes a per-URL record
+(``pipelines.urlstates``). One transaction per batch; should a record fail, the batch is written again
+with a savepoint per record, so the bad one is recorded as failed and the rest kept. Alert events are
+written in the same transaction as the item they are about (the outbox ``alerts/`` reads). What is
+counted goes into the pass's ``Tally``; passes and source state are the ledger's
+(``crawler.passes.ledger``).
 """
 
 from __future__ import annotations
@@ -15,15 +20,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from crawler.passes.tally import Count, Tally
 from pipelines import items as outcome
+from pipelines import urlstates
 from pipelines.classify import Classifier, TopicResult
 from pipelines.db import Database
-from pipelines.items import Article, KnownPage, Outcome, RetryState
+from pipelines.items import Analysis, Article, KnownPage, Outcome, clean
 from pipelines.language import primary_tag, resolve_language
 from pipelines.models import (
     AlertEvent,
@@ -32,10 +37,8 @@ from pipelines.models import (
     Revision,
     Story,
     TopicChange,
-    UrlState,
 )
-from pipelines.redact import redact_text, redact_url
-from pipelines.retry import RETRIED, RetryPolicy
+from pipelines.retry import RetryPolicy
 from pipelines.revisions import compare, content_hash
 from pipelines.search import Query, matches
 from pipelines.stories import (
@@ -47,19 +50,20 @@ from pipelines.stories import (
     fingerprint,
     story_features,
 )
-from pipelines.timeutil import as_utc, trusted_published, utcnow
-from pipelines.worker import classifier_meta
+from pipelines.timeutil import trusted_published, utcnow
+from pipelines.worker import analyse, classifier_meta
 
 log = logging.getLogger("borderwatch.store")
 
-# Outcomes worth a per-URL record (the others are only counted).
-_RECORDED = {outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT, outcome.REFUSED,
-             outcome.UNMATCHED}
 # How far back stored items are loaded into the story index: copies of one story appear within days.
 STORY_WINDOW = timedelta(days=60)
 # How far back pages read and not kept (``keep: matching``) are remembered so they are not fetched again.
 UNMATCHED_WINDOW = timedelta(days=60)
 EVIDENCE_PER_TOPIC = 5
+
+
+class NotAnalysed(RuntimeError):
+    """An article reached the store without the analysis its pass's extraction worker makes."""
 
 
 def evidence_json(result: TopicResult) -> list[dict[str, Any]]:
@@ -76,7 +80,7 @@ class Store:
     def __init__(
         self,
         db: Database,
-        classifier: Classifier | Callable[[], Classifier],
+        classifier: Classifier | None,
         *,
         stories: StoryIndex | None = None,
         now: Callable[[], datetime] = utcnow,
@@ -87,7 +91,7 @@ class Store:
         # The queries watchers follow: a new item matching one is news even when it carries no topic.
         self.queries = tuple(queries)
         self.retry = retry or RetryPolicy()
-        self._classifier = classifier
+        self.rules = classifier
         self.stories = stories if stories is not None else StoryIndex()
         self.now = now
         self._lock = threading.Lock()  # several sources' crawlers share one store in a process
@@ -96,10 +100,20 @@ class Store:
 
     @property
     def classifier(self) -> Classifier:
-        """The topic rules, loaded on first use (a pass of pages gets its topics from the workers)."""
-        if not isinstance(self._classifier, Classifier):
-            self._classifier = self._classifier()
-        return self._classifier
+        """The topic rules, for ``reclassify`` (a pass's store has none: its workers classify)."""
+        if self.rules is None:
+            raise NotAnalysed("this store was given no topic rules")
+        return self.rules
+
+    def _analysis(self, a: Article, title: str, text: str) -> Analysis:
+        """The article's analysis, made by the extraction worker. A store given topic rules (tools, tests that
+        save text directly) makes it for an article that has none; a pass's store has none, so an article that
+        missed the worker fails, recorded as such, rather than being stored as matching no topic."""
+        if a.analysis is not None:
+            return a.analysis
+        if self.rules is None:
+            raise NotAnalysed(f"{a.url}: not analysed by an extraction worker")
+        return analyse(title, text, classifier_meta(a.doj_topics, a.doj_components, a.source), self.rules)
 
     # -- loading ---------------------------------------------------------------------------------------
     def load_stories(self, window: timedelta = STORY_WINDOW) -> int:
@@ -115,7 +129,7 @@ class Store:
         for r in rows:
             if r.story_id is None:
                 continue
-            doc = StoryDoc(r.id, r.title, r.text, _utc(r.published), r.key, r.doj_number,
+            doc = StoryDoc(r.id, r.title, r.text, r.published, r.key, r.doj_number,
                            features_from_json(r.story_features))
             self.stories.add(doc, r.story_id, r.signature)
         return len(rows)
@@ -129,7 +143,7 @@ class Store:
         known: dict[str, KnownPage] = {}
         for r in rows:
             # A revisit fetches a real address (where the page was fetched), never the key.
-            page = KnownPage(r.source, _utc(r.published), as_utc(r.first_seen), _utc(r.last_checked),
+            page = KnownPage(r.source, r.published, r.first_seen, r.last_checked,
                              r.etag, r.last_modified, r.final_url or r.url)
             known[r.key] = page
             if r.link:
@@ -137,24 +151,10 @@ class Store:
                 known[r.link] = page
         return known
 
-    def load_retries(self) -> dict[str, RetryState]:
-        """Failed and blocked URLs: what waits for a retry, and what was given up."""
-        with self.db.read() as s:
-            rows = s.execute(
-                select(UrlState.url, UrlState.source, UrlState.status, UrlState.attempts, UrlState.next_attempt,
-                       UrlState.fetch_url, UrlState.etag, UrlState.last_modified)
-                .where(UrlState.status.in_(sorted(RETRIED)))
-            ).all()
-        return {r.url: RetryState(r.source, r.status, r.attempts or 1, _utc(r.next_attempt), r.fetch_url, r.etag,
-                                  r.last_modified) for r in rows}
-
     def load_unmatched(self, window: timedelta = UNMATCHED_WINDOW) -> set[str]:
         """Pages a ``keep: matching`` source read and left unstored (they matched no topic) within ``window``:
         a feed lists a story for days, not months, so older records need not be held in memory."""
-        since = self.now() - window
-        with self.db.read() as s:
-            return set(s.scalars(select(UrlState.url).where(
-                (UrlState.status == outcome.UNMATCHED) & (UrlState.last_attempt >= since))))
+        return urlstates.load_unmatched(self.db, self.now() - window)
 
     # -- saving ----------------------------------------------------------------------------------------
     def save(self, batch: Sequence[Article | Outcome], counts: Tally) -> None:
@@ -205,8 +205,7 @@ class Store:
                         counts.add(Count.FAILED)
                         failed = Outcome(obj.key, obj.source, outcome.FAILED, f"store: {exc}"[:500])
                         self._record_outcome(s, failed, now, Tally())
-            if self._stored_urls:  # read now: no longer failed or blocked
-                s.execute(delete(UrlState).where(UrlState.url.in_(self._stored_urls)))
+            urlstates.forget(s, self._stored_urls)
 
     def _record_outcome(self, s: Session, o: Outcome, now: datetime, counts: Tally) -> None:
         counts.add(o.status)
@@ -215,35 +214,7 @@ class Store:
             if item is not None:
                 item.last_checked = now
             return
-        if o.status not in _RECORDED:
-            return
-        url = redact_url(o.url)[:2048]
-        attempts = (s.scalar(select(UrlState.attempts).where(UrlState.url == url)) or 0) + 1
-        # A page (it has an address to ask again) that failed or met a bot wall is tried again later,
-        # with a growing wait; the source's own URL is tried on every pass anyway.
-        retried = o.status in RETRIED and o.fetch_url is not None
-        values = {
-            # Credentials in a URL or an error (a source's ?token=…) are never stored.
-            "url": url, "source": o.source, "status": o.status, "detail": redact_text(o.detail)[:2000],
-            "attempts": attempts, "first_seen": now, "last_attempt": now,
-            "next_attempt": self.retry.next_attempt(o.source, attempts, now) if retried else None,
-            "fetch_url": o.fetch_url[:2048] if o.fetch_url else None,
-            "etag": o.etag[:500] if o.etag else None,
-            "last_modified": o.last_modified[:100] if o.last_modified else None,
-        }
-        insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(UrlState).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[UrlState.url],
-            set_={
-                "status": stmt.excluded.status, "detail": stmt.excluded.detail,
-                "last_attempt": stmt.excluded.last_attempt, "attempts": UrlState.attempts + 1,
-                "source": stmt.excluded.source, "next_attempt": stmt.excluded.next_attempt,
-                "fetch_url": func.coalesce(stmt.excluded.fetch_url, UrlState.fetch_url),
-                "etag": stmt.excluded.etag, "last_modified": stmt.excluded.last_modified,
-            },
-        )
-        s.execute(stmt)
+        urlstates.record(s, o, now, self.retry)
 
     def _prefetch(self, s: Session, batch: Sequence[Article | Outcome]) -> None:
         """Load the batch's known items in one query (a lookup per article cost more than the insert)."""
@@ -264,35 +235,30 @@ class Store:
         return item
 
     def _save_article(self, s: Session, a: Article, now: datetime, counts: Tally) -> None:
-        # NUL characters occur in broken pages; PostgreSQL refuses them in text columns.
-        text = (a.text or "").replace("\x00", "").strip()
-        title = (a.title or "").replace("\x00", "").strip()
+        text, title = clean(a.text), clean(a.title)
         if not text:
             self._record_outcome(s, Outcome(a.key, a.source, outcome.NO_TEXT, "no article text"), now, counts)
             return
+        analysis = self._analysis(a, title, text)
         item = self._find(s, a)
-        if item is None and a.keep == "matching":
+        if item is None and a.keep == "matching" and not analysis.topics:
             # A general news feed: only what matches a topic is stored; the rest is counted and remembered,
             # so the next pass does not fetch it again.
-            if a.topics is None:
-                meta = classifier_meta(a.doj_topics, a.doj_components, a.source)
-                a.topics = list(self.classifier.matched(title, text, meta))
-            if not a.topics:
-                self._record_outcome(s, Outcome(a.key, a.source, outcome.UNMATCHED, "matched no topic (keep: matching)",
-                                                fetch_url=None), now, counts)
-                return
+            self._record_outcome(s, Outcome(a.key, a.source, outcome.UNMATCHED, "matched no topic (keep: matching)",
+                                            fetch_url=None), now, counts)
+            return
         # Fetched and read (new, changed, unchanged or another source's copy): no longer failed or blocked,
         # under its own URL nor under the link that redirected to it.
         self._stored_urls.extend(u for u in (a.key, a.link) if u)
         if item is None:
-            self._insert(s, a, title, text, now, counts)
+            self._insert(s, a, title, text, analysis, now, counts)
             return
         if item.source != a.source:
             # Another source stored it first (the API and the feed both carry a DOJ release): one
             # item, whose text is owned by one source, so two extractions of one release never look
             # like an edit. A fuller text (an API body over a feed summary) takes the item over.
             if a.authority > (item.authority or 0):
-                self._take_over(s, item, a, title, text, now)
+                self._take_over(s, item, a, title, text, analysis, now)
                 counts.add(Count.FULLER_TEXT)
             else:
                 counts.add(Count.DUPLICATE)
@@ -307,7 +273,7 @@ class Store:
         item.etag = a.etag or item.etag
         item.last_modified = a.last_modified or item.last_modified
         item.source_changed = a.source_changed or item.source_changed
-        new_hash = a.content_hash or content_hash(title, text)
+        new_hash = analysis.content_hash
         if new_hash == item.content_hash:
             counts.add(Count.UNCHANGED)
             return
@@ -328,15 +294,15 @@ class Store:
             item.doj_topics = a.doj_topics
         if a.doj_components:
             item.doj_components = a.doj_components
-        item.signature = a.signature or fingerprint(title, text)
+        item.signature = analysis.signature
         s.flush()
-        self._classify(s, item, now, a.topics)
+        self._write_topics(s, item, now, analysis.topics)
         s.add(AlertEvent(
             kind="update", item_id=item.id, story_id=item.story_id, revision_id=revision.id,
             source=item.source, created=now, payload={"reason": verdict.reason},
         ))
         if item.story_id is not None:
-            doc = self._doc(item, a.story_features)
+            doc = self._doc(item, analysis.story_features)
             self.stories.add(doc, item.story_id, item.signature)
         counts.add(Count.UPDATED)
 
@@ -344,8 +310,12 @@ class Store:
         """Whether the stored item matches a query a watcher follows (through the search index)."""
         return any(item_id in matches(s, q, [item_id]) for q in self.queries)
 
-    def _take_over(self, s: Session, item: Item, a: Article, title: str, text: str, now: datetime) -> None:
-        """A fuller text of the same release: no revision, no update alert (nothing changed in it)."""
+    def _take_over(
+        self, s: Session, item: Item, a: Article, title: str, text: str, analysis: Analysis, now: datetime,
+    ) -> None:
+        """A fuller text of the same release: no revision, no update alert (nothing changed in it). Its topics
+        are the fuller text's (when it came without a title, the item keeps its own title; its fingerprint and
+        hash are of that title)."""
         had_topics = {t for (t,) in s.execute(select(ItemTopic.topic).where(ItemTopic.item_id == item.id))}
         was_queried = bool(self.queries) and self._queried(s, item.id)
         item.source, item.authority = a.source, a.authority
@@ -353,15 +323,15 @@ class Store:
         item.language = primary_tag(a.language) or item.language
         item.title, item.text = title or item.title, text
         item.content_hash = content_hash(item.title, text)
-        item.published = item.published or trusted_published(a.published, as_utc(item.first_seen))
+        item.published = item.published or trusted_published(a.published, item.first_seen)
         item.doj_uuid = item.doj_uuid or a.doj_uuid
         item.doj_number = item.doj_number or a.doj_number
         item.doj_topics = a.doj_topics or item.doj_topics
         item.doj_components = a.doj_components or item.doj_components
         item.source_changed = a.source_changed or item.source_changed
-        item.signature = a.signature if item.title == title else fingerprint(item.title, text)
+        item.signature = analysis.signature if item.title == title else fingerprint(item.title, text)
         s.flush()
-        matched = self._classify(s, item, now, a.topics if item.title == title else None)
+        matched = self._write_topics(s, item, now, analysis.topics)
         if {r.topic for r in matched} - had_topics:
             # The summary did not show what the full text does: it is news to the watchers now.
             s.add(AlertEvent(kind="new", item_id=item.id, story_id=item.story_id, source=item.source,
@@ -370,12 +340,13 @@ class Store:
             s.add(AlertEvent(kind="new", item_id=item.id, story_id=item.story_id, source=item.source,
                              created=now, payload={"topics": [r.topic for r in matched], "query": True}))
         if item.story_id is not None:
-            doc = self._doc(item, a.story_features if a.text == item.text else None)
+            doc = self._doc(item, analysis.story_features if item.title == title else None)
             self.stories.add(doc, item.story_id, item.signature)
 
-    def _insert(self, s: Session, a: Article, title: str, text: str, now: datetime, counts: Tally) -> None:
-        features = a.story_features or story_features(title, text)
-        signature = a.signature or fingerprint(title, text)
+    def _insert(
+        self, s: Session, a: Article, title: str, text: str, analysis: Analysis, now: datetime, counts: Tally,
+    ) -> None:
+        features, signature = analysis.story_features, analysis.signature
         published = self._published(a, now, counts)
         # The story first (item id 0: not stored yet), so the item is written once, with its story.
         probe = StoryDoc(0, title, text, published, a.key, a.doj_number, features)
@@ -391,7 +362,7 @@ class Store:
             story_id = story.id
         item = Item(
             key=a.key, url=a.url[:2048], source=a.source, title=title, text=text, published=published,
-            first_seen=now, updated=now, content_hash=a.content_hash or content_hash(title, text), author=a.author,
+            first_seen=now, updated=now, content_hash=analysis.content_hash, author=a.author,
             site_name=a.site_name,
             # Declared (page, feed) or configured, else detected from the text (pipelines.language).
             language=resolve_language(a.language, title=title, text=text),
@@ -408,7 +379,7 @@ class Store:
         self._known[item.key] = item
         if item.link:
             self._known[item.link] = item
-        matched = self._classify(s, item, now, a.topics, fresh=True)
+        matched = self._write_topics(s, item, now, analysis.topics, fresh=True)
         if matched or (self.queries and self._queried(s, item.id)):
             s.add(AlertEvent(
                 kind="new", item_id=item.id, story_id=item.story_id, source=item.source, created=now,
@@ -432,17 +403,12 @@ class Store:
         if features is None:
             features = story_features(item.title, item.text)
         item.story_features = features_to_json(features)
-        return StoryDoc(item.id, item.title, item.text, _utc(item.published), item.key, item.doj_number, features)
+        return StoryDoc(item.id, item.title, item.text, item.published, item.key, item.doj_number, features)
 
-    def _classify(
-        self, s: Session, item: Item, now: datetime, precomputed: list[TopicResult] | None = None,
-        *, fresh: bool = False,
-    ) -> list[TopicResult]:
-        if precomputed is not None:  # the extraction worker ran the same rules on the same text
-            matched = precomputed
-        else:
-            meta = classifier_meta(item.doj_topics or [], item.doj_components or [], item.source)
-            matched = self.classifier.matched(item.title, item.text, meta)
+    @staticmethod
+    def _write_topics(
+        s: Session, item: Item, now: datetime, matched: Sequence[TopicResult], *, fresh: bool = False,
+    ) -> Sequence[TopicResult]:
         if not fresh:
             s.execute(delete(ItemTopic).where(ItemTopic.item_id == item.id))
         for r in matched:
@@ -468,7 +434,9 @@ class Store:
                 for item in items:
                     last_id = item.id
                     old = {t.topic: t.score for t in s.scalars(select(ItemTopic).where(ItemTopic.item_id == item.id))}
-                    new = {r.topic: round(r.score, 4) for r in self._classify(s, item, now)}
+                    meta = classifier_meta(item.doj_topics or [], item.doj_components or [], item.source)
+                    matched = self.classifier.matched(item.title, item.text, meta)
+                    new = {r.topic: round(r.score, 4) for r in self._write_topics(s, item, now, matched)}
                     counts["items"] += 1
                     for topic in new.keys() - old.keys():
                         s.add(TopicChange(item_id=item.id, topic=topic, change="added", old_score=None,
@@ -484,7 +452,3 @@ class Store:
                     if new.keys() != old.keys():
                         counts["changed"] += 1
         return counts
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return as_utc(value) if value is not None else None

@@ -24,16 +24,17 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from pipelines.classify import Classifier, TopicResult
 from pipelines.extract import Document, extract
+from pipelines.items import Analysis, clean
 from pipelines.learn import Learner
 from pipelines.revisions import content_hash
-from pipelines.stories import StoryFeatures, fingerprint, story_features
+from pipelines.stories import fingerprint, story_features
 from pipelines.timeutil import utcnow
 
 _classifier: Classifier | None = None
@@ -46,14 +47,15 @@ class TopicsUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class PageResult:
-    """An extracted page with what was computed from it."""
+    """An extracted page (or a text given), with what was computed from it (None: no text to analyse)."""
 
     doc: Document
     title: str
-    topics: tuple[TopicResult, ...] = field(default_factory=tuple)
-    signature: bytes | None = None
-    content_hash: str | None = None
-    story_features: StoryFeatures | None = None
+    analysis: Analysis | None = None
+
+    @property
+    def topics(self) -> tuple[TopicResult, ...]:
+        return self.analysis.topics if self.analysis is not None else ()
 
 
 def classifier_meta(doj_topics: list[str], doj_components: list[str], source: str) -> dict[str, list[str]]:
@@ -61,21 +63,28 @@ def classifier_meta(doj_topics: list[str], doj_components: list[str], source: st
     return {"doj_topics": list(doj_topics), "doj_components": list(doj_components), "source": [source]}
 
 
+def analyse(title: str, text: str, meta: dict[str, list[str]], classifier: Classifier) -> Analysis:
+    """The topics, story fingerprint, content hash and story features of a title and text (``clean``-ed)."""
+    return Analysis(tuple(classifier.matched(title, text, meta)), fingerprint(title, text), content_hash(title, text),
+                    story_features(title, text))
+
+
 def process_page(
-    html: str, url: str, content: str | None, title_hint: str | None, doj_topics: list[str],
+    html: str | None, url: str, content: str | None, title_hint: str | None, doj_topics: list[str],
     doj_components: list[str], source: str, learned: tuple[str, ...] = (), verify: bool = False, learn: bool = False,
+    text: str | None = None,
 ) -> PageResult:
+    """Extract ``html`` and analyse its text; or, with no ``html``, analyse the ``text`` a feed or an API gave."""
     if _classifier is None:
         # Never "no topics": an empty topic list is stored as a classified page and never looked at again.
         raise TopicsUnavailable(f"topic rules not loaded in the extraction worker: {_classifier_error}")
-    doc = extract(html, url, content, learned, verify, learn)
-    title = (title_hint or doc.title or "").strip()
-    if not doc.text:
+    doc = extract(html, url, content, learned, verify, learn) if html is not None else Document(text=text or "")
+    title = clean(title_hint or doc.title)
+    body = clean(doc.text)
+    if not body:
         return PageResult(doc, title)
     meta = classifier_meta(doj_topics or list(doc.topics), doj_components or list(doc.components), source)
-    topics = tuple(_classifier.matched(title, doc.text, meta))
-    return PageResult(doc, title, topics, fingerprint(title, doc.text), content_hash(title, doc.text),
-                      story_features(title, doc.text))
+    return PageResult(doc, title, analyse(title, body, meta, _classifier))
 
 
 def _init_worker(topics_path: str | None) -> None:
@@ -280,12 +289,13 @@ class WorkerPool:
         with self._lock:
             return [w.process.pid for w in self._live if w.process.pid is not None and w.process.is_alive()]
 
-    async def process(self, html: str, url: str, content: str | None, **hints: Any) -> PageResult:
-        """Extract one page in a worker. Raises ExtractionFailed with the reason when it cannot."""
+    async def process(self, html: str | None, url: str, content: str | None, **hints: Any) -> PageResult:
+        """Extract one page (or, with no ``html``, analyse ``text=``) in a worker. Raises ExtractionFailed with
+        the reason when it cannot."""
         loop = asyncio.get_running_loop()
-        learned, verify, learn = self.learner.plan(url) if not content else ((), False, False)
+        learned, verify, learn = self.learner.plan(url) if not content and html is not None else ((), False, False)
         args = (html, url, content, hints.get("title"), hints.get("doj_topics") or [],
-                hints.get("doj_components") or [], hints.get("source", ""), learned, verify, learn)
+                hints.get("doj_components") or [], hints.get("source", ""), learned, verify, learn, hints.get("text"))
         async with self._slots:
             if not self._threads:
                 self._start_threads()

@@ -85,3 +85,37 @@ def test_the_row_and_its_report_agree(db: Database) -> None:
         back = PassReport.from_row(row)
     assert back.tally == tally and back.responses == 5 and back.max_pages_reached
     assert back.line().split(" — ")[0] == report.line().split(" — ")[0]
+
+
+def test_a_text_given_by_an_api_is_analysed_in_a_worker_and_stored_with_its_topics(db: Database) -> None:
+    """Every article leaves the extract stage with its worker's analysis; the pass's store (no rules) takes it."""
+    import asyncio
+
+    from crawler.config import Config
+    from crawler.fetch.stages import ExtractStage
+    from crawler.passes.context import PassContext, PassServices
+    from pipelines.items import Article
+    from pipelines.models import ItemTopic
+    from pipelines.store import Store
+    from pipelines.worker import WorkerPool
+
+    source = Config.model_validate({"sources": [
+        {"name": "doj-api", "kind": "doj_api", "url": "https://www.justice.gov/api/v1/press_releases.json"}]}).sources[0]
+    ctx = PassContext(source="doj-api", now=NOW, since=NOW - timedelta(days=30), revisit=timedelta(days=3),
+                      first_pass=True)
+    store = Store(db, None)
+    pool = WorkerPool(1, None, page_timeout=60)
+    try:
+        stage = ExtractStage(PassServices(source, ctx, store, pool))
+        text = ("Eight members of the Tren de Aragua gang were charged today in Nashville with sex trafficking "
+                "and extortion of Venezuelan migrants.")
+        out = asyncio.run(stage.process_item(Article(url="https://www.justice.gov/opa/pr/tda", source="doj-api",
+                                                     title="Tren de Aragua members charged", text=text)))
+    finally:
+        pool.shutdown()
+    assert isinstance(out, Article) and out.analysis is not None
+    assert "tda" in {t.topic for t in out.analysis.topics}
+    store.save([out], ctx.tally)
+    assert ctx.tally.new == 1
+    with db.read() as s:
+        assert set(s.scalars(select(ItemTopic.topic))) >= {"tda"}

@@ -98,6 +98,19 @@ def test_leases(db: Database) -> None:
     assert leases.acquire("source:x", timedelta(minutes=5), owner="b")
 
 
+def test_an_article_the_workers_did_not_analyse_fails_loudly(db: Database) -> None:
+    """A pass's store has no topic rules: an article without its worker's analysis is never stored as matching
+    no topic (the path by which a failed topics load once became "stored with no topics")."""
+    store = Store(db, None)
+    counts = Tally()
+    store.save([Article(url="https://example.org/tda", source="s", title="TdA members charged", text=TDA)], counts)
+    assert counts["failed"] == 1 and counts["new"] == 0
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Item)) == 0
+        (state,) = s.scalars(select(UrlState))
+    assert state.status == "failed" and "not analysed by an extraction worker" in state.detail
+
+
 def test_keep_matching_stores_what_matches_and_remembers_the_rest(db: Database) -> None:
     from datetime import timedelta
 

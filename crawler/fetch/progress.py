@@ -14,7 +14,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TextIO
+from typing import TextIO
+
+from scrapy.crawler import Crawler
 
 from crawler.daemon.health import human
 from crawler.daemon.logs import fields
@@ -41,7 +43,7 @@ class SourceProgress:
                 f"{self.updated} updated, {human(timedelta(seconds=elapsed))} elapsed")
 
 
-def snapshot(source: str, crawler: Any, ctx: PassContext) -> SourceProgress:
+def snapshot(source: str, crawler: Crawler, ctx: PassContext) -> SourceProgress:
     """Read from another thread: single reads of counters the reactor thread updates, never an iteration."""
     try:
         stats = crawler.stats
@@ -61,7 +63,7 @@ def snapshot(source: str, crawler: Any, ctx: PassContext) -> SourceProgress:
 class PassProgress:
     """Reports the progress of the sources of one pass from a thread of its own until ``stop``."""
 
-    def __init__(self, runs: Sequence[tuple[str, Any, PassContext]], *, every: float,
+    def __init__(self, runs: Sequence[tuple[str, Crawler, PassContext]], *, every: float,
                  stream: TextIO | None = None, live: bool | None = None) -> None:
         self.runs = list(runs)
         self.every = every

@@ -1,14 +1,19 @@
-"""What one pass over one source knows before it starts and learns while it runs."""
+"""What one pass over one source knows before it starts and learns while it runs, and the services it uses."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
+from scrapy import Spider
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler.config import SourceConfig
 from crawler.passes.tally import Count, Tally
 from pipelines.items import KnownPage, RetryState
-from pipelines.timeutil import as_utc
+from pipelines.store import Store
+from pipelines.worker import WorkerPool
 
 
 @dataclass
@@ -38,7 +43,7 @@ class PassContext:
     queued: set[str] = field(default_factory=set)  # canonical URLs already requested this pass
     spider_errors: list[str] = field(default_factory=list)  # exceptions raised in the spider's callbacks
 
-    def spider_error(self, failure: Any, response: Any, spider: Any) -> None:
+    def spider_error(self, failure: Failure, response: Response, spider: Spider) -> None:
         """Scrapy's ``spider_error`` signal: a callback raised, so whatever it had not yielded yet is lost.
         Kept for the pass's record (the pass fails), never left in a log line only."""
         self.tally.add(Count.SPIDER_ERROR)
@@ -51,10 +56,10 @@ class PassContext:
         page = self.known.get(url)
         if page is None:
             return None
-        born = as_utc(page.published or page.first_seen)
+        born = page.published or page.first_seen
         if self.now - born > self.revisit:
             return None
-        if page.last_checked is not None and self.now - as_utc(page.last_checked) < self.revisit_every:
+        if page.last_checked is not None and self.now - page.last_checked < self.revisit_every:
             return None
         return page
 
@@ -75,8 +80,8 @@ class PassContext:
             if state.attempts >= self.page_attempts:
                 return f"{state.status}; given up after {state.attempts} tries"
             return None
-        if as_utc(state.next_attempt) > self.now:
-            return f"{state.status}; next try at {as_utc(state.next_attempt):%Y-%m-%d %H:%M} UTC"
+        if state.next_attempt > self.now:
+            return f"{state.status}; next try at {state.next_attempt:%Y-%m-%d %H:%M} UTC"
         return None
 
     def due_retries(self, source: str) -> list[str]:
@@ -88,3 +93,14 @@ class PassContext:
                     and url not in self.queued and url not in self.known and self.retry_wait(url) is None):
                 due.append(state.fetch_url)
         return sorted(due)
+
+
+@dataclass(frozen=True)
+class PassServices:
+    """What the Scrapy process of one pass is given for one source: its spider and the item stages
+    (``crawler.fetch.stages``, built by ``from_crawler``) take everything they use from here."""
+
+    source: SourceConfig
+    ctx: PassContext
+    store: Store  # shared by the sources of the process
+    pool: WorkerPool  # the extraction workers, shared too

@@ -30,7 +30,6 @@ from pipelines.db import Database
 from pipelines.leases import lease_owner, owner_gone, release_lease
 from pipelines.models import AlertEvent, Item, Lock, Pass, SourceState
 from pipelines.redact import redact_text
-from pipelines.timeutil import as_utc
 
 FAILED_STATUSES = health.FAILED_STATUSES
 
@@ -102,7 +101,7 @@ def settle(
             return PassReport(source, "locked", error=locked, seconds=outcome.seconds)
         if row is not None and row.status == "running":
             holder = s.get(Lock, f"source:{source}")
-            if holder is not None and holder.owner != child and as_utc(holder.expires) > now:
+            if holder is not None and holder.owner != child and holder.expires > now:
                 # Not our child's row: another writer (a manual crawl) is passing over this source now.
                 return PassReport(source, "locked", error=f"being crawled by {holder.owner}",
                                   seconds=outcome.seconds)
@@ -185,7 +184,7 @@ def recover_orphans(db: Database, now: datetime) -> list[str]:
         rows = list(s.scalars(select(Pass).where(Pass.status == "running")))
         for row in rows:
             lock = s.get(Lock, f"source:{row.source}")
-            if lock is not None and as_utc(lock.expires) > now and not owner_gone(lock.owner):
+            if lock is not None and lock.expires > now and not owner_gone(lock.owner):
                 continue
             if lock is not None:
                 s.delete(lock)
@@ -223,19 +222,19 @@ def first_run(last_pass: datetime | None, every: timedelta, now: datetime) -> da
     """When a source's next pass is due: one interval after its last pass, now if that is past or it never ran."""
     if last_pass is None:
         return now
-    return max(now, as_utc(last_pass) + every)
+    return max(now, last_pass + every)
 
 
 def last_passes(db: Database) -> dict[str, datetime]:
     with db.read() as s:
-        return {r.source: as_utc(r.last_pass) for r in s.execute(select(SourceState.source, SourceState.last_pass))
+        return {r.source: r.last_pass for r in s.execute(select(SourceState.source, SourceState.last_pass))
                 if r.last_pass is not None}
 
 
 def last_pass(db: Database, source: str) -> datetime | None:
     with db.read() as s:
         value = s.scalar(select(SourceState.last_pass).where(SourceState.source == source))
-    return as_utc(value) if value is not None else None
+    return value
 
 
 # -- health ------------------------------------------------------------------------------------------------
@@ -261,7 +260,7 @@ def update_health(
             state = SourceState(source=source, consecutive_failures=0, health=health.OK)
             s.add(state)
         current = state.health or health.OK
-        since = as_utc(state.health_since) if state.health_since is not None else None
+        since = state.health_since
         verdict = health.assess(
             statuses, failures_alert, first_seen=seen, now=now, every=every, rule=rule,
             quiet_from=since if current == health.OK else None, last_error=last_error,
@@ -279,6 +278,4 @@ def update_health(
 
 
 def _first_seen(s: Session, source: str, since: datetime) -> Sequence[datetime]:
-    return [as_utc(t) for t in s.scalars(
-        select(Item.first_seen).where(Item.source == source, Item.first_seen >= since)
-    )]
+    return list(s.scalars(select(Item.first_seen).where(Item.source == source, Item.first_seen >= since)))

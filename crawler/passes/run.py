@@ -18,12 +18,13 @@ from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
-from crawler.config import Config
+from crawler.config import Config, SourceConfig
 from crawler.fetch.progress import PassProgress
-from crawler.fetch.spiders import SPIDERS
+from crawler.fetch.spiders import SPIDERS, SourceSpider
 from crawler.passes import ledger
-from crawler.passes.context import PassContext
+from crawler.passes.context import PassContext, PassServices
 from crawler.passes.report import PassReport
+from pipelines import urlstates
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.learn import Learner, load_rules, save_rules
@@ -65,7 +66,7 @@ def scrapy_settings(config: Config, log_level: str = "WARNING") -> Settings:
     return settings
 
 
-def _spider_class(source: Any, config: Config) -> type[Any]:
+def _spider_class(source: SourceConfig, config: Config) -> type[SourceSpider]:
     base = SPIDERS[source.kind]
     delay = source.delay if source.delay is not None else config.crawl.download_delay
     custom: dict[str, Any] = {
@@ -79,9 +80,7 @@ def _spider_class(source: Any, config: Config) -> type[Any]:
         # URL with user-info; crawler.spiders.base.source_request takes it out of the URL).
         custom.update({"HTTPAUTH_USER": unquote(parts.username), "HTTPAUTH_PASS": unquote(parts.password or ""),
                        "HTTPAUTH_DOMAIN": parts.hostname})
-    if source.kind == "doj_api":
-        # The API's documented limit is a hard ceiling: no jitter below it.
-        custom.update({"DOWNLOAD_DELAY": max(delay, 1.0 / source.rate), "DOWNLOAD_DELAY_JITTER": 0.0})
+    custom.update(base.settings_for(source, delay))  # what the kind itself requires (the API's rate)
     if delay == 0:
         # No delay (a local site, a benchmark): let the host take parallel requests.
         custom["CONCURRENT_REQUESTS_PER_DOMAIN"] = config.crawl.concurrency
@@ -116,14 +115,16 @@ def run_pass(
     classified by nothing would be stored as matching no topic.
     """
     sources = [s for s in config.sources if (names and s.name in names) or (not names and s.enabled)]
-    classifier = classifier or Classifier.from_file(config.topics)
+    if classifier is None:
+        Classifier.from_file(config.topics)  # (TopicsError) the workers load the same file
     db = db or Database(config.database)
     retry = RetryPolicy(attempts=config.crawl.page_attempts, cap=config.crawl.page_backoff_cap,
                         every={s.name: s.every for s in config.sources})
-    store = Store(db, classifier, retry=retry, queries=watched_queries(config))
+    # No rules: every article is analysed by the extraction workers.
+    store = Store(db, None, retry=retry, queries=watched_queries(config))
     leases = Leases(db)
     results: list[PassReport] = []
-    runs: list[tuple[Any, PassContext, int, Crawler]] = []
+    runs: list[tuple[SourceConfig, PassContext, int, Crawler]] = []
     settings = scrapy_settings(config, log_level)
     # Scrapy's own log lines go through our logging set-up. Without -v they are kept quiet: every
     # failure they would report is recorded per URL and summed up in the pass's line instead.
@@ -148,7 +149,7 @@ def run_pass(
             pool.learner = Learner(load_rules(db))  # what earlier passes learned of each site's template
             store.load_stories()
             known = store.load_known()
-            retries = store.load_retries()
+            retries = urlstates.load_retries(db)
             unmatched = store.load_unmatched()
         # Holding the lease now, any pass of this source still "running" was left by a dead process.
         ledger.settle_orphaned_passes(db, source.name, utcnow())
@@ -163,7 +164,7 @@ def run_pass(
         pass_id = ledger.begin_pass(db, source.name, utcnow())
         crawler = process.create_crawler(_spider_class(source, config))
         crawler.signals.connect(ctx.spider_error, signal=signals.spider_error)
-        process.crawl(crawler, source=source, context=ctx, store=store, pool=pool)
+        process.crawl(crawler, source=source, context=ctx, services=PassServices(source, ctx, store, pool))
         runs.append((source, ctx, pass_id, crawler))
         log.info("%s: pass %d started (%s %s)", source.name, pass_id, source.kind, source.url)
     progress = PassProgress([(source.name, crawler, ctx) for source, ctx, _, crawler in runs],

@@ -16,7 +16,6 @@ from pipelines.db import Database
 from pipelines.language import primary_tag
 from pipelines.models import Item, ItemTopic, LearnedRule, Revision, Story
 from pipelines.search import RANK_WINDOW, Filter, Query, narrow, search
-from pipelines.timeutil import as_utc
 
 
 @dataclass(frozen=True)
@@ -61,12 +60,8 @@ def _topics(s: Session, ids: list[int]) -> dict[int, list[str]]:
     return out
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return as_utc(value) if value else None
-
-
 def _human(value: datetime | None) -> str:
-    return as_utc(value).strftime("%Y-%m-%d %H:%M UTC") if value else "unknown"
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "unknown"
 
 
 def count_items(db: Database, q: ItemQuery) -> int:
@@ -125,7 +120,7 @@ def _item_rows(rows: Sequence[Any], topics: dict[int, list[str]]) -> list[dict[s
     return [
         {
             "id": r.id, "url": r.url, "source": r.source, "title": r.title,
-            "published": _utc(r.published), "first_seen": _utc(r.first_seen), "updated": _utc(r.updated),
+            "published": r.published, "first_seen": r.first_seen, "updated": r.updated,
             "topics": topics.get(r.id, []), "story": r.story_id, "revisions": r.revision_count,
             "text": r.text, "lang": primary_tag(r.language), "author": r.author, "final_url": r.final_url, "key": r.key,
             "doj_number": r.doj_number,
@@ -175,7 +170,7 @@ def _story_rows(s: Session, picked: list[tuple[int, datetime]]) -> list[dict[str
         story_topics = sorted({t for c in copies for t in topics.get(c.id, [])})
         rows.append({
             "story": sid, "title": titles.get(sid) or (copies[0].title if copies else ""),
-            "published": _utc(latest_), "copies": len(copies), "topics": story_topics,
+            "published": latest_, "copies": len(copies), "topics": story_topics,
             "sources": sorted({c.source for c in copies}),
             "items": [{"id": c.id, "source": c.source, "url": c.url, "title": c.title} for c in copies],
         })

@@ -4,7 +4,7 @@ whether a daemon holds the database. Read-only: gathered in one place, rendered 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -128,7 +128,7 @@ def next_pass(last_pass: datetime | None, every: timedelta, enabled: bool) -> da
     """When the daemon passes over a source next (it may be in the past: due now)."""
     if not enabled:
         return None
-    return None if last_pass is None else as_utc(last_pass) + every
+    return None if last_pass is None else last_pass + every
 
 
 def when_next(next_at: datetime | None, enabled: bool, configured: bool, now: datetime) -> str:
@@ -145,14 +145,15 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
     with db.read() as s:
         states = {st.source: st for st in s.scalars(select(SourceState))}
         last_ids = list(s.scalars(select(func.max(Pass.id)).where(Pass.status != "running").group_by(Pass.source)))
-        last = {p.source: p for p in s.scalars(select(Pass).where(Pass.id.in_(last_ids)))} if last_ids else {}
+        last = {p.source: _last_pass(p) for p in s.scalars(select(Pass).where(Pass.id.in_(last_ids)))} \
+            if last_ids else {}
         running_rows = {p.source: p for p in s.scalars(select(Pass).where(Pass.status == "running")
                                                        .order_by(Pass.started))}
         counts = {r.source: r.n for r in s.execute(select(Item.source, func.count().label("n")).group_by(Item.source))}
         shown = shown_state(Delivery.watcher, Delivery.state, config.watchers).label("state")
         deliveries = {r.state: r.n for r in s.execute(select(shown, func.count().label("n")).group_by(shown))}
         unplanned = s.scalar(select(func.count()).select_from(AlertEvent).where(AlertEvent.dispatched.is_(False)))
-        waiting = {r.source: (r.n, as_utc(r.next)) for r in s.execute(
+        waiting = {r.source: (r.n, r.next) for r in s.execute(
             select(UrlState.source, func.count().label("n"), func.min(UrlState.next_attempt).label("next"))
             .where(UrlState.next_attempt.is_not(None)).group_by(UrlState.source))}
         given_up = {r.source: r.n for r in s.execute(
@@ -164,13 +165,12 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
     for name, row in running_rows.items():
         gone = _gone_writer(db, name, now)
         if gone is None:
-            running[name] = as_utc(row.started)
+            running[name] = row.started
         elif row.id > (last[name].id if name in last else 0):
             # Its writer died (kill -9, a crash): it is not running, whatever the row says. The next
             # pass over the source settles the row as crashed; until then it is shown as it is.
-            last[name] = Pass(id=row.id, source=name, started=row.started, finished=None, status="crashed",
-                              new=row.new, updated=row.updated, unchanged=row.unchanged, failed=row.failed,
-                              blocked=row.blocked, error=f"left running by {gone}, a process that is gone")
+            last[name] = replace(_last_pass(row), status="crashed",
+                                 error=f"left running by {gone}, a process that is gone")
     held = lease(db, "daemon")
     if held is None or held[1] <= now:
         daemon = DaemonStatus(None, None)
@@ -188,16 +188,15 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
         sources.append(SourceStatus(
             name=name, kind=src.kind if src else "-", enabled=enabled, configured=src is not None,
             every=src.every if src else None,
-            last_pass=LastPass(p.id, as_utc(p.started), _utc(p.finished), p.status, p.new or 0, p.updated or 0,
-                               p.unchanged or 0, p.failed or 0, p.blocked or 0, p.error) if p else None,
+            last_pass=p,
             running_since=running.get(name),
             next_pass=next_pass(last_at, src.every, enabled) if src else None,
             items=counts.get(name, 0),
             consecutive_failures=(st.consecutive_failures or 0) if st else 0,
             health=(st.health or "ok") if st else "ok",
-            health_since=_utc(st.health_since) if st else None,
-            last_success=_utc(st.last_success) if st else None,
-            last_new_item=_utc(st.last_new_item) if st else None,
+            health_since=st.health_since if st else None,
+            last_success=st.last_success if st else None,
+            last_new_item=st.last_new_item if st else None,
             retry_waiting=waiting.get(name, (0, None))[0], retry_next=waiting.get(name, (0, None))[1],
             given_up=given_up.get(name, 0),
         ))
@@ -213,12 +212,13 @@ def _gone_writer(db: Database, source: str, now: datetime) -> str | None:
     return None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return as_utc(value) if value is not None else None
+def _last_pass(p: Pass) -> LastPass:
+    return LastPass(p.id, p.started, p.finished, p.status, p.new or 0, p.updated or 0, p.unchanged or 0,
+                    p.failed or 0, p.blocked or 0, p.error)
 
 
 def _iso(value: datetime | None) -> str | None:
-    return as_utc(value).isoformat() if value is not None else None
+    return value.isoformat() if value is not None else None
 
 
 def to_json(report: StatusReport) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,9 +15,10 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
+from crawler.config import SourceConfig
 from crawler.fetch.botwall import UNREACHABLE, wall_of
 from crawler.fetch.policy import RefusedRequest, scheme_refusal
-from crawler.passes.context import PassContext
+from crawler.passes.context import PassContext, PassServices
 from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
@@ -35,11 +36,20 @@ class SourceSpider(scrapy.Spider):
 
     kind = ""
 
-    def __init__(self, source: Any, context: PassContext, **kwargs: Any) -> None:
+    def __init__(self, source: SourceConfig, context: PassContext, services: PassServices | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(name=source.name, **kwargs)
         self.source = source
         self.ctx = context
+        # What the item stages use (crawler.fetch.stages); None when the spider runs without them
+        # (``sources check`` collects what it yields instead).
+        self.services = services
         self._retries_scheduled = False
+
+    @classmethod
+    def settings_for(cls, source: SourceConfig, delay: float) -> dict[str, Any]:
+        """Scrapy settings this kind of source requires beyond the source's own (its delay, its networks)."""
+        return {}
 
     async def start(self) -> AsyncIterator[Any]:  # pragma: no cover - every kind overrides it
         raise NotImplementedError
@@ -241,7 +251,8 @@ def remember_validators(spider: SourceSpider, response: Response) -> None:
 
 
 def source_request(
-    spider: SourceSpider, url: str, callback: Any, *, conditional: bool = False, **meta: Any
+    spider: SourceSpider, url: str, callback: Callable[[Response], Iterator[object]], *, conditional: bool = False,
+    **meta: Any,
 ) -> scrapy.Request:
     """A request for the source's own URL (a feed, an API page, a listing), with start-failure handling."""
     url = without_userinfo(url)  # its credentials travel as HTTP Basic auth (crawler.passes.run)

@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import scrapy
 from scrapy.http import Response
 
+from crawler.config import DojApiSource, SourceConfig
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
 from crawler.passes.tally import Count
 from pipelines import items as outcome
@@ -146,6 +147,13 @@ def page_url(base: str, page: int, pagesize: int) -> str:
 
 class DojApiSpider(SourceSpider):
     kind = "doj_api"
+    source: DojApiSource
+
+    @classmethod
+    def settings_for(cls, source: SourceConfig, delay: float) -> dict[str, Any]:
+        # The API's documented limit is a hard ceiling: no jitter below it.
+        assert isinstance(source, DojApiSource)
+        return {"DOWNLOAD_DELAY": max(delay, 1.0 / source.rate), "DOWNLOAD_DELAY_JITTER": 0.0}
 
     async def start(self) -> AsyncIterator[Any]:
         yield self._page(0)

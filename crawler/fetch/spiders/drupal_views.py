@@ -17,6 +17,7 @@ import scrapy
 from parsel import Selector
 from scrapy.http import Response
 
+from crawler.config import DrupalViewsSource
 from crawler.fetch.spiders.base import SourceSpider, _start_failed, check_source_response, without_userinfo
 from crawler.passes.tally import Count
 from pipelines import items as outcome
@@ -57,6 +58,7 @@ def view_items(html: str, items: str, links: str, dates: str | None) -> list[tup
 
 class DrupalViewsSpider(SourceSpider):
     kind = "drupal_views"
+    source: DrupalViewsSource
 
     def _request(self, page: int, first: bool) -> scrapy.FormRequest:
         s = self.source

@@ -12,6 +12,7 @@ import feedparser
 import scrapy
 from scrapy.http import Response
 
+from crawler.config import FeedSource
 from crawler.fetch.policy import scheme_refusal
 from crawler.fetch.spiders.base import (
     SourceSpider,
@@ -104,6 +105,7 @@ def read_feed(body: bytes) -> tuple[list[tuple[str, dict[str, Any], str, str | N
 
 class FeedSpider(SourceSpider):
     kind = "feed"
+    source: FeedSource
 
     async def start(self) -> AsyncIterator[Any]:
         yield source_request(self, self.source.url, self.parse_feed, conditional=True)

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import scrapy
 from scrapy.http import Response
 
+from crawler.config import GcNewsSource
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
 from crawler.fetch.spiders.feed import read_feed
 from crawler.passes.tally import Count
@@ -97,6 +98,7 @@ def parse_gc_news(body: bytes) -> tuple[list[dict[str, Any]], str | None]:
 
 class GcNewsSpider(SourceSpider):
     kind = "gc_news"
+    source: GcNewsSource
 
     async def start(self) -> AsyncIterator[Any]:
         s = self.source

@@ -8,6 +8,7 @@ from typing import Any
 import scrapy
 from scrapy.http import Response, TextResponse
 
+from crawler.config import ListingSource
 from crawler.fetch.botwall import wall_of
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
 from crawler.passes.tally import Count
@@ -18,6 +19,7 @@ from pipelines.items import Outcome
 
 class ListingSpider(SourceSpider):
     kind = "listing"
+    source: ListingSource
 
     async def start(self) -> AsyncIterator[Any]:
         yield source_request(self, self.source.url, self.parse_listing, depth=1)

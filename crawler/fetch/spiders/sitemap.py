@@ -13,6 +13,7 @@ from scrapy.http import Response
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
+from crawler.config import SitemapSource
 from crawler.fetch.botwall import wall_of
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
 from crawler.passes.tally import Count
@@ -41,6 +42,7 @@ def entry_date(entry: dict[str, Any]) -> datetime | None:
 
 class SitemapSpider(SourceSpider):
     kind = "sitemap"
+    source: SitemapSource
 
     async def start(self) -> AsyncIterator[Any]:
         self._queued = 0

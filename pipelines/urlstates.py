@@ -1,0 +1,84 @@
+"""Per-URL records of the pages that could not be stored: failed, blocked, too large, disallowed, without text.
+
+The store writes them (``record``, ``forget``) inside its batch transaction, beside the items; a pass reads
+the failed and blocked ones (``load_retries``) to decide what to try again (``pipelines.retry``). ``status``
+reads them to say what waits and what was given up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from pipelines import items as outcome
+from pipelines.db import Database
+from pipelines.items import Outcome, RetryState
+from pipelines.models import UrlState
+from pipelines.redact import redact_text, redact_url
+from pipelines.retry import RETRIED, RetryPolicy
+
+# Outcomes worth a per-URL record (the others are only counted).
+RECORDED = frozenset({outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT,
+                      outcome.REFUSED, outcome.UNMATCHED})
+
+
+def record(s: Session, o: Outcome, now: datetime, retry: RetryPolicy) -> None:
+    """Record (or count one more try of) a page that was not stored, when its outcome is worth a record."""
+    if o.status not in RECORDED:
+        return
+    url = redact_url(o.url)[:2048]
+    attempts = (s.scalar(select(UrlState.attempts).where(UrlState.url == url)) or 0) + 1
+    # A page (it has an address to ask again) that failed or met a bot wall is tried again later,
+    # with a growing wait; the source's own URL is tried on every pass anyway.
+    retried = o.status in RETRIED and o.fetch_url is not None
+    values = {
+        # Credentials in a URL or an error (a source's ?token=…) are never stored.
+        "url": url, "source": o.source, "status": o.status, "detail": redact_text(o.detail)[:2000],
+        "attempts": attempts, "first_seen": now, "last_attempt": now,
+        "next_attempt": retry.next_attempt(o.source, attempts, now) if retried else None,
+        "fetch_url": o.fetch_url[:2048] if o.fetch_url else None,
+        "etag": o.etag[:500] if o.etag else None,
+        "last_modified": o.last_modified[:100] if o.last_modified else None,
+    }
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(UrlState).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[UrlState.url],
+        set_={
+            "status": stmt.excluded.status, "detail": stmt.excluded.detail,
+            "last_attempt": stmt.excluded.last_attempt, "attempts": UrlState.attempts + 1,
+            "source": stmt.excluded.source, "next_attempt": stmt.excluded.next_attempt,
+            "fetch_url": func.coalesce(stmt.excluded.fetch_url, UrlState.fetch_url),
+            "etag": stmt.excluded.etag, "last_modified": stmt.excluded.last_modified,
+        },
+    )
+    s.execute(stmt)
+
+
+def forget(s: Session, urls: Sequence[str]) -> None:
+    """These pages were read (stored, or found unchanged): no longer failed or blocked."""
+    if urls:
+        s.execute(delete(UrlState).where(UrlState.url.in_(list(urls))))
+
+
+def load_retries(db: Database) -> dict[str, RetryState]:
+    """Failed and blocked URLs: what waits for a retry, and what was given up."""
+    with db.read() as s:
+        rows = s.execute(
+            select(UrlState.url, UrlState.source, UrlState.status, UrlState.attempts, UrlState.next_attempt,
+                   UrlState.fetch_url, UrlState.etag, UrlState.last_modified)
+            .where(UrlState.status.in_(sorted(RETRIED)))
+        ).all()
+    return {r.url: RetryState(r.source, r.status, r.attempts or 1, r.next_attempt, r.fetch_url, r.etag,
+                              r.last_modified) for r in rows}
+
+
+def load_unmatched(db: Database, since: datetime) -> set[str]:
+    """Pages a ``keep: matching`` source read since ``since`` and did not keep (they matched no topic)."""
+    with db.read() as s:
+        return set(s.scalars(select(UrlState.url).where(
+            (UrlState.status == outcome.UNMATCHED) & (UrlState.last_attempt >= since))))
