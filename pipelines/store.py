@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from crawler.passes.tally import Count, Tally
 from pipelines import items as outcome
 from pipelines import urlstates
 from pipelines.classify import Classifier, TopicResult
@@ -50,6 +49,7 @@ from pipelines.stories import (
     fingerprint,
     story_features,
 )
+from pipelines.tally import Count, Tally
 from pipelines.timeutil import trusted_published, utcnow
 from pipelines.worker import analyse, classifier_meta
 

@@ -15,11 +15,11 @@ import pytest
 from helpers import bw, bw_here, write_config
 
 from crawler.cli.main import entry
-from crawler.passes.tally import Tally
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.items import Article
 from pipelines.store import Store
+from pipelines.tally import Tally
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TDA = ("Eight members of the Tren de Aragua gang were charged today in Nashville with sex trafficking, "

@@ -35,10 +35,10 @@ from crawler.daemon.logs import JsonFormatter, fields, setup_logging
 from crawler.daemon.scheduler import Daemon, claim_daemon_lease
 from crawler.passes import ledger
 from crawler.passes.report import PassReport, read_reports, write_reports
-from crawler.passes.tally import Count, Tally
 from pipelines import leases
 from pipelines.db import Database
 from pipelines.models import AlertEvent, Item, Lock, Pass, SourceState
+from pipelines.tally import Count, Tally
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 H = timedelta(hours=1)

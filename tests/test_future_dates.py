@@ -15,13 +15,13 @@ from alert_support import Webhook, seed_item, watcher
 from sqlalchemy import select
 
 from alerts.dispatch import dispatch
-from crawler.passes.tally import Tally
 from crawler.read.query import ItemQuery, query_items
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.items import Article
 from pipelines.models import Item
 from pipelines.store import Store
+from pipelines.tally import Tally
 from pipelines.timeutil import trusted_published, utcnow
 
 pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")

@@ -28,12 +28,12 @@ from helpers import bw, bw_here, items_json, write_config
 from localsite import Site, justice_page, rss, serve
 
 from crawler.passes.context import PassContext
-from crawler.passes.tally import Tally
 from pipelines.classify import Classifier
 from pipelines.db import MIGRATIONS, Database, make_engine
 from pipelines.items import Article
 from pipelines.models import Item
 from pipelines.store import Store
+from pipelines.tally import Tally
 
 NOW = time.time()
 FENTANYL = [

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 
 from crawler.passes import ledger
 from crawler.passes.report import PassReport
-from crawler.passes.tally import Count, Tally
 from pipelines import items as outcome
 from pipelines.db import Database
 from pipelines.models import Pass
+from pipelines.tally import Count, Tally
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -129,11 +129,11 @@ def test_a_crawl_mails_what_the_followed_queries_match(tmp_path: Path, smtp: Smt
 
 def test_the_store_writes_an_event_when_a_followed_query_matches(db: Database) -> None:
     """New items and fuller texts taking an item over, matched through the index in the store's transaction."""
-    from crawler.passes.tally import Tally
     from pipelines.classify import Classifier
     from pipelines.items import API_TEXT, FEED_TEXT, Article
     from pipelines.search import parse
     from pipelines.store import Store
+    from pipelines.tally import Tally
 
     store = Store(db, Classifier.from_file(None), queries=[parse('"puerto cabello" contrabando')])
     counts = Tally()

@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import func, select
 
-from crawler.passes.tally import Tally
 from pipelines.classify import Classifier, TopicResult
 from pipelines.db import Database
 from pipelines.items import API_TEXT, FEED_TEXT, Article, Outcome
 from pipelines.models import AlertEvent, Item, ItemTopic, UrlState
 from pipelines.store import Store
+from pipelines.tally import Tally
 
 TDA = ("Eight members of the Tren de Aragua gang were charged today in Nashville with sex trafficking "
        "and extortion of Venezuelan migrants.")

@@ -329,10 +329,10 @@ def test_source_feed_and_search_feed(client: TestClient) -> None:
 
 
 def test_entry_updated_moves_on_material_revision_only(sqlite_url: str) -> None:
-    from crawler.passes.tally import Tally
     from pipelines.classify import Classifier
     from pipelines.items import Article
     from pipelines.store import Store
+    from pipelines.tally import Tally
 
     db = Database(sqlite_url)
     try:
@@ -361,11 +361,11 @@ def test_entry_updated_moves_on_material_revision_only(sqlite_url: str) -> None:
 
 
 def test_facets_follow_new_items_at_once_and_reclassification_within_a_minute(sqlite_url: str) -> None:
-    from crawler.passes.tally import Tally
     from crawler.web.engine import SUMMARY_TTL, Engine
     from pipelines.classify import Classifier
     from pipelines.items import Article
     from pipelines.store import Store
+    from pipelines.tally import Tally
 
     db = Database(sqlite_url)
     try:

@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
-from crawler.passes.tally import Tally
 from pipelines.classify import Classifier
 from pipelines.db import Database
 from pipelines.items import Article
 from pipelines.store import Store
+from pipelines.tally import Tally
 
 DOCS = Path(__file__).parent / "fixtures" / "stories" / "docs.jsonl"
 # Stories of the dev set the web tests show: Tren de Aragua, fentanyl, firearms, agreements; in English,

@@ -13,12 +13,12 @@ from scrapy.crawler import Crawler
 
 from crawler.fetch.spiders.base import SourceSpider
 from crawler.passes.context import PassServices
-from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import page_address
 from pipelines.extract import binary_body
 from pipelines.items import Article, Outcome, clean
 from pipelines.language import primary_tag
+from pipelines.tally import Count
 from pipelines.worker import ExtractionFailed
 
 # Rows per write transaction: batches of ~50 cost a fraction of per-item commits on SQLite

@@ -10,9 +10,9 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.config import SourceConfig
-from crawler.passes.tally import Count, Tally
 from pipelines.items import KnownPage, RetryState
 from pipelines.store import Store
+from pipelines.tally import Count, Tally
 from pipelines.worker import WorkerPool
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler.passes.tally import Count, Tally
 from pipelines.models import Pass
+from pipelines.tally import Count, Tally
 
 # What the JSON report file says about itself; a reader refuses another format.
 FORMAT = "borderwatch.passes/1"

@@ -19,11 +19,11 @@ from crawler.config import SourceConfig
 from crawler.fetch.botwall import UNREACHABLE, wall_of
 from crawler.fetch.policy import RefusedRequest, scheme_refusal
 from crawler.passes.context import PassContext, PassServices
-from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.items import Article, Outcome, RetryState
 from pipelines.redact import redact_url
+from pipelines.tally import Count
 
 try:  # the name changed across Twisted/Scrapy versions
     from twisted.web._newclient import ResponseNeverReceived

@@ -23,11 +23,11 @@ from scrapy.http import Response
 
 from crawler.config import DojApiSource, SourceConfig
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
-from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
 from pipelines.items import API_TEXT, Article, Outcome
+from pipelines.tally import Count
 from pipelines.timeutil import as_utc
 
 _DATETIME_ATTR = re.compile(r'datetime="([^"]+)"')

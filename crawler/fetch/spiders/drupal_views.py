@@ -19,11 +19,11 @@ from scrapy.http import Response
 
 from crawler.config import DrupalViewsSource
 from crawler.fetch.spiders.base import SourceSpider, _start_failed, check_source_response, without_userinfo
-from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.extract import parse_datetime
 from pipelines.items import Outcome
+from pipelines.tally import Count
 
 
 def view_html(body: bytes) -> str | None:

@@ -21,12 +21,12 @@ from crawler.fetch.spiders.base import (
     remember_validators,
     source_request,
 )
-from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text
 from pipelines.items import FEED_TEXT, PAGE_TEXT, Article, Outcome
 from pipelines.language import primary_tag
+from pipelines.tally import Count
 
 # A feed's full-content entry shorter than this is a teaser, not an article.
 FULL_TEXT_MIN_CHARS = 400

@@ -22,11 +22,11 @@ from scrapy.http import Response
 from crawler.config import GcNewsSource
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
 from crawler.fetch.spiders.feed import read_feed
-from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url, strip_tracking
 from pipelines.extract import html_to_text, parse_datetime
 from pipelines.items import FEED_TEXT, Article, Outcome
+from pipelines.tally import Count
 
 SITE_NAME = "Government of Canada"
 

@@ -11,10 +11,10 @@ from scrapy.http import Response, TextResponse
 from crawler.config import ListingSource
 from crawler.fetch.botwall import wall_of
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, source_request
-from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.items import Outcome
+from pipelines.tally import Count
 
 
 class ListingSpider(SourceSpider):

@@ -16,11 +16,11 @@ from scrapy.utils.sitemap import Sitemap
 from crawler.config import SitemapSource
 from crawler.fetch.botwall import wall_of
 from crawler.fetch.spiders.base import SourceSpider, check_source_response, remember_validators, source_request
-from crawler.passes.tally import Count
 from pipelines import items as outcome
 from pipelines.canonical import canonical_url
 from pipelines.extract import parse_datetime
 from pipelines.items import Outcome
+from pipelines.tally import Count
 
 
 def _body(response: Response) -> bytes:
