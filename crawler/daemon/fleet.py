@@ -34,7 +34,8 @@ import time
 from dataclasses import dataclass, field
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
+from procrastinate.jobs import Status
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -133,9 +134,18 @@ def make_app(url: str, runtime: Runtime | None, tick_seconds: int = 30) -> procr
         rt = need()
         stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER)
         for job in stalled:
-            log.warning("job %s (%s %s) was left running by a worker that is gone: queued again", job.id,
-                        job.task_name, job.task_kwargs.get("source", ""), extra=fields(event="stalled"))
-            await app.job_manager.retry_job(job)
+            what = (job.id, job.task_name, job.task_kwargs.get("source", ""))
+            try:
+                await app.job_manager.retry_job(job)
+            except UniqueViolation:
+                # The same job is already waiting (its queueing lock is taken: a tick deferred it since): that
+                # one does the work, so the stalled one is closed, not queued twice.
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                log.warning("job %s (%s %s) was left running by a worker that is gone: the same job is already "
+                            "waiting, so this one is closed", *what, extra=fields(event="stalled"))
+            else:
+                log.warning("job %s (%s %s) was left running by a worker that is gone: queued again", *what,
+                            extra=fields(event="stalled"))
         for name in await asyncio.to_thread(due_sources, rt):
             await defer_pass(app, name)
         await defer_dispatch(app)
