@@ -71,13 +71,13 @@ def _spider_class(source: SourceConfig, config: Config) -> type[SourceSpider]:
     delay = source.delay if source.delay is not None else config.crawl.download_delay
     custom: dict[str, Any] = {
         "DOWNLOAD_DELAY": delay,
-        # Non-public networks this source may reach besides its own origin (crawler.fetchpolicy).
+        # Non-public networks this source may reach besides its own origin (crawler.fetch.policy).
         "BORDERWATCH_ALLOW_NETWORKS": [*config.crawl.allow_networks, *source.allow_networks],
     }
     parts = urlsplit(source.url)
     if parts.username is not None:
         # https://user:password@host/feed: HTTP Basic auth, sent to that host only (Scrapy cannot fetch a
-        # URL with user-info; crawler.spiders.base.source_request takes it out of the URL).
+        # URL with user-info; crawler.fetch.spiders.base.source_request takes it out of the URL).
         custom.update({"HTTPAUTH_USER": unquote(parts.username), "HTTPAUTH_PASS": unquote(parts.password or ""),
                        "HTTPAUTH_DOMAIN": parts.hostname})
     custom.update(base.settings_for(source, delay))  # what the kind itself requires (the API's rate)
