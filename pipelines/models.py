@@ -6,6 +6,7 @@ hands them back naive, PostgreSQL in its session's zone; no reader repairs them.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -22,9 +23,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from pipelines.canonical import canonical_url
@@ -142,6 +144,18 @@ class ItemTopic(Base):
     score: Mapped[float] = mapped_column(Float)
     evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
     classified_at: Mapped[datetime]
+
+
+def topics_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
+    """The topic ids of each of these items, strongest first (items without a topic are absent)."""
+    out: dict[int, list[str]] = defaultdict(list)
+    if ids:
+        for item_id, topic in session.execute(
+            select(ItemTopic.item_id, ItemTopic.topic).where(ItemTopic.item_id.in_(ids))
+            .order_by(ItemTopic.item_id, ItemTopic.score.desc())
+        ):
+            out[item_id].append(topic)
+    return out
 
 
 class TopicChange(Base):

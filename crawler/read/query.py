@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from pipelines.canonical import host_of
 from pipelines.db import Database
 from pipelines.language import primary_tag
-from pipelines.models import Item, ItemTopic, LearnedRule, Revision, Story
+from pipelines.models import Item, ItemTopic, LearnedRule, Revision, Story, topics_of
 from pipelines.search import RANK_WINDOW, Filter, Query, narrow, search
 
 
@@ -47,17 +47,6 @@ def _filtered(q: ItemQuery, stmt: Any, db: Database, *, ranked: bool = False) ->
         return narrow(stmt, q.search, postgresql=not db.is_sqlite, ranked=ranked)
     return stmt, None
 
-
-def _topics(s: Session, ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = defaultdict(list)
-    if not ids:
-        return out
-    for item_id, topic in s.execute(
-        select(ItemTopic.item_id, ItemTopic.topic).where(ItemTopic.item_id.in_(ids)).order_by(
-            ItemTopic.item_id, ItemTopic.score.desc())
-    ):
-        out[item_id].append(topic)
-    return out
 
 
 def _human(value: datetime | None) -> str:
@@ -99,7 +88,7 @@ def iter_items(db: Database, q: ItemQuery) -> Iterator[dict[str, Any]]:
         stmt = stmt.limit(q.limit)
     with db.read() as s:
         for batch in s.execute(stmt.execution_options(yield_per=BATCH)).partitions():
-            topics = _topics(s, [r.id for r in batch])
+            topics = topics_of(s, [r.id for r in batch])
             yield from _item_rows(batch, topics)
 
 
@@ -112,7 +101,7 @@ def _ranked_page(db: Database, q: ItemQuery, query: Query, limit: int) -> Iterat
     with db.read() as s:
         ids = [h.id for h in search(s, full, limit=limit, count=False).hits]
         rows = {r.id: r for r in s.execute(select(*Item.__table__.columns).where(Item.id.in_(ids)))}
-        topics = _topics(s, ids)
+        topics = topics_of(s, ids)
     yield from _item_rows([rows[i] for i in ids if i in rows], topics)
 
 
@@ -159,7 +148,7 @@ def _story_rows(s: Session, picked: list[tuple[int, datetime]]) -> list[dict[str
     ids = [sid for sid, _ in picked]
     members = list(s.scalars(select(Item).where(Item.story_id.in_(ids)).order_by(Item.first_seen)))
     titles = {sid: title for sid, title in s.execute(select(Story.id, Story.title).where(Story.id.in_(ids)))}
-    topics = _topics(s, [m.id for m in members])
+    topics = topics_of(s, [m.id for m in members])
     by_story: dict[int, list[Item]] = defaultdict(list)
     for m in members:
         if m.story_id is not None:

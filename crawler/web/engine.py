@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from crawler.read import search as engine
 from crawler.read.search import Query, QueryError
 from pipelines.db import Database
-from pipelines.models import Item, ItemTopic
+from pipelines.models import Item, topics_of
 from pipelines.timeutil import as_utc
 
 # At most this many rows in one page of the API or the UI.
@@ -159,7 +159,7 @@ class Engine:
             story_ids = [p[0] for p in picked]
             members = list(s.scalars(select(Item).where(Item.story_id.in_(story_ids))
                                      .order_by(Item.first_seen, Item.id))) if story_ids else []
-            topics = _topics(s, [m.id for m in members])
+            topics = topics_of(s, [m.id for m in members])
         by_story: dict[int, list[Item]] = defaultdict(list)
         for m in members:
             by_story[m.story_id or 0].append(m)
@@ -209,11 +209,3 @@ def _as_datetime(value: Any) -> datetime:
     return as_utc(datetime.fromisoformat(str(value)))
 
 
-def _topics(s: Any, ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = defaultdict(list)
-    if ids:
-        for item_id, topic in s.execute(select(ItemTopic.item_id, ItemTopic.topic)
-                                        .where(ItemTopic.item_id.in_(ids))
-                                        .order_by(ItemTopic.item_id, ItemTopic.score.desc())):
-            out[item_id].append(topic)
-    return out

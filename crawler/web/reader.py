@@ -7,7 +7,6 @@ nothing here writes the crawl's tables.
 from __future__ import annotations
 
 import difflib
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlalchemy import func, select
 from alerts.config import WatcherConfig
 from alerts.dispatch import kind_of, shown_state
 from pipelines.db import Database
-from pipelines.models import AlertEvent, Delivery, Item, ItemTopic, Revision, Story
+from pipelines.models import AlertEvent, Delivery, Item, ItemTopic, Revision, Story, topics_of
 from pipelines.revisions import readable_diff
 from pipelines.timeutil import as_utc
 
@@ -52,7 +51,7 @@ def item_detail(db: Database, item_id: int) -> dict[str, Any] | None:
                                 .order_by(Item.first_seen, Item.id))) if item.story_id else []
         revisions = list(s.scalars(select(Revision).where(Revision.item_id == item_id)
                                    .order_by(Revision.seen_at, Revision.id)))
-        copy_topics = _topics_of(s, [c.id for c in copies])
+        copy_topics = topics_of(s, [c.id for c in copies])
         out = item_fields(item, [t.topic for t in topic_rows])
     out["topic_evidence"] = [
         {"topic": t.topic, "score": round(t.score, 3), "evidence": list(t.evidence or [])} for t in topic_rows
@@ -75,15 +74,6 @@ def item_detail(db: Database, item_id: int) -> dict[str, Any] | None:
     return out
 
 
-def _topics_of(s: Any, ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = defaultdict(list)
-    if ids:
-        for item_id, topic in s.execute(select(ItemTopic.item_id, ItemTopic.topic)
-                                        .where(ItemTopic.item_id.in_(ids))
-                                        .order_by(ItemTopic.item_id, ItemTopic.score.desc())):
-            out[item_id].append(topic)
-    return out
-
 
 # A copy whose text shares less than this with the first copy's is called a rewrite; above it, a copy.
 COPY_RATIO = 0.6
@@ -97,7 +87,7 @@ def story_detail(db: Database, story_id: int) -> dict[str, Any] | None:
         members = list(s.scalars(select(Item).where(Item.story_id == story_id).order_by(Item.first_seen, Item.id)))
         if story is None and not members:
             return None
-        topics = _topics_of(s, [m.id for m in members])
+        topics = topics_of(s, [m.id for m in members])
         title = (story.title if story is not None else "") or (members[0].title if members else "")
     if not members:
         return {"story": story_id, "title": title, "first": None, "copies": [], "topics": [], "sources": []}

@@ -32,7 +32,7 @@ from sqlalchemy import Float, and_, cast, column, func, literal_column, not_, or
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from pipelines.models import Item, ItemTopic
+from pipelines.models import Item, ItemTopic, topics_of
 from pipelines.search.grammar import Query, QueryError, Term
 from pipelines.search.snippet import highlight, snippet
 from pipelines.timeutil import as_utc
@@ -311,7 +311,7 @@ def search(session: Session, query: Query, *, limit: int, cursor: str | None = N
         if len(rows) > limit:
             rows = rows[:limit]
             next_cursor = _encode("d", as_utc(_as_datetime(rows[-1].when_)).isoformat(), rows[-1].id)
-    topics = _topics(session, [r.id for r in rows])
+    topics = topics_of(session, [r.id for r in rows])
     hits = [
         Hit(id=r.id, url=r.url, title=r.title, source=r.source, published=_utc(r.published),
             first_seen=as_utc(r.first_seen), updated=as_utc(r.updated), topics=topics.get(r.id, []),
@@ -533,16 +533,5 @@ def _as_datetime(value: Any) -> datetime:
 def _utc(value: datetime | None) -> datetime | None:
     return as_utc(value) if value else None
 
-
-def _topics(session: Session, ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = defaultdict(list)
-    if not ids:
-        return out
-    for item_id, topic in session.execute(
-        select(ItemTopic.item_id, ItemTopic.topic).where(ItemTopic.item_id.in_(ids))
-        .order_by(ItemTopic.item_id, ItemTopic.score.desc())
-    ):
-        out[item_id].append(topic)
-    return out
 
 
