@@ -319,14 +319,35 @@ def page_language(tree: Any) -> str | None:
     return None
 
 
+class PageTooComplex(ValueError):
+    """A page past what the HTML parser reads (libxml2's limits: nesting deeper than 256 elements, a text node
+    over 10 MB), of which no text could be extracted. Another try would read it no better."""
+
+
 def _parse(html: str | bytes) -> Any:
+    return _parse_within_limits(html)[0]
+
+
+def _parse_within_limits(html: str | bytes) -> tuple[Any, str | None]:
+    """The page's tree, and the resource limit of the parser it ran into, if any (the parser leaves out
+    what lies past it)."""
+    parser = lxml.html.HTMLParser()
     try:
-        return lxml.html.fromstring(html)
+        tree = lxml.html.fromstring(html, parser=parser)
     except (etree.ParserError, ValueError):
         # lxml refuses str input with an encoding declaration, and empty documents
-        if isinstance(html, str):
-            return lxml.html.fromstring(html.encode("utf-8", "replace"))
-        raise
+        if not isinstance(html, str):
+            raise
+        tree = lxml.html.fromstring(html.encode("utf-8", "replace"), parser=parser)
+    limits = [e.message.strip() for e in parser.error_log if e.type_name == "ERR_RESOURCE_LIMIT"]
+    return tree, limits[0] if limits else None
+
+
+def _readable(doc: Document, limit: str | None) -> Document:
+    """``doc``, unless the parser's limits left it without text: then the page is too complex to extract."""
+    if limit and not doc.text.strip():
+        raise PageTooComplex(f"past the HTML parser's limits ({limit})")
+    return doc
 
 
 SITE_NAME_MAX = 200  # the column's size; a longer "name" is not a name
@@ -417,7 +438,7 @@ def extract(
     if not html or not html.strip():
         return Document(text="")
     try:
-        tree = _parse(html)
+        tree, limit = _parse_within_limits(html)
     except (etree.ParserError, ValueError):
         return Document(text="")
     rule = _rule_for(url, tree)
@@ -432,11 +453,11 @@ def extract(
     selector = content or (rule.content if rule else None)
     if not selector:
         text, report = _learned_text(tree, url, learned, verify, learn)
-        return Document(
+        return _readable(Document(
             text=text, title=title, published=published, author=author, site_name=site_name, language=language,
             topics=topics, components=components, targeted=report.used is not None and report.verified is not False,
             canonical=canonical, learn=report,
-        )
+        ), limit)
     target = css(selector)(tree)
     if target and rule and not content:
         for el in target:
@@ -459,11 +480,11 @@ def extract(
         ) or html_to_text(fragment))
     else:
         text = _full_text(tree, url)
-    return Document(
+    return _readable(Document(
         text=text, title=title, published=published, author=author, site_name=site_name,
         language=language, topics=topics, components=components, targeted=bool(target), canonical=canonical,
         learn=LearnReport(person=True),  # a person's rule applies here: never learned over
-    )
+    ), limit)
 
 
 # The first bytes of files a server may send as text/html, as they read once decoded as UTF-8 or Latin-1

@@ -70,6 +70,7 @@ KNOWN = "known"  # skipped: stored already and outside the revisit window
 BLOCKED = "blocked"  # a bot wall or challenge page
 FAILED = "failed"  # HTTP error or network failure after retries
 TOO_LARGE = "too_large"
+TOO_COMPLEX = "too_complex"  # past what extraction can read (its deadline, lxml's limits): given up at once
 ROBOTS = "robots"  # robots.txt disallows it
 NO_TEXT = "no_text"  # the page held no extractable article text
 NO_LINK = "no_link"  # a feed entry without a link
@@ -111,7 +112,7 @@ class RetryState:
     """A failed or blocked URL, as much as the seen-check needs to decide whether to try it again."""
 
     source: str
-    status: str  # blocked | failed
+    status: str  # blocked | failed | too_complex
     attempts: int
     next_attempt: datetime | None  # None: given up (it used up its attempts)
     fetch_url: str | None = None

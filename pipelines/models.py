@@ -218,7 +218,7 @@ class UrlState(Base):
     __tablename__ = "url_states"
     url: Mapped[str] = mapped_column(String(2048), primary_key=True)
     source: Mapped[str] = mapped_column(String(200), index=True)
-    status: Mapped[str] = mapped_column(String(20))  # blocked|failed|too_large|robots|no_text
+    status: Mapped[str] = mapped_column(String(20))  # an outcome status (pipelines.items): blocked, failed…
     detail: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     first_seen: Mapped[datetime]

@@ -24,7 +24,7 @@ from pipelines.retry import RETRIED, RetryPolicy
 
 # Outcomes worth a per-URL record (the others are only counted).
 RECORDED = frozenset({outcome.BLOCKED, outcome.FAILED, outcome.TOO_LARGE, outcome.ROBOTS, outcome.NO_TEXT,
-                      outcome.REFUSED, outcome.UNMATCHED})
+                      outcome.REFUSED, outcome.UNMATCHED, outcome.TOO_COMPLEX})
 
 
 # The validity window of a signed URL (S3, CloudFront, Google Cloud Storage, Azure SAS): re-signed each
@@ -96,12 +96,13 @@ def forget(s: Session, urls: Sequence[str]) -> None:
 
 
 def load_retries(db: Database) -> dict[str, RetryState]:
-    """Failed and blocked URLs by ``state_key``: what waits for a retry, and what was given up."""
+    """Failed and blocked URLs by ``state_key``: what waits for a retry, and what was given up (after its tries,
+    or at once: a page too complex to extract would only cost its deadline again)."""
     with db.read() as s:
         rows = s.execute(
             select(UrlState.url, UrlState.source, UrlState.status, UrlState.attempts, UrlState.next_attempt,
                    UrlState.fetch_url, UrlState.etag, UrlState.last_modified)
-            .where(UrlState.status.in_(sorted(RETRIED)))
+            .where(UrlState.status.in_(sorted(RETRIED | {outcome.TOO_COMPLEX})))
         ).all()
     return {r.url: RetryState(r.source, r.status, r.attempts or 1, r.next_attempt, r.fetch_url, r.etag,
                               r.last_modified) for r in rows}

@@ -8,7 +8,8 @@ The pool is built for the bad day: each worker process has its own pipe and a th
 that feeds it, so the page a worker was running when it died is known. A worker killed from outside
 (the OOM killer) is replaced and its page retried; a page that kills its worker twice is failed with
 the reason. A page still running after ``page_timeout`` seconds (a pathological page) has its worker
-killed and replaced and is failed as too complex. Workers die with the process that started them.
+killed and replaced and is given up as too complex, as is a page past the HTML parser's limits (or Python's
+recursion limit) of which nothing could be extracted. Workers die with the process that started them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from pipelines.classify import Classifier, TopicResult
-from pipelines.extract import Document, extract
+from pipelines.extract import Document, PageTooComplex, extract
 from pipelines.items import Analysis, clean
 from pipelines.learn import Learner
 from pipelines.revisions import content_hash
@@ -139,6 +140,10 @@ def _serve(conn: Connection, topics_path: str | None, parent_pid: int) -> None:
     while (task := tasks.get()) is not None:
         try:
             answer: tuple[bool, Any] = (True, process_page(*task))
+        except PageTooComplex as exc:
+            answer = (False, f"{TOO_COMPLEX_REASON}{exc}"[:300])
+        except RecursionError:  # nested deeper than the extractor's recursion reaches
+            answer = (False, f"{TOO_COMPLEX_REASON}nested too deeply to extract (RecursionError)")
         except Exception as exc:  # a page the parser chokes on: reported, the worker lives on
             answer = (False, f"{type(exc).__name__}: {exc}"[:300])
         try:
@@ -150,6 +155,15 @@ def _serve(conn: Connection, topics_path: str | None, parent_pid: int) -> None:
 # -- the parent's side ----------------------------------------------------------------------------------
 class ExtractionFailed(Exception):
     """A page could not be extracted; the message is the reason recorded for its URL."""
+
+
+class TooComplex(ExtractionFailed):
+    """A page too complex to extract (over its deadline, past the parser's limits): another try would fail
+    the same way, so it is given up at once."""
+
+
+# How a worker's answer says the page was too complex.
+TOO_COMPLEX_REASON = "too complex: "
 
 
 class _WorkerLost(Exception):
@@ -361,8 +375,8 @@ class WorkerPool:
                 except _PageTimeout:
                     self._drop(worker)
                     worker = None
-                    self._answer(inflight.popleft(), error=ExtractionFailed(
-                        f"too complex: extraction ran over {self.page_timeout:g}s (crawl.extract_timeout)"))
+                    self._answer(inflight.popleft(), error=TooComplex(
+                        f"{TOO_COMPLEX_REASON}extraction ran over {self.page_timeout:g}s (crawl.extract_timeout)"))
                     self._requeue(inflight)
                     continue
                 started = time.monotonic()
@@ -370,7 +384,8 @@ class WorkerPool:
                 if ok:
                     self._answer(task, result=value)
                 else:
-                    self._answer(task, error=ExtractionFailed(f"extraction failed: {value}"))
+                    self._answer(task, error=TooComplex(value) if str(value).startswith(TOO_COMPLEX_REASON)
+                                 else ExtractionFailed(f"extraction failed: {value}"))
                 if not inflight and worker.tasks >= self.max_tasks_per_child:
                     self._drop(worker, retire=True)
                     worker = None

@@ -10,6 +10,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.config import SourceConfig
+from pipelines import items as outcome
 from pipelines.items import KnownPage, RetryState
 from pipelines.store import Store
 from pipelines.tally import Count, Tally
@@ -87,6 +88,8 @@ class PassContext:
         state = self.retry_state(url)
         if state is None:
             return None
+        if state.status == outcome.TOO_COMPLEX:
+            return "too complex to extract; given up"
         if state.next_attempt is None:
             if state.attempts >= self.page_attempts:
                 return f"{state.status}; given up after {state.attempts} tries"
