@@ -284,6 +284,9 @@ def test_a_pathological_page_is_given_up_as_too_complex_and_the_pass_goes_on(
     assert again.returncode == 0, again.stderr
     assert site.served("/opa/pr/r3", 200) == 1 and site.served("/opa/pr/endless") == 0
     assert "1 new," in again.stdout and "1 given up" in again.stdout, again.stdout
+    status = bw_here(config, "status")
+    assert status.returncode == 0, status.stderr
+    assert "news: 1 page too complex to extract (given up)" in status.stdout, status.stdout
 
 
 # -- #9 a crawl killed with kill -9 --------------------------------------------------------------------------
