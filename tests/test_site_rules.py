@@ -1,4 +1,5 @@
-"""Site rules (pipelines/extract.py) of every publisher the catalogue ships: main content, title, date.
+"""Site rules (pipelines/siterules.py) of every publisher the catalogue ships, and of the news outlets near the
+beat: main content, title, date, and what inside the article is not the article.
 
 Each is tested on a saved real page where the corpus has one (Global News; the DOJ template is covered in
 test_parsers.py) and otherwise on a page BUILT from the structure documented in
