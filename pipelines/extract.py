@@ -239,9 +239,9 @@ def _parse(html: str | bytes) -> Any:
             tree = lxml.html.fromstring(html.encode("utf-8", "replace"))
         else:
             raise
-    # HTML comments go, the text after them stays: trafilatura drops a comment with its tail, and React's
+    # Empty HTML comments go, the text after them stays: trafilatura drops a comment with its tail, and React's
     # server rendering puts an empty comment between two runs of text ("from the pandemic<!-- -->, but the
-    # effects…"), so the rest of such a paragraph was lost (AP News).
+    # effects…"), so the rest of such a paragraph was lost (AP News, BBC). Comments with text are left alone.
     for comment in [c for c in tree.iter(etree.Comment) if not (c.text or "").strip()]:
         _unwrap(comment)
     return tree

@@ -244,3 +244,13 @@ def test_news_outlet_rule_on_its_saved_real_pages(name: str, junk: tuple[str, ..
     # every page with junk to remove; the mean token F1 over these pages rises from 0.972 to 0.983).
     assert _token_f1(ruled.text, "\n".join(expected)) >= _token_f1(generic.text, "\n".join(expected)) - 0.001
     assert ruled.title == generic.title and ruled.published == generic.published
+
+
+def test_the_text_after_an_empty_comment_is_kept() -> None:
+    """React's server rendering separates runs of text with ``<!-- -->``; trafilatura dropped the rest of such
+    a paragraph with the comment (the saved AP page lost its last sentence)."""
+    page, url, record = saved_news_page("us/APNews_2023_04_28")
+    assert "</a><!-- -->, but" in page
+    last = expected_lines(record)[-1]
+    for address in (url, "https://outlet.example/article"):
+        assert " ".join(last.split()) in " ".join(extract(page, address).text.split())
