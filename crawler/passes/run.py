@@ -25,7 +25,7 @@ from crawler.passes import ledger
 from crawler.passes.context import PassContext, PassServices
 from crawler.passes.report import PassReport
 from pipelines import urlstates
-from pipelines.classify import Classifier
+from pipelines.classify import Classifier, topics_digest
 from pipelines.db import Database
 from pipelines.learn import Learner, load_rules, save_rules
 from pipelines.leases import Leases
@@ -121,7 +121,7 @@ def run_pass(
     retry = RetryPolicy(attempts=config.crawl.page_attempts, cap=config.crawl.page_backoff_cap,
                         every={s.name: s.every for s in config.sources})
     # No rules: every article is analysed by the extraction workers.
-    store = Store(db, None, retry=retry, queries=watched_queries(config))
+    store = Store(db, None, retry=retry, queries=watched_queries(config), topics_digest=topics_digest(config.topics))
     leases = Leases(db)
     results: list[PassReport] = []
     runs: list[tuple[SourceConfig, PassContext, int, Crawler]] = []
@@ -137,6 +137,7 @@ def run_pass(
     for name in ("scrapy", "twisted", "py.warnings", "protego", "filelock"):
         logging.getLogger(name).setLevel("DEBUG" if log_level == "DEBUG" else "CRITICAL")
     pool: WorkerPool | None = None
+    rejudge: set[str] = set()
     started = time.monotonic()
     for source in sources:
         if not leases.acquire(f"source:{source.name}", LEASE):
@@ -151,6 +152,8 @@ def run_pass(
             known = store.load_known()
             retries = urlstates.load_retries(db)
             unmatched = store.load_unmatched()
+            # Sources whose unmatched pages were judged under other topic rules: read in full this time.
+            rejudge = store.stale_unmatched_sources()
         # Holding the lease now, any pass of this source still "running" was left by a dead process.
         ledger.settle_orphaned_passes(db, source.name, utcnow())
         state = ledger.source_state(db, source.name)
@@ -159,7 +162,8 @@ def run_pass(
             revisit_every=config.crawl.revisit_every,
             first_pass=state.last_success is None, known=known, watermark=state.watermark,
             retries=retries, page_attempts=config.crawl.page_attempts, unmatched=unmatched,
-            feed_etag=state.feed_etag, feed_last_modified=state.feed_last_modified,
+            feed_etag=None if source.name in rejudge else state.feed_etag,
+            feed_last_modified=None if source.name in rejudge else state.feed_last_modified,
         )
         pass_id = ledger.begin_pass(db, source.name, utcnow())
         crawler = process.create_crawler(_spider_class(source, config))
@@ -205,6 +209,8 @@ def run_pass(
                 db, report, utcnow(), watermark=ctx.new_watermark if ctx.walk_complete else None,
                 feed_etag=ctx.new_feed_etag, feed_last_modified=ctx.new_feed_last_modified,
             )
+            if report.status == "ok" and source.name in rejudge:
+                store.restamp_unmatched(source.name)
             leases.release(f"source:{source.name}")
             results.append(report)
     return results
