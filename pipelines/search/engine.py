@@ -28,11 +28,11 @@ from datetime import date, datetime, timedelta
 from functools import reduce
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, column, func, literal_column, not_, or_, select, table, text
+from sqlalchemy import Float, and_, cast, column, exists, func, literal_column, not_, or_, select, table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from pipelines.models import Item, ItemTopic, topics_of
+from pipelines.models import Item, ItemTopic, SearchKey, Triage, topics_of
 from pipelines.search.grammar import Query, QueryError, Term
 from pipelines.search.snippet import highlight, snippet
 from pipelines.timeutil import as_utc
@@ -62,11 +62,6 @@ PG_FACET_WINDOW = 5_000
 PG_PROBE = 200  # items read (newest first) to tell a broad query from a narrow one on PostgreSQL
 COUNT_LIMIT = 10_000
 UNIX_JULIAN = 2440587.5  # julianday('1970-01-01')
-
-
-def _when() -> Any:
-    """The date an item is ordered and filtered by: its publication date, else when it was first seen."""
-    return func.coalesce(Item.published, Item.first_seen)
 
 
 @dataclass(frozen=True)
@@ -135,35 +130,66 @@ def _pg_query(groups: tuple[tuple[Term, ...], ...]) -> Any:
 
 
 def _lang(values: tuple[str, ...]) -> ColumnElement[bool]:
-    lang = func.lower(Item.language)
+    lang = SearchKey.lang  # stored lower-cased
     return or_(*(or_(lang == v, lang.like(f"{v}-%")) for v in values))
 
 
-def _filters(q: Query, stmt: Any) -> Any:
+def _marks(user: str | None, values: tuple[str, ...], ident: Any) -> ColumnElement[bool]:
+    """``is:`` — the user's triage marks on the item ``ident``: read, unread (no mark says read), starred."""
+    if user is None:  # pragma: no cover - parse refuses is: without a user
+        raise QueryError(f"is:{values[0]}: marks are a web user's: only in the web UI, its API and feeds")
+    conds: list[ColumnElement[bool]] = []
+    for v in values:
+        mark = Triage.read if v in ("read", "unread") else Triage.starred
+        marked = exists().where(Triage.user == user, Triage.item_id == ident, mark.is_(True))
+        conds.append(not_(marked) if v == "unread" else marked)
+    return or_(*conds)
+
+
+def _conditions(q: Query, ident: Any) -> list[ColumnElement[bool]]:
+    """The filters of ``q`` on the item whose id is ``ident``, over ``search_keys`` (joined by the caller
+    when ``_keyed(q)``), ``item_topics`` and ``triage``: never over the items' own wide rows."""
+    out: list[ColumnElement[bool]] = []
     for f in q.filters:
         cond: ColumnElement[bool]
         if f.field == "topic":
-            cond = Item.id.in_(select(ItemTopic.item_id).where(ItemTopic.topic.in_(f.values)))
+            cond = exists().where(ItemTopic.item_id == ident, ItemTopic.topic.in_(f.values))
         elif f.field == "source":
-            cond = Item.source.in_(f.values)
+            cond = SearchKey.source.in_(f.values)
         elif f.field == "lang":
             cond = _lang(f.values)
             if f.negate:
-                cond = or_(Item.language.is_(None), not_(cond))
+                cond = or_(SearchKey.lang.is_(None), not_(cond))
         elif f.field == "story":
-            cond = Item.story_id.in_([int(v) for v in f.values])
+            cond = SearchKey.story_id.in_([int(v) for v in f.values])
             if f.negate:
-                cond = or_(Item.story_id.is_(None), not_(cond))
+                cond = or_(SearchKey.story_id.is_(None), not_(cond))
+        elif f.field == "is":
+            cond = _marks(q.user, f.values, ident)
         else:  # pragma: no cover - the grammar knows no other field
             raise QueryError(f"{f.field}: not a filter")
-        if f.negate and f.field in ("topic", "source"):
+        if f.negate and f.field in ("topic", "source", "is"):
             cond = not_(cond)
-        stmt = stmt.where(cond)
+        out.append(cond)
     if q.since is not None:
-        stmt = stmt.where(_when() >= q.since)
+        out.append(SearchKey.sort_at >= q.since)
     if q.until is not None:
-        stmt = stmt.where(_when() < q.until)
-    return stmt
+        out.append(SearchKey.sort_at < q.until)
+    return out
+
+
+def _keyed(q: Query) -> bool:
+    """Whether ``q``'s filters read ``search_keys``."""
+    return q.since is not None or q.until is not None or any(
+        f.field in ("source", "lang", "story") for f in q.filters)
+
+
+def _score(rel: Any, postgresql: bool) -> Any:
+    """``ln(relevance) + age / TAU_DAYS`` (higher first), the age from ``search_keys.sort_at``."""
+    if postgresql:
+        age = cast(func.extract("epoch", SearchKey.sort_at), Float) / 86400.0
+        return func.ln(func.greatest(rel, 1e-9)) + age / TAU_DAYS
+    return func.ln(func.max(rel, 1e-9)) + (func.julianday(SearchKey.sort_at) - UNIX_JULIAN) / TAU_DAYS
 
 
 def _matching(session: Session, q: Query, stmt: Any, *, ranked: bool = False) -> tuple[Any, Any]:
@@ -172,36 +198,37 @@ def _matching(session: Session, q: Query, stmt: Any, *, ranked: bool = False) ->
 
 def narrow(stmt: Any, q: Query, *, postgresql: bool, ranked: bool = False) -> tuple[Any, Any]:
     """``stmt`` (a select over items) narrowed to the items matching ``q``, and with ``ranked`` the score
-    to order them by (higher first; None when ``q`` has no words)."""
+    to order them by (higher first; None when ``q`` has no words). ``search_keys`` is joined to it."""
+    stmt = stmt.join(SearchKey, SearchKey.item_id == Item.id)
     score: Any = None
-    rel: Any
     if postgresql:
         vec = _pg_vector()
         if q.groups:
             tsq = _pg_query(q.groups)
             stmt = stmt.where(vec.op("@@")(tsq))
             if ranked:
-                rel = func.ts_rank(vec, tsq, PG_RANK_NORMALIZATION)
-                age = cast(func.extract("epoch", _when()), Float) / 86400.0
-                score = func.ln(func.greatest(rel, 1e-9)) + age / TAU_DAYS
+                score = _score(func.ts_rank(vec, tsq, PG_RANK_NORMALIZATION), True)
         if q.exclude:
             stmt = stmt.where(not_(vec.op("@@")(_pg_query((q.exclude,)))))
     else:
         if q.groups:
-            expr = _fts_expr(q.groups)
-            if q.exclude:
-                expr = f"({expr}) NOT ({_fts_expr((q.exclude,))})"
-            stmt = stmt.join(_FTS, _FTS.c.rowid == Item.id).where(
-                literal_column(FTS_TABLE).match(expr))
+            stmt = stmt.join(_FTS, _FTS.c.rowid == Item.id).where(literal_column(FTS_TABLE).match(_fts_match(q)))
             if ranked:
-                rel = -func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)
-                age = func.julianday(_when()) - UNIX_JULIAN
-                score = func.ln(func.max(rel, 1e-9)) + age / TAU_DAYS
+                score = _score(-func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT), False)
         elif q.exclude:
-            excluded: Any = select(_FTS.c.rowid).where(
-                literal_column(FTS_TABLE).match(_fts_expr((q.exclude,))))
-            stmt = stmt.where(Item.id.not_in(excluded))
-    return _filters(q, stmt), score
+            stmt = stmt.where(Item.id.not_in(_fts_excluded(q)))
+    return stmt.where(*_conditions(q, Item.id)), score
+
+
+def _fts_match(q: Query) -> str:
+    expr = _fts_expr(q.groups)
+    if q.exclude:
+        expr = f"({expr}) NOT ({_fts_expr((q.exclude,))})"
+    return expr
+
+
+def _fts_excluded(q: Query) -> Any:
+    return select(_FTS.c.rowid).where(literal_column(FTS_TABLE).match(_fts_expr((q.exclude,))))
 
 
 # -- cursors ----------------------------------------------------------------------------------------------
@@ -259,29 +286,62 @@ def _pg_broad(session: Session, stmt: Any, n: int) -> bool:
     return density * density * newest > 10 * n
 
 
+def _match_ids(session: Session, query: Query, *, relevance: bool = False) -> tuple[Any, Any]:
+    """A select of the ids (``cid``) of the items matching ``query``, unordered, reading the full-text index,
+    ``search_keys``, ``item_topics`` and ``triage`` only (PostgreSQL: the items' vectors), and the column
+    the matches are walked newest first by. With ``relevance`` on SQLite, also BM25 as ``rel`` (it can
+    only be read where the FTS5 table is queried)."""
+    pg = _is_pg(session)
+    stmt: Any
+    if query.groups and not pg:
+        ident: Any = _FTS.c.rowid
+        cols: list[Any] = [ident.label("cid")]
+        if relevance:
+            cols.append((-func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)).label("rel"))
+        stmt = select(*cols).select_from(_FTS).where(literal_column(FTS_TABLE).match(_fts_match(query)))
+        if _keyed(query):
+            stmt = stmt.join(SearchKey, SearchKey.item_id == ident)
+    elif query.groups:
+        ident = Item.id
+        vec = _pg_vector()
+        stmt = select(ident.label("cid")).where(vec.op("@@")(_pg_query(query.groups)))
+        if query.exclude:
+            stmt = stmt.where(not_(vec.op("@@")(_pg_query((query.exclude,)))))
+        if _keyed(query):
+            stmt = stmt.join(SearchKey, SearchKey.item_id == ident)
+    else:
+        ident = SearchKey.item_id
+        stmt = select(ident.label("cid"))
+        if query.exclude and pg:
+            stmt = stmt.join(Item, Item.id == ident).where(not_(_pg_vector().op("@@")(_pg_query((query.exclude,)))))
+        elif query.exclude:
+            stmt = stmt.where(ident.not_in(_fts_excluded(query)))
+    return stmt.where(*_conditions(query, ident)), ident
+
+
 def _candidates(session: Session, query: Query, n: int, *, relevance: bool, below: int | None = None) -> Any:
     """The newest ``n`` matches of ``query`` (by id: the order they were stored; with ``below``, of those
-    with a smaller id), as a subquery with ``cid`` (and on SQLite with ``relevance``, ``rel``: BM25 can only
-    be read where the FTS5 table is queried)."""
+    with a smaller id), as a subquery with ``cid`` (and on SQLite with ``relevance``, ``rel``)."""
     pg = _is_pg(session)
-    cols: list[Any] = [Item.id.label("cid")]
-    if relevance and not pg:
-        cols.append((-func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)).label("rel"))
-    stmt, _ = narrow(select(*cols), query, postgresql=pg)
+    stmt, ident = _match_ids(session, query, relevance=relevance)
     if below is not None:
-        stmt = stmt.where((_FTS.c.rowid if (query.groups and not pg) else Item.id) < below)
+        stmt = stmt.where(ident < below)
     # SQLite: walk the full-text index newest first (FTS5 reads its lists backwards), not the items table.
     # PostgreSQL: a word found in few items is read from the GIN index and its ids sorted (`id + 0` keeps
     # the planner from walking the primary key, which tests each row's TOASTed vector: 14 ms against
     # 490 ms for 5,000 of 6,000 matches in 20,000 items); a word found everywhere is found soonest by
     # walking the ids backwards (163 ms against 3 s for 2,000 of 78,000 matches in 200,000 items).
-    if query.groups and not pg:
-        order = _FTS.c.rowid.desc()
-    elif pg and query.groups and not _pg_broad(session, stmt, n):
-        order = (Item.id + 0).desc()
-    else:
-        order = Item.id.desc()
+    order = (ident + 0).desc() if pg and query.groups and not _pg_broad(session, stmt, n) else ident.desc()
     return stmt.order_by(order).limit(n).subquery("candidates")
+
+
+def _items(session: Session, ids: list[int]) -> dict[int, Any]:
+    """The rows a page shows, read only for the page's ids (an item's row is its whole text)."""
+    if not ids:
+        return {}
+    cols = [Item.id, Item.url, Item.title, Item.text, Item.source, Item.published, Item.first_seen,
+            Item.updated, Item.language, Item.story_id]
+    return {r.id: r for r in session.execute(select(*cols).where(Item.id.in_(ids)))}
 
 
 def search(session: Session, query: Query, *, limit: int, cursor: str | None = None,
@@ -295,39 +355,48 @@ def search(session: Session, query: Query, *, limit: int, cursor: str | None = N
     """
     if limit < 1:
         raise QueryError("limit: must be at least 1")
-    cols = [Item.id, Item.url, Item.title, Item.text, Item.source, Item.published, Item.first_seen,
-            Item.updated, Item.language, Item.story_id, _when().label("when_")]
     marks = query.highlight_tokens()
+    picked: list[tuple[int, float | None]]
     if query.has_text:
-        rows, next_cursor = _ranked(session, query, cols, limit, cursor)
+        picked, next_cursor = _ranked(session, query, limit, cursor)
     else:
-        stmt, _ = _matching(session, query, select(*cols))
+        stmt, ident = _match_ids(session, query)
+        stmt = stmt.add_columns(SearchKey.sort_at)
+        if ident is not SearchKey.item_id:  # pragma: no cover - a query without words walks search_keys
+            raise AssertionError(ident)
         if cursor:
             value, last, _floor = _decode(cursor, "d")
-            stmt = stmt.where(or_(_when() < value, and_(_when() == value, Item.id < last)))
-        stmt = stmt.order_by(_when().desc(), Item.id.desc())
-        rows = list(session.execute(stmt.limit(limit + 1)))
+            stmt = stmt.where(or_(SearchKey.sort_at < value, and_(SearchKey.sort_at == value, ident < last)))
+        # ix_search_keys_sort_at: the newest first without a sort, whatever the store's size.
+        stmt = stmt.order_by(SearchKey.sort_at.desc(), ident.desc())
+        found = list(session.execute(stmt.limit(limit + 1)))
         next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = _encode("d", as_utc(_as_datetime(rows[-1].when_)).isoformat(), rows[-1].id)
-    topics = topics_of(session, [r.id for r in rows])
-    hits = [
-        Hit(id=r.id, url=r.url, title=r.title, source=r.source, published=_utc(r.published),
+        if len(found) > limit:
+            found = found[:limit]
+            next_cursor = _encode("d", as_utc(_as_datetime(found[-1][1])).isoformat(), found[-1][0])
+        picked = [(int(r[0]), None) for r in found]
+    rows = _items(session, [i for i, _ in picked])
+    topics = topics_of(session, [i for i, _ in picked])
+    hits = []
+    for item_id, score in picked:
+        r = rows.get(item_id)
+        if r is None:  # pragma: no cover - deleted between the two reads of one transaction
+            continue
+        hits.append(Hit(
+            id=r.id, url=r.url, title=r.title, source=r.source, published=_utc(r.published),
             first_seen=as_utc(r.first_seen), updated=as_utc(r.updated), topics=topics.get(r.id, []),
             language=r.language, story_id=r.story_id, snippet=snippet(r.text or "", marks),
-            title_html=highlight(r.title or "", marks),
-            rank=float(r.score) if query.has_text else None)
-        for r in rows
-    ]
+            title_html=highlight(r.title or "", marks), rank=score))
     total = count_at_most(session, query, COUNT_LIMIT) if count else None
     return SearchPage(hits=hits, next_cursor=next_cursor, total=total)
 
 
-def _ranked(session: Session, query: Query, cols: list[Any], limit: int,
-            cursor: str | None) -> tuple[list[Any], str | None]:
-    """A page of the best matches: the newest ``RANK_WINDOW`` matches ranked, then (once a cursor has walked
-    through them) the next ``RANK_WINDOW`` older ones, and so on, so paging reaches every match once."""
+def _ranked(session: Session, query: Query, limit: int,
+            cursor: str | None) -> tuple[list[tuple[int, float | None]], str | None]:
+    """The ids and scores of a page of the best matches: the newest ``RANK_WINDOW`` matches ranked, then
+    (once a cursor has walked through them) the next ``RANK_WINDOW`` older ones, and so on, so paging
+    reaches every match once. Ranked over ``search_keys`` (and on PostgreSQL the vectors): the items' rows
+    are read for the page alone."""
     pg = _is_pg(session)
     # ts_rank reads each candidate's vector (a TOAST fetch, ~30 µs): PostgreSQL ranks smaller windows.
     window = min(RANK_WINDOW, PG_RANK_WINDOW) if pg else RANK_WINDOW
@@ -336,34 +405,35 @@ def _ranked(session: Session, query: Query, cols: list[Any], limit: int,
     if cursor:
         value, last, floor = _decode(cursor, "r")
         after = (float(value), last)
-    rows: list[tuple[Any, int | None]] = []
+    rows: list[tuple[int, float, int | None]] = []
     while True:
         cand = _candidates(session, query, window, relevance=True, below=floor)
-        rel = func.ts_rank(_pg_vector(), _pg_query(query.groups), PG_RANK_NORMALIZATION) if pg else cand.c.rel
+        cid = cand.c.cid
         if pg:
-            age = cast(func.extract("epoch", _when()), Float) / 86400.0
-            score = func.ln(func.greatest(rel, 1e-9)) + age / TAU_DAYS
+            score = _score(func.ts_rank(_pg_vector(), _pg_query(query.groups), PG_RANK_NORMALIZATION), True)
+            stmt = select(cid, score.label("score")).select_from(cand).join(Item, Item.id == cid)
         else:
-            score = func.ln(func.max(rel, 1e-9)) + (func.julianday(_when()) - UNIX_JULIAN) / TAU_DAYS
-        stmt = select(*cols, score.label("score")).select_from(cand).join(Item, Item.id == cand.c.cid)
+            score = _score(cand.c.rel, False)
+            stmt = select(cid, score.label("score")).select_from(cand)
+        stmt = stmt.join(SearchKey, SearchKey.item_id == cid)
         if after is not None:
-            stmt = stmt.where(or_(score < after[0], and_(score == after[0], Item.id < after[1])))
-        stmt = stmt.order_by(score.desc(), Item.id.desc()).limit(limit + 1 - len(rows))
+            stmt = stmt.where(or_(score < after[0], and_(score == after[0], cid < after[1])))
+        stmt = stmt.order_by(score.desc(), cid.desc()).limit(limit + 1 - len(rows))
         with _index_scans(session, query):
-            rows += [(r, floor) for r in session.execute(stmt)]
+            rows += [(int(r[0]), float(r[1]), floor) for r in session.execute(stmt)]
         if len(rows) > limit:
             break
         # This window is used up: is there an older one?
-        size, lowest = session.execute(select(func.count(), func.min(cand.c.cid))).one()
+        size, lowest = session.execute(select(func.count(), func.min(cid))).one()
         if size < window or lowest is None:
             break
         floor, after = int(lowest), None
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last_row, last_floor = rows[-1]
-        next_cursor = _encode("r", float(last_row.score), last_row.id, last_floor)
-    return [r for r, _ in rows], next_cursor
+        last_id, last_score, last_floor = rows[-1]
+        next_cursor = _encode("r", last_score, last_id, last_floor)
+    return [(i, s) for i, s, _ in rows], next_cursor
 
 
 def count_matches(session: Session, query: Query) -> int:
@@ -371,8 +441,9 @@ def count_matches(session: Session, query: Query) -> int:
     fts = _fts_count(session, query)
     if fts is not None:
         return fts
-    inner, _ = _matching(session, query, select(Item.id))
-    return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+    inner, _ = _match_ids(session, query)
+    with _index_scans(session, query):
+        return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
 
 
 def count_at_most(session: Session, query: Query, limit: int) -> int | None:
@@ -383,7 +454,7 @@ def count_at_most(session: Session, query: Query, limit: int) -> int | None:
     fts = _fts_count(session, query)
     if fts is not None:
         return fts
-    inner, _ = _matching(session, query, select(Item.id))
+    inner, _ = _match_ids(session, query)
     with _index_scans(session, query):
         n = int(session.scalar(select(func.count()).select_from(inner.limit(limit + 1).subquery())) or 0)
     return None if n > limit else n
@@ -393,10 +464,7 @@ def _fts_count(session: Session, query: Query) -> int | None:
     """SQLite, a query of words alone: the count from the FTS5 index (no join to the items)."""
     if _is_pg(session) or not query.groups or query.filters or query.since or query.until:
         return None
-    expr = _fts_expr(query.groups)
-    if query.exclude:
-        expr = f"({expr}) NOT ({_fts_expr((query.exclude,))})"
-    stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(expr))
+    stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(_fts_match(query)))
     return int(session.scalar(stmt) or 0)
 
 
@@ -426,11 +494,12 @@ _WindowRow = tuple[int, str, str | None, str, str, str | None]
 
 def _window(session: Session, query: Query) -> list[_WindowRow]:
     """The newest ``FACET_WINDOW`` matches with their topics: (id, source, two-letter language, ``YYYY-MM``,
-    the Monday of the week ``YYYY-MM-DD``, topic), one row per item and topic. Dates are cut into months and
-    weeks by the database (UTC): reading 10,000 datetimes into Python costs more than the query."""
+    the Monday of the week ``YYYY-MM-DD``, topic), one row per item and topic, from ``search_keys`` and
+    ``item_topics``. Dates are cut into months and weeks by the database (UTC): reading 10,000 datetimes
+    into Python costs more than the query."""
     window = min(FACET_WINDOW, PG_FACET_WINDOW) if _is_pg(session) else FACET_WINDOW
     cand = _candidates(session, query, window, relevance=False)
-    when = _when()
+    when = SearchKey.sort_at
     if _is_pg(session):
         utc = func.timezone("UTC", when)
         month = func.to_char(utc, "YYYY-MM")
@@ -438,9 +507,10 @@ def _window(session: Session, query: Query) -> list[_WindowRow]:
     else:
         month = func.strftime("%Y-%m", when)
         week = func.date(when, "-6 days", "weekday 1")
-    stmt = (select(Item.id, Item.source, func.lower(func.substr(Item.language, 1, 2)), month, week, ItemTopic.topic)
-            .select_from(cand).join(Item, Item.id == cand.c.cid)
-            .outerjoin(ItemTopic, ItemTopic.item_id == Item.id))
+    stmt = (select(SearchKey.item_id, SearchKey.source, func.substr(SearchKey.lang, 1, 2), month, week,
+                   ItemTopic.topic)
+            .select_from(cand).join(SearchKey, SearchKey.item_id == cand.c.cid)
+            .outerjoin(ItemTopic, ItemTopic.item_id == cand.c.cid))
     with _index_scans(session, query):
         return [tuple(r) for r in session.execute(stmt)]  # type: ignore[misc]
 
