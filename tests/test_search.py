@@ -344,3 +344,29 @@ def test_facets_count_the_newest_matches_of_a_broad_query(db: Database, store: d
         assert f["source"] == [("noticias-es", 2)] and f["topic"] == []
         assert count_at_most(s, parse("aragua lang:es"), 2) is None and count_at_most(s, parse("aragua lang:es"), 3) == 3
         assert count_at_most(s, parse("aragua"), 2) == 5 if db.is_sqlite else count_at_most(s, parse("aragua"), 2) is None
+
+
+@pytest.mark.parametrize(("rank", "scan"), [(2, 1), (5, 2), (1, 3)])
+def test_a_filtered_search_looks_through_the_words_matches_a_slice_at_a_time(
+        db: Database, store: dict[str, int], rank: int, scan: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.search.engine as engine
+
+    monkeypatch.setattr(engine, "RANK_WINDOW", rank)
+    monkeypatch.setattr(engine, "SCAN_WINDOW", scan)
+    q = parse("aragua OR fentanyl OR mexico OR trata -lang:fr")
+    with db.read() as s:
+        expected = {h.id for h in search(s, parse("aragua OR fentanyl OR mexico OR trata"), limit=100).hits}
+        expected -= {h.id for h in search(s, parse("lang:fr"), limit=100).hits}
+        seen: list[int] = []
+        cursor = None
+        for _ in range(60):
+            page = search(s, q, limit=2, cursor=cursor)
+            seen += [h.id for h in page.hits]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert len(seen) == len(set(seen)) and set(seen) == expected
+        if engine._is_pg(s):
+            assert page.total == len(expected)
+        else:  # more word matches than one slice: not counted rather than a count that reads them all
+            assert count_at_most(s, q, 100) is None and count_matches(s, q) == len(expected)
