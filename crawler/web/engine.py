@@ -70,6 +70,7 @@ class Engine:
         self.db = db
         self.topics = topics
         self.clock = clock
+        self.count_limit = engine.COUNT_LIMIT
         self._summaries: OrderedDict[tuple[str, str, Any], tuple[float, Any]] = OrderedDict()
         self._lock = Lock()
 
@@ -119,9 +120,11 @@ class Engine:
         total = self._summary("count", q, lambda: self._count(q)) if count else None
         return Page(rows, found.next_cursor, total)
 
-    def _count(self, q: Query) -> int:
+    def _count(self, q: Query) -> int | None:
+        """The number of matches up to ``COUNT_LIMIT``; None for more, or not counted (see
+        ``pipelines.search.count_at_most``)."""
         with self.db.read() as s:
-            return engine.count_matches(s, q) or 0  # None only when given a limit
+            return engine.count_at_most(s, q, self.count_limit)
 
     def iter_items(self, text: str, limit: int | None = None, *, user: str | None = None
                    ) -> Iterator[dict[str, Any]]:

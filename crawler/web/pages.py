@@ -104,7 +104,8 @@ def register(app: FastAPI, site: Site) -> None:
 
         return page(request, "search.html", {
             "link": link, "bucket": tl.bucket,
-            "q": q, "rows": result.rows, "next": result.next, "total": count, "facets": facets, "chart": chart,
+            "q": q, "rows": result.rows, "next": result.next, "total": count, "count_limit": engine.count_limit,
+            "facets": facets, "chart": chart,
             "view": "stories" if stories_view else "items", "marks": marks, "saved": saved, "cursor": cursor,
         })
 

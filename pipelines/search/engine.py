@@ -59,7 +59,10 @@ RANK_WINDOW = 5_000
 FACET_WINDOW = 10_000
 PG_RANK_WINDOW = 2_000
 PG_FACET_WINDOW = 5_000
-PG_PROBE = 200  # items read (newest first) to tell a broad query from a narrow one on PostgreSQL
+# PostgreSQL: a count stops short of a phrase whose words appear together in more items (see _pg_phrase_heavy).
+PG_PHRASE_CHECKS = 2_000
+# PostgreSQL: each id range looked through for a query's newest matches is this many times the last.
+PG_SPAN_GROWTH = 4
 COUNT_LIMIT = 10_000
 # SQLite, words with filters: matches of the words looked through at a time (see `_scan_bound`), ~1 µs each.
 SCAN_WINDOW = 20_000
@@ -126,8 +129,11 @@ def _pg_term(term: Term) -> Any:
     return func.phraseto_tsquery(_pg_config(), " ".join(term.tokens))
 
 
-def _pg_query(groups: tuple[tuple[Term, ...], ...]) -> Any:
-    ors = [reduce(lambda a, b: func.tsquery_or(a, b), [_pg_term(t) for t in g]) for g in groups]
+def _pg_query(groups: tuple[tuple[Term, ...], ...], *, positions: bool = True) -> Any:
+    """The tsquery of ``groups``; without ``positions``, a phrase is only its words (all of them, anywhere):
+    what the GIN index answers alone, without reading the items' vectors."""
+    term = _pg_term if positions else (lambda t: func.plainto_tsquery(_pg_config(), " ".join(t.tokens)))
+    ors = [reduce(lambda a, b: func.tsquery_or(a, b), [term(t) for t in g]) for g in groups]
     return reduce(lambda a, b: func.tsquery_and(a, b), ors)
 
 
@@ -274,20 +280,6 @@ def _index_scans(session: Session, query: Query) -> Iterator[None]:
         session.execute(text("RESET enable_seqscan"))
 
 
-def _pg_broad(session: Session, stmt: Any, n: int) -> bool:
-    """Whether walking the ids backwards finds ``n`` matches of ``stmt`` sooner than reading every match from
-    the GIN index. The density of matches among the newest ``PG_PROBE`` items (a short walk) stands for the
-    whole: a backward walk tests 1/density rows per match found (a TOAST read each, ~30 µs), the index
-    reads every match (~3 µs each): broad when density² × rows > 10 n."""
-    newest = int(session.scalar(select(func.max(Item.id))) or 0)
-    if not newest:
-        return False
-    probe = stmt.where(Item.id > newest - PG_PROBE).order_by(None).limit(None).subquery()
-    found = int(session.scalar(select(func.count()).select_from(probe)) or 0)
-    density = found / min(PG_PROBE, newest)
-    return density * density * newest > 10 * n
-
-
 def _match_ids(session: Session, query: Query, *, relevance: bool = False) -> tuple[Any, Any]:
     """A select of the ids (``cid``) of the items matching ``query``, unordered, reading the full-text index,
     ``search_keys``, ``item_topics`` and ``triage`` only (PostgreSQL: the items' vectors), and the column
@@ -339,12 +331,46 @@ def _scan_bound(session: Session, query: Query, below: int | None) -> int | None
     return None if found is None else int(found)
 
 
+@contextmanager
+def _bitmap_scans(session: Session) -> Iterator[None]:
+    """PostgreSQL: read a range of ids as the GIN index's matches ANDed with the primary key's range (two
+    bitmaps), never by walking the range row by row (each row's TOASTed vector read, ~30 µs) nor by
+    visiting every match of a common word outside the range."""
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    session.execute(text("SET LOCAL enable_indexscan = off"))
+    try:
+        yield
+    finally:
+        session.execute(text("RESET enable_seqscan"))
+        session.execute(text("RESET enable_indexscan"))
+
+
+def _pg_newest(session: Session, query: Query, n: int, below: int | None) -> list[int]:
+    """PostgreSQL, a query with words: the ids of its newest ``n`` matches (below ``below``), looked for in
+    id ranges going back from the newest, each ``PG_SPAN_GROWTH`` times the last (the first ``4 n`` ids):
+    a common word is found in the first range, a rare one in a few more, and a phrase's positions are
+    checked only for the items of the ranges read (the check reads each item's vector)."""
+    stmt, ident = _match_ids(session, query)
+    hi = below if below is not None else int(session.scalar(select(func.max(Item.id))) or 0) + 1
+    span = 4 * n
+    found: list[int] = []
+    with _bitmap_scans(session):
+        while len(found) < n and hi > 0:
+            lo = max(0, hi - span)
+            part = stmt.where(ident >= lo, ident < hi).order_by(ident.desc()).limit(n - len(found))
+            found += [int(i) for i in session.scalars(part)]
+            hi, span = lo, span * PG_SPAN_GROWTH
+    return found
+
+
 def _candidates(session: Session, query: Query, n: int, *, relevance: bool, below: int | None = None
                 ) -> tuple[Any, int | None]:
     """The newest ``n`` matches of ``query`` (by id: the order they were stored; with ``below``, of those
     with a smaller id), as a subquery with ``cid`` (and on SQLite with ``relevance``, ``rel``), and the id
     the look stopped at when it was bounded (``_scan_bound``: older matches are the next window's)."""
-    pg = _is_pg(session)
+    if _is_pg(session) and query.groups:
+        ids = _pg_newest(session, query, n, below)
+        return select(Item.id.label("cid")).where(Item.id.in_(ids)).subquery("candidates"), None
     stmt, ident = _match_ids(session, query, relevance=relevance)
     if below is not None:
         stmt = stmt.where(ident < below)
@@ -352,12 +378,7 @@ def _candidates(session: Session, query: Query, n: int, *, relevance: bool, belo
     if bound is not None:
         stmt = stmt.where(ident >= bound)
     # SQLite: walk the full-text index newest first (FTS5 reads its lists backwards), not the items table.
-    # PostgreSQL: a word found in few items is read from the GIN index and its ids sorted (`id + 0` keeps
-    # the planner from walking the primary key, which tests each row's TOASTed vector: 14 ms against
-    # 490 ms for 5,000 of 6,000 matches in 20,000 items); a word found everywhere is found soonest by
-    # walking the ids backwards (163 ms against 3 s for 2,000 of 78,000 matches in 200,000 items).
-    order = (ident + 0).desc() if pg and query.groups and not _pg_broad(session, stmt, n) else ident.desc()
-    return stmt.order_by(order).limit(n).subquery("candidates"), bound
+    return stmt.order_by(ident.desc()).limit(n).subquery("candidates"), bound
 
 
 def _items(session: Session, ids: list[int]) -> dict[int, Any]:
@@ -485,12 +506,24 @@ def count_at_most(session: Session, query: Query, limit: int) -> int | None:
     fts = _fts_count(session, query)
     if fts is not None:
         return fts
-    if _scan_bound(session, query, None) is not None:
+    if _scan_bound(session, query, None) is not None or _pg_phrase_heavy(session, query):
         return None
     inner, _ = _match_ids(session, query)
     with _index_scans(session, query):
         n = int(session.scalar(select(func.count()).select_from(inner.limit(limit + 1).subquery())) or 0)
     return None if n > limit else n
+
+
+def _pg_phrase_heavy(session: Session, query: Query) -> bool:
+    """PostgreSQL: whether the query's phrases have their words together in more than ``PG_PHRASE_CHECKS``
+    items. Each of those is a phrase check that reads the item's vector (~30 µs): such a query is not
+    counted (``"federal prison"``: 42,000 items with both words for 6,000 with the phrase)."""
+    if not (_is_pg(session) and query.groups and any(len(t.tokens) > 1 for g in query.groups for t in g)):
+        return False
+    words = select(Item.id).where(_pg_vector().op("@@")(_pg_query(query.groups, positions=False)))
+    with _bitmap_scans(session):
+        n = session.scalar(select(func.count()).select_from(words.limit(PG_PHRASE_CHECKS + 1).subquery()))
+    return int(n or 0) > PG_PHRASE_CHECKS
 
 
 def _fts_count(session: Session, query: Query) -> int | None:
