@@ -512,6 +512,7 @@ def test_is_unread_and_is_starred_read_each_users_own_marks(store: tuple[str, Fi
         page = c.get("/", params={"q": "is:starred"})
         assert page.status_code == 200 and f'href="/items/{starred}"' in page.text
         assert f'href="/items/{read}"' not in page.text
+        assert 'href="/?q=is%3Aunread">Unread only</a>' in c.get("/").text  # one click from any search
 
 
 def test_failed_logins_make_the_address_wait(store: tuple[str, Fixture], app_db: Database) -> None:
