@@ -366,7 +366,6 @@ def test_a_filtered_search_looks_through_the_words_matches_a_slice_at_a_time(
             if cursor is None:
                 break
         assert len(seen) == len(set(seen)) and set(seen) == expected
-        if engine._is_pg(s):
-            assert page.total == len(expected)
-        else:  # more word matches than one slice: not counted rather than a count that reads them all
-            assert count_at_most(s, q, 100) is None and count_matches(s, q) == len(expected)
+        # More word matches than one slice (on PostgreSQL: estimated so from the newest ids): not counted
+        # rather than a count that tests the filter on all of them; the exact count is still there to ask.
+        assert count_at_most(s, q, 100) is None and count_matches(s, q) == len(expected)

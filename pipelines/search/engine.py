@@ -23,7 +23,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import reduce
 from typing import Any
@@ -57,10 +57,15 @@ FACET_VALUES = 20
 # third of the store would take seconds. Chosen with bench/search.py (figures in the README).
 RANK_WINDOW = 5_000
 FACET_WINDOW = 10_000
-PG_RANK_WINDOW = 2_000
-PG_FACET_WINDOW = 5_000
+PG_RANK_WINDOW = 1_000
+PG_FACET_WINDOW = 2_000
+PG_PHRASE_WINDOW = 500
 # PostgreSQL: a count stops short of a phrase whose words appear together in more items (see _pg_phrase_heavy).
 PG_PHRASE_CHECKS = 2_000
+PG_PROBE = 200  # ids read (newest first) to tell a broad query from a narrow one on PostgreSQL
+# Broad (walk the ids) when density² × ids > PG_BROAD × n: a walk reads n / density vectors (~16 µs each),
+# the GIN list density × ids entries (~0.5 µs each).
+PG_BROAD = 30
 # PostgreSQL: each id range looked through for a query's newest matches is this many times the last.
 PG_SPAN_GROWTH = 4
 COUNT_LIMIT = 10_000
@@ -273,11 +278,11 @@ def _index_scans(session: Session, query: Query) -> Iterator[None]:
     if not (_is_pg(session) and query.groups):
         yield
         return
-    session.execute(text("SET LOCAL enable_seqscan = off"))
+    session.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
     try:
         yield
     finally:
-        session.execute(text("RESET enable_seqscan"))
+        session.execute(text("SELECT set_config('enable_seqscan', 'on', true)"))
 
 
 def _match_ids(session: Session, query: Query, *, relevance: bool = False) -> tuple[Any, Any]:
@@ -332,34 +337,61 @@ def _scan_bound(session: Session, query: Query, below: int | None) -> int | None
 
 
 @contextmanager
-def _bitmap_scans(session: Session) -> Iterator[None]:
-    """PostgreSQL: read a range of ids as the GIN index's matches ANDed with the primary key's range (two
-    bitmaps), never by walking the range row by row (each row's TOASTed vector read, ~30 µs) nor by
-    visiting every match of a common word outside the range."""
-    session.execute(text("SET LOCAL enable_seqscan = off"))
-    session.execute(text("SET LOCAL enable_indexscan = off"))
+def _scans(session: Session, *, bitmap: bool) -> Iterator[None]:
+    """PostgreSQL: with ``bitmap``, read a range of ids as the GIN index's matches ANDed with the primary key's
+    range (two bitmaps), never by walking the range row by row (each row's TOASTed vector read, ~16 µs) nor by
+    visiting every match of the word outside the range; without, walk the primary key backwards and test each
+    row. The planner prices neither the TOAST reads nor a common word's long GIN list (~0.5 µs a match)."""
+    off = ("enable_seqscan", "enable_indexscan") if bitmap else ("enable_seqscan", "enable_bitmapscan")
+    # One round trip each way (SET LOCAL / RESET are one each, and a round trip costs on a loaded server).
+    session.execute(text(f"SELECT set_config('{off[0]}', 'off', true), set_config('{off[1]}', 'off', true)"))
     try:
         yield
     finally:
-        session.execute(text("RESET enable_seqscan"))
-        session.execute(text("RESET enable_indexscan"))
+        session.execute(text(f"SELECT set_config('{off[0]}', 'on', true), set_config('{off[1]}', 'on', true)"))
+
+
+def _pg_window(query: Query, pg_window: int, window: int) -> int:
+    """PostgreSQL's window: smaller than SQLite's, and smaller still for a phrase, whose every candidate
+    is a phrase check reading the item's vector (and two common words are together in many items)."""
+    phrase = any(len(t.tokens) > 1 for g in query.groups for t in g)
+    return min(window, pg_window, PG_PHRASE_WINDOW if phrase else pg_window)
+
+
+def _pg_density(session: Session, stmt: Any, ident: Any, hi: int) -> float:
+    """The share of the ``PG_PROBE`` ids below ``hi`` that ``stmt`` matches (their vectors read, ~5 ms)."""
+    probe = stmt.where(ident >= hi - PG_PROBE, ident < hi).order_by(None).subquery()
+    with _scans(session, bitmap=False):
+        found = int(session.scalar(select(func.count()).select_from(probe)) or 0)
+    return found / max(1, min(PG_PROBE, hi))
 
 
 def _pg_newest(session: Session, query: Query, n: int, below: int | None) -> list[int]:
-    """PostgreSQL, a query with words: the ids of its newest ``n`` matches (below ``below``), looked for in
-    id ranges going back from the newest, each ``PG_SPAN_GROWTH`` times the last (the first ``4 n`` ids):
-    a common word is found in the first range, a rare one in a few more, and a phrase's positions are
-    checked only for the items of the ranges read (the check reads each item's vector)."""
+    """PostgreSQL, a query with words: the ids of its newest ``n`` matches (below ``below``).
+
+    The density of matches among the ``PG_PROBE`` ids below (a short walk) decides how: a query matching a
+    large share of the items (``density² × ids > PG_BROAD × n``) is found soonest by walking the ids backwards
+    and testing each row (n / density vector reads, against reading the word's whole GIN list, ~0.5 µs an
+    entry: 200 ms for a word in 390,000 items); any other is looked for in id ranges going back from the
+    newest, each ``PG_SPAN_GROWTH`` times the last (the first sized for ``n`` matches at that density), through
+    the GIN index ANDed with the range, so a phrase's positions are checked only in the ranges read."""
     stmt, ident = _match_ids(session, query)
     hi = below if below is not None else int(session.scalar(select(func.max(Item.id))) or 0) + 1
-    span = 4 * n
+    density = _pg_density(session, stmt, ident, hi)
+    with _scans(session, bitmap=False):
+        if density * density * hi > PG_BROAD * n:
+            return [int(i) for i in session.scalars(stmt.where(ident < hi).order_by(ident.desc()).limit(n))]
+    span = max(4 * n, int(2 * n / density) if density else 0)
+    phrase = any(len(t.tokens) > 1 for g in query.groups for t in g)
     found: list[int] = []
-    with _bitmap_scans(session):
+    with _scans(session, bitmap=True):
         while len(found) < n and hi > 0:
             lo = max(0, hi - span)
             part = stmt.where(ident >= lo, ident < hi).order_by(ident.desc()).limit(n - len(found))
             found += [int(i) for i in session.scalars(part)]
-            hi, span = lo, span * PG_SPAN_GROWTH
+            # A range is read whole before its newest are picked: grow slower when each match costs a
+            # phrase check, so the last range overshoots less.
+            hi, span = lo, span * (2 if phrase else PG_SPAN_GROWTH)
     return found
 
 
@@ -445,7 +477,7 @@ def _ranked(session: Session, query: Query, limit: int,
     are read for the page alone."""
     pg = _is_pg(session)
     # ts_rank reads each candidate's vector (a TOAST fetch, ~30 µs): PostgreSQL ranks smaller windows.
-    window = min(RANK_WINDOW, PG_RANK_WINDOW) if pg else RANK_WINDOW
+    window = _pg_window(query, PG_RANK_WINDOW, RANK_WINDOW) if pg else RANK_WINDOW
     floor: int | None = None
     after: tuple[float, int] | None = None
     if cursor:
@@ -508,6 +540,15 @@ def count_at_most(session: Session, query: Query, limit: int) -> int | None:
         return fts
     if _scan_bound(session, query, None) is not None or _pg_phrase_heavy(session, query):
         return None
+    if _is_pg(session) and query.groups:
+        # A common word: its GIN list alone is ~0.5 µs an entry, and a filter is tested on each match.
+        # Estimated from the newest ids, well over the limit (or with filters, over SCAN_WINDOW as on
+        # SQLite): not counted.
+        words, ident = _match_ids(session, replace(query, filters=(), since=None, until=None))
+        newest = int(session.scalar(select(func.max(Item.id))) or 0)
+        if _pg_density(session, words, ident, newest + 1) * newest > (
+                SCAN_WINDOW if _filtered(query) else 2 * limit):
+            return None
     inner, _ = _match_ids(session, query)
     with _index_scans(session, query):
         n = int(session.scalar(select(func.count()).select_from(inner.limit(limit + 1).subquery())) or 0)
@@ -521,7 +562,7 @@ def _pg_phrase_heavy(session: Session, query: Query) -> bool:
     if not (_is_pg(session) and query.groups and any(len(t.tokens) > 1 for g in query.groups for t in g)):
         return False
     words = select(Item.id).where(_pg_vector().op("@@")(_pg_query(query.groups, positions=False)))
-    with _bitmap_scans(session):
+    with _scans(session, bitmap=True):
         n = session.scalar(select(func.count()).select_from(words.limit(PG_PHRASE_CHECKS + 1).subquery()))
     return int(n or 0) > PG_PHRASE_CHECKS
 
@@ -563,7 +604,7 @@ def _window(session: Session, query: Query) -> list[_WindowRow]:
     the Monday of the week ``YYYY-MM-DD``, topic), one row per item and topic, from ``search_keys`` and
     ``item_topics``. Dates are cut into months and weeks by the database (UTC): reading 10,000 datetimes
     into Python costs more than the query."""
-    window = min(FACET_WINDOW, PG_FACET_WINDOW) if _is_pg(session) else FACET_WINDOW
+    window = _pg_window(query, PG_FACET_WINDOW, FACET_WINDOW) if _is_pg(session) else FACET_WINDOW
     cand, _bound = _candidates(session, query, window, relevance=False)
     when = SearchKey.sort_at
     if _is_pg(session):
