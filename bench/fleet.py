@@ -18,6 +18,7 @@ databases; default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import resource
@@ -54,7 +55,11 @@ def _release(title: str) -> bytes:
 
 
 def _handler(period: float | None) -> type[BaseHTTPRequestHandler]:
-    """A press office: /feed.rss lists two releases; with ``period`` they change every ``period`` seconds."""
+    """A press office: /feed.rss lists two releases; with ``period`` they change every ``period`` seconds, with
+    ``period`` 0 at every fetch of the feed (each pass finds two new ones). A release page is stamped with the time
+    it was first listed (``published``): an alert's latency is counted from then."""
+    fetches = itertools.count()
+    published: dict[str, float] = {}
 
     class H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -74,7 +79,9 @@ def _handler(period: float | None) -> type[BaseHTTPRequestHandler]:
             if self.path == "/robots.txt":
                 self._send(b"User-agent: *\nAllow: /\n", "text/plain")
             elif self.path == "/feed.rss":
-                n = int(time.time() // period) if period else 0
+                n = next(fetches) if period == 0 else int(time.time() // period) if period else 0
+                for k in (2 * n, 2 * n + 1):
+                    published.setdefault(f"{host}/pr/{k}", time.time())
                 items = "".join(
                     f"<item><title>Fentanyl case {k}</title><link>http://{host}/pr/{k}</link>"
                     f"<pubDate>{formatdate(usegmt=True)}</pubDate></item>" for k in (2 * n, 2 * n + 1))
@@ -133,30 +140,49 @@ def write_config(folder: Path, url: str, feeds: list[str], every: str = "1h", de
     return path
 
 
-def cpu(args: argparse.Namespace) -> None:
+def _cpu_of(crawl: list[str], repeat: int, expect: str) -> tuple[list[float], list[float]]:
+    """CPU seconds of ``repeat`` passes run cold (``python -m crawler``), then as many warm (forked)."""
     from crawler.daemon.child import StopRequest
-    from crawler.daemon.warm import run_warm, warm_up
+    from crawler.daemon.warm import run_warm
+    from crawler.passes.report import read_reports
 
-    with tempfile.TemporaryDirectory() as tmp, database(args.db) as url, sites(["127.0.0.1"], None) as feeds:
-        cfg = write_config(Path(tmp), url, feeds)
+    cold: list[float] = []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run([sys.executable, "-m", "crawler", *crawl], capture_output=True, text=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        assert re.search(expect, out.stdout + out.stderr), out.stdout + out.stderr
+        cold.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    warm: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report.json")
+        for _ in range(repeat):
+            outcome = run_warm([*crawl, "--report-json", report], timeout=120, stop=StopRequest())
+            assert outcome.exit_code == 0 and outcome.cpu is not None, outcome
+            line = " ".join(r.line() for r in read_reports(report))
+            assert re.search(expect, line), line
+            warm.append(outcome.cpu)
+    return cold, warm
+
+
+def cpu(args: argparse.Namespace) -> None:
+    from crawler.daemon.warm import warm_up
+
+    warm_up(None)
+    # office0's feed never changes (its passes after the first are unchanged); office1's lists two new releases
+    # at every fetch.
+    with tempfile.TemporaryDirectory() as tmp, database(args.db) as url, \
+            sites(["127.0.0.1"], None) as same, sites(["127.0.0.1"], 0) as changing:
+        cfg = write_config(Path(tmp), url, same + changing)
         crawl = ["--config", str(cfg), "crawl", "office0", "--no-alerts"]
         first = subprocess.run([sys.executable, "-m", "crawler", *crawl], capture_output=True, text=True)
         print("first pass:", (first.stdout + first.stderr).strip().splitlines()[-1])
-        cold: list[float] = []
-        for _ in range(args.repeat):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            out = subprocess.run([sys.executable, "-m", "crawler", *crawl], capture_output=True, text=True)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            assert "0 new" in out.stdout + out.stderr, out.stdout + out.stderr
-            cold.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        warm_up(None)
-        warm: list[float] = []
-        for _ in range(args.repeat):
-            outcome = run_warm(crawl, timeout=120, stop=StopRequest())
-            assert outcome.exit_code == 0 and outcome.cpu is not None, outcome
-            warm.append(outcome.cpu)
-        print(f"unchanged pass, CPU seconds (median of {args.repeat}): cold process {statistics.median(cold):.2f} "
-              f"{[round(c, 2) for c in cold]}; warm fork {statistics.median(warm):.2f} {[round(w, 2) for w in warm]}")
+        for what, name, expect in (("unchanged pass", "office0", r"\b0 new"), ("pass with 2 new pages", "office1",
+                                                                              r"\b2 new")):
+            cold, warm = _cpu_of(["--config", str(cfg), "crawl", name, "--no-alerts"], args.repeat, expect)
+            print(f"{what}, CPU seconds (median of {args.repeat}): cold process {statistics.median(cold):.2f} "
+                  f"{[round(c, 2) for c in cold]}; warm fork {statistics.median(warm):.2f} "
+                  f"{[round(w, 2) for w in warm]}", flush=True)
 
 
 def fleet(args: argparse.Namespace) -> None:

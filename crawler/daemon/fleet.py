@@ -27,7 +27,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -40,7 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from crawler.config import Config
-from crawler.daemon import health
+from crawler.daemon import health, registry
 from crawler.daemon.child import StopRequest
 from crawler.daemon.logs import fields
 from crawler.daemon.warm import run_warm
@@ -63,6 +62,10 @@ SCHEMA_LOCK_KEY = 0x6277_5152  # "bwQR"
 
 class NotPostgres(Exception):
     """The worker needs PostgreSQL (the queue lives in it)."""
+
+
+class SharedDatabase(Exception):
+    """``borderwatch run`` uses this database: a worker refuses to start beside it (both would schedule)."""
 
 
 class SourceLeased(Exception):
@@ -100,6 +103,7 @@ class Runtime:
     verbose: int = 0
     stop: StopRequest = field(default_factory=StopRequest)
     running: dict[int, str] = field(default_factory=dict)
+    heartbeat: registry.Heartbeat | None = None  # this worker's row in the fleet's register
     health_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -120,6 +124,12 @@ def make_app(url: str, runtime: Runtime | None, tick_seconds: int = 30) -> procr
             return "skipped"
         if record.status == "locked":
             raise SourceLeased(record.error or "locked")
+        if record.status == "stopped":
+            # Cut short by this worker's shutdown (run.grace ran out): handed back at once, for another worker.
+            # The stopped pass does not count as the source's last, so the new job is not skipped as done; it
+            # waits for this one's lock; what the stopped pass stored is known to it (unique URLs, outbox keys).
+            await defer_pass(app, source)  # (False: a tick queued it already)
+            log.info("%s: pass handed back to the queue", source, extra=fields(source=source, event="handback"))
         if record.new or record.updated or record.status != "ok":
             await defer_dispatch(app)
         return record.status
@@ -199,6 +209,8 @@ def pass_once(rt: Runtime, source: str, queued: str) -> PassReport | None:
         def started(p: int) -> None:
             pid.append(p)
             rt.running[p] = source
+            if rt.heartbeat is not None:
+                rt.heartbeat.poke()
 
         try:
             outcome = run_warm(argv, timeout=rt.config.run.pass_timeout.total_seconds(), stop=rt.stop,
@@ -206,6 +218,8 @@ def pass_once(rt: Runtime, source: str, queued: str) -> PassReport | None:
         finally:
             if pid:
                 rt.running.pop(pid[0], None)
+                if rt.heartbeat is not None:
+                    rt.heartbeat.poke()
         try:
             report = next((r for r in read_reports(path) if r.source == source), None)
         except (OSError, ValueError):
@@ -236,7 +250,26 @@ def dispatch(rt: Runtime) -> None:
 
 
 def run_worker(rt: Runtime, url: str, concurrency: int, tick_seconds: int) -> int:
-    """Run until SIGTERM/SIGINT: the running passes get ``run.grace``, then are stopped and recorded."""
+    """Run until SIGTERM/SIGINT: the running passes get ``run.grace``, then are stopped and recorded (and
+    queued again: another worker runs them). Refuses (SharedDatabase) a database ``borderwatch run`` uses."""
+    name = registry.worker_name()
+    # Our row first, then the daemon's lease: of a worker and a daemon starting at once, one sees the other.
+    registry.register(rt.db, name, concurrency, utcnow())
+    try:
+        daemon = registry.live_daemon(rt.db, utcnow())
+        if daemon is not None:
+            raise SharedDatabase(f"`borderwatch run` ({daemon}) uses this database: a worker beside it would "
+                                 "pass every source twice; stop it first (workers replace it)")
+        rt.heartbeat = registry.Heartbeat(rt.db, name, HEARTBEAT_EVERY, lambda: list(rt.running.values()))
+        rt.heartbeat.start()
+        return _serve(rt, url, name, concurrency, tick_seconds)
+    finally:
+        if rt.heartbeat is not None:
+            rt.heartbeat.stop()
+        registry.unregister(rt.db, name)
+
+
+def _serve(rt: Runtime, url: str, name: str, concurrency: int, tick_seconds: int) -> int:
     from crawler.daemon.warm import warm_up
 
     if ensure_schema(rt.db):
@@ -246,7 +279,6 @@ def run_worker(rt: Runtime, url: str, concurrency: int, tick_seconds: int) -> in
     logging.getLogger("procrastinate").setLevel(logging.INFO if rt.verbose else logging.WARNING)
     app = make_app(url, rt, tick_seconds)
     grace = rt.config.run.grace.total_seconds()
-    name = f"{socket.gethostname()}:{os.getpid()}"
     log.info("borderwatch worker %s: %d pass%s at once, tick every %ds", name, concurrency,
              "" if concurrency == 1 else "es", tick_seconds, extra=fields(event="start", pid=os.getpid()))
 
