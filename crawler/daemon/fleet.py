@@ -56,6 +56,10 @@ HEARTBEAT_EVERY = 5.0
 STALLED_AFTER = 20.0
 # A pass that finds its source leased (a manual crawl, a pass process not yet gone) tries again this much later.
 LOCKED_RETRY = 10
+# A dispatch job sends for this long at most (a send starts only while a whole alerts.send_timeout fits): unlike
+# the daemon's, it holds no pass back, but it holds a slot and the shutdown waits for it. The run.dispatch_every
+# budget (the daemon's, between passes) let one alert out per job when send_timeout exceeded it.
+DISPATCH_BUDGET = 30.0
 # An arbitrary constant of ours for the advisory lock that serialises applying the queue's schema.
 SCHEMA_LOCK_KEY = 0x6277_5152  # "bwQR"
 
@@ -136,7 +140,8 @@ def make_app(url: str, runtime: Runtime | None, tick_seconds: int = 30) -> procr
 
     @app.task(name=DISPATCH_TASK, pass_context=False, lock="dispatch", queueing_lock="dispatch")
     async def dispatch_alerts() -> None:
-        await asyncio.to_thread(dispatch, need())
+        if await asyncio.to_thread(dispatch, need()):
+            await defer_dispatch(app)  # what the budget left is sent by the next job, on whichever worker
 
     @app.periodic(cron=f"* * * * * */{tick_seconds}", periodic_id="tick")
     @app.task(name=TICK_TASK, pass_context=False, queueing_lock="tick", lock="tick")
@@ -240,13 +245,16 @@ def pass_once(rt: Runtime, source: str, queued: str) -> PassReport | None:
     return record
 
 
-def dispatch(rt: Runtime) -> None:
+def dispatch(rt: Runtime) -> bool:
+    """Plan and send the due alerts for up to ``DISPATCH_BUDGET`` seconds; True if some were left for later."""
     from alerts.dispatch import dispatch as deliver
 
     report = deliver(rt.db, rt.config.watchers, settings=rt.config.alerts, templates=rt.config.alerts.templates,
-                     budget=rt.config.run.dispatch_every.total_seconds(), labels=rt.config.labels())
+                     budget=max(rt.config.run.dispatch_every.total_seconds(), DISPATCH_BUDGET),
+                     labels=rt.config.labels())
     if report.planned or report.sent or report.failed or report.errors:
         log.info("alerts: %s", report.summary(), extra=fields(event="alerts"))
+    return report.deferred > 0
 
 
 def run_worker(rt: Runtime, url: str, concurrency: int, tick_seconds: int) -> int:
