@@ -160,7 +160,7 @@ def database(admin: str) -> Iterator[str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    name = f"bw_bench_{uuid.uuid4().hex[:10]}"
+    name = f"bw_bench_fleet_{uuid.uuid4().hex[:10]}"
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
