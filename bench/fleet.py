@@ -255,7 +255,11 @@ def fleet(args: argparse.Namespace) -> None:
                     procs.append(subprocess.Popen(
                         [sys.executable, "-m", "crawler", "--config", str(cfg), "worker", "--tick", "1",
                          "--concurrency", str(args.concurrency)], stdout=f, stderr=subprocess.STDOUT, env=env))
-            time.sleep(args.warmup)  # start-up (the fork-servers' imports, the first passes) is not counted
+            # Start-up is not counted: the fork-servers' imports, and the first passes, which wait for them.
+            end = time.monotonic() + 180
+            while time.monotonic() < end and not all(": ok: " in log.read_text(errors="replace") for log in logs):
+                time.sleep(1)
+            time.sleep(args.warmup)
             engine = create_engine(url)
             q = text("SELECT count(*) FROM passes WHERE status = 'ok' AND finished >= now() - make_interval(secs => :s)")
             t0 = time.time()
@@ -266,6 +270,10 @@ def fleet(args: argparse.Namespace) -> None:
                 failed = int(c.execute(text("SELECT count(*) FROM passes WHERE status NOT IN ('ok', 'running')"))
                              .scalar_one())
             engine.dispose()
+            dead = [i for i, p in enumerate(procs) if p.poll() is not None]
+            for i in dead:
+                print(f"  worker {i} ended early (exit {procs[i].returncode}): "
+                      f"{logs[i].read_text(errors='replace').strip().splitlines()[-1:]}", flush=True)
             for p in procs:
                 p.send_signal(signal.SIGTERM)
             for p in procs:
@@ -309,7 +317,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=120)
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=10,
+                        help="fleet: seconds after every worker's first pass before the measured window")
     parser.add_argument("--no-unchanged", dest="unchanged", action="store_false",
                         help="fleet: skip the closing CPU figures of an unchanged pass (the cpu mode)")
     args = parser.parse_args()

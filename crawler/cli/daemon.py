@@ -49,10 +49,9 @@ def run(app: App, log_format: str | None) -> None:
         fail(refused)
     # The lease first, then the workers' rows: of a daemon and a worker starting at once, one sees the other.
     from crawler.daemon import registry
-    from crawler.daemon.fleet import STALLED_AFTER
     from crawler.daemon.scheduler import DAEMON_LEASE_NAME
 
-    workers = registry.live_workers(db, utcnow(), STALLED_AFTER)
+    workers = registry.live_workers(db, utcnow(), registry.SILENT_AFTER)
     if workers:
         store.release(DAEMON_LEASE_NAME)
         db.dispose()

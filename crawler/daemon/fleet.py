@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
@@ -48,12 +49,15 @@ from crawler.passes.report import PassReport, read_reports
 from pipelines.db import Database
 from pipelines.timeutil import utcnow
 
+if TYPE_CHECKING:
+    from alerts.views import Labels
+
 log = logging.getLogger("borderwatch.worker")
 
 PASS_TASK, TICK_TASK, DISPATCH_TASK = "borderwatch.pass", "borderwatch.tick", "borderwatch.dispatch"
 # A worker whose heartbeat is older than this is taken for dead and its jobs are run again elsewhere.
-HEARTBEAT_EVERY = 5.0
-STALLED_AFTER = 20.0
+HEARTBEAT_EVERY = registry.HEARTBEAT_EVERY
+STALLED_AFTER = registry.SILENT_AFTER
 # A pass that finds its source leased (a manual crawl, a pass process not yet gone) tries again this much later.
 LOCKED_RETRY = 10
 # Ticks and alert deliveries are taken before any waiting pass (procrastinate runs higher priorities first): with
@@ -113,6 +117,13 @@ class Runtime:
     running: dict[int, str] = field(default_factory=dict)
     heartbeat: registry.Heartbeat | None = None  # this worker's row in the fleet's register
     health_lock: threading.Lock = field(default_factory=threading.Lock)
+    _labels: Labels | None = None
+
+    def labels(self) -> Labels:
+        """The config's topic and source labels, read once (each reading compiles the topics file)."""
+        if self._labels is None:
+            self._labels = self.config.labels()
+        return self._labels
 
 
 def make_app(url: str, runtime: Runtime | None, tick_seconds: int = 30) -> procrastinate.App:
@@ -256,7 +267,7 @@ def dispatch(rt: Runtime) -> bool:
 
     report = deliver(rt.db, rt.config.watchers, settings=rt.config.alerts, templates=rt.config.alerts.templates,
                      budget=max(rt.config.run.dispatch_every.total_seconds(), DISPATCH_BUDGET),
-                     labels=rt.config.labels())
+                     labels=rt.labels())
     if report.planned or report.sent or report.failed or report.errors:
         log.info("alerts: %s", report.summary(), extra=fields(event="alerts"))
     return report.deferred > 0

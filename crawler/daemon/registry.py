@@ -25,6 +25,10 @@ from pipelines.timeutil import utcnow
 
 log = logging.getLogger("borderwatch.worker")
 
+# A worker whose heartbeat is older than this is taken for dead (its jobs are run again elsewhere, status says so,
+# `borderwatch run` may start). Heartbeats are written every HEARTBEAT_EVERY seconds.
+HEARTBEAT_EVERY = 5.0
+SILENT_AFTER = 20.0
 # A row silent this long is a worker that died (SIGKILL, a lost machine): shown as such by status, then forgotten.
 FORGET_AFTER = timedelta(hours=1)
 
