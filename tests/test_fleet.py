@@ -122,6 +122,23 @@ def test_sqlite_is_refused_with_one_line(tmp_path: Path, sqlite_url: str) -> Non
     assert "Traceback" not in proc.stderr
 
 
+def test_processes_opening_a_new_database_at_once_migrate_it_once(postgres_url: str) -> None:
+    """Workers started together on a new database: one applies the migrations, the others wait and find them
+    applied (without the advisory lock, one died on a duplicate key in pg_type)."""
+    code = "import sys; from pipelines.db import Database; Database(sys.argv[1]).dispose(); print('opened')"
+    procs = [subprocess.Popen([sys.executable, "-c", code, postgres_url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-2000:] for _, err in outs]
+    assert all(out.strip() == "opened" for out, _ in outs)
+    db = Database(postgres_url)
+    try:
+        with db.read() as s:
+            assert s.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+    finally:
+        db.dispose()
+
+
 def test_two_workers_pass_each_due_source_once(tmp_path: Path, postgres_url: str, site: Site,
                                                workers: Callable[..., WorkerProcess]) -> None:
     feeds = [Feed(site, f"/feed{i}.rss") for i in range(4)]
