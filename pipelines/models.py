@@ -309,6 +309,21 @@ class Lock(Base):
     expires: Mapped[datetime]
 
 
+class Worker(Base):
+    """A ``borderwatch worker`` process using this database (``crawler.daemon.registry``): where it runs, its
+    heartbeat and the sources it is passing over now. Its row goes when it stops; a row whose heartbeat stopped
+    is a worker that died."""
+
+    __tablename__ = "workers"
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)  # host:pid
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    started: Mapped[datetime]
+    heartbeat: Mapped[datetime]
+    passing: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
 class Triage(Base):
     """One web user's marks on one item (``borderwatch serve``): read, starred, a note. Never the crawl's."""
 

@@ -26,6 +26,9 @@ from crawler.daemon.child import KILL_AFTER, POLL, ChildOutcome, StopRequest
 PRELOAD = [
     "crawler.cli.main", "crawler.passes.run", "crawler.fetch.spiders", "pipelines.store", "pipelines.worker",
     "pipelines.classify", "scrapy.crawler", "twisted.internet.defer", "sqlalchemy", "psycopg",
+    # The store's story index imports it (and scipy) as it opens: 80% of an unchanged pass's CPU if not preloaded
+    # (py-spy, bench/fleet.py cpu).
+    "datasketch",
     "crawler.daemon.preload",  # Scrapy's components, and the topic rules compiled (BORDERWATCH_PRELOAD_TOPICS)
 ]
 
@@ -76,7 +79,14 @@ def _pass_child(argv: list[str], worker_pid: int, cpu_out: Any) -> None:
     os.dup2(devnull, 1)
     os.close(devnull)
     threading.Thread(target=_orphan_guard, args=(worker_pid,), daemon=True).start()
+    import pipelines.worker
     from crawler.cli.main import main
+
+    # Extraction workers forked from this child inherit what the fork-server imported (see START_METHOD).
+    pipelines.worker.START_METHOD = "fork"
+    from crawler.daemon import preload
+
+    pipelines.worker.PRELOADED_RULES = preload.classifier
 
     try:
         main.main(args=argv, prog_name="borderwatch", standalone_mode=True)
