@@ -115,6 +115,23 @@ def run_pass(
     classified by nothing would be stored as matching no topic.
     """
     sources = [s for s in config.sources if (names and s.name in names) or (not names and s.enabled)]
+    # The extraction workers start first: their start (imports, the topic rules, a warm-up page) runs on the
+    # other core while this process loads the database and Scrapy, so the first page finds them ready.
+    pool = WorkerPool(config.crawl.extract_workers, config.topics,
+                      page_timeout=config.crawl.extract_timeout) if sources else None
+    if pool is not None:
+        pool.start()
+    try:
+        return _run_sources(config, sources, pool, log_level, db, classifier)
+    finally:
+        if pool is not None:
+            pool.shutdown()  # (already, unless this process is stopping before the passes ran)
+
+
+def _run_sources(
+    config: Config, sources: list[SourceConfig], pool: WorkerPool | None, log_level: str, db: Database | None,
+    classifier: Classifier | None,
+) -> list[PassReport]:
     if classifier is None:
         Classifier.from_file(config.topics)  # (TopicsError) the workers load the same file
     db = db or Database(config.database)
@@ -136,16 +153,16 @@ def run_pass(
     # -v shows our own progress and info lines; Scrapy's internals only at -vv.
     for name in ("scrapy", "twisted", "py.warnings", "protego", "filelock"):
         logging.getLogger(name).setLevel("DEBUG" if log_level == "DEBUG" else "CRITICAL")
-    pool: WorkerPool | None = None
+    loaded = False
     started = time.monotonic()
     for source in sources:
         if not leases.acquire(f"source:{source.name}", LEASE):
             holder = leases.lock_holder(f"source:{source.name}")
             results.append(PassReport(source.name, "locked", error=f"being crawled by {holder}"))
             continue
-        if pool is None:
-            pool = WorkerPool(config.crawl.extract_workers, config.topics,
-                              page_timeout=config.crawl.extract_timeout)
+        assert pool is not None  # (there are sources)
+        if not loaded:
+            loaded = True
             pool.learner = Learner(load_rules(db))  # what earlier passes learned of each site's template
             store.load_stories()
             known = store.load_known()
@@ -174,7 +191,7 @@ def run_pass(
             with progress:
                 process.start()
     finally:
-        if pool is not None:
+        if pool is not None and loaded:
             pool.shutdown()
             try:
                 save_rules(db, pool.learner, utcnow())
