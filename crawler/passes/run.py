@@ -115,11 +115,13 @@ def run_pass(
     classified by nothing would be stored as matching no topic.
     """
     sources = [s for s in config.sources if (names and s.name in names) or (not names and s.enabled)]
-    # The extraction workers start first: their start (imports, the topic rules, a warm-up page) runs on the
-    # other core while this process loads the database and Scrapy, so the first page finds them ready.
+    db = db or Database(config.database)
     pool = WorkerPool(config.crawl.extract_workers, config.topics,
                       page_timeout=config.crawl.extract_timeout) if sources else None
-    if pool is not None:
+    if pool is not None and any(ledger.source_state(db, s.name).last_success is None for s in sources):
+        # A first pass fetches pages by the hundred: its workers start now (imports, the topic rules, a warm-up
+        # page) on the other core while this process loads Scrapy and the database, and the first page finds
+        # them ready. Later passes, often with nothing new to extract, start them at their first page.
         pool.start()
     try:
         return _run_sources(config, sources, pool, log_level, db, classifier)
@@ -129,12 +131,11 @@ def run_pass(
 
 
 def _run_sources(
-    config: Config, sources: list[SourceConfig], pool: WorkerPool | None, log_level: str, db: Database | None,
+    config: Config, sources: list[SourceConfig], pool: WorkerPool | None, log_level: str, db: Database,
     classifier: Classifier | None,
 ) -> list[PassReport]:
     if classifier is None:
         Classifier.from_file(config.topics)  # (TopicsError) the workers load the same file
-    db = db or Database(config.database)
     retry = RetryPolicy(attempts=config.crawl.page_attempts, cap=config.crawl.page_backoff_cap,
                         every={s.name: s.every for s in config.sources})
     # No rules: every article is analysed by the extraction workers.
