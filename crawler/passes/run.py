@@ -115,9 +115,27 @@ def run_pass(
     classified by nothing would be stored as matching no topic.
     """
     sources = [s for s in config.sources if (names and s.name in names) or (not names and s.enabled)]
+    db = db or Database(config.database)
+    pool = WorkerPool(config.crawl.extract_workers, config.topics,
+                      page_timeout=config.crawl.extract_timeout) if sources else None
+    if pool is not None and any(ledger.source_state(db, s.name).last_success is None for s in sources):
+        # A first pass fetches pages by the hundred: its workers start now (imports, the topic rules, a warm-up
+        # page) on the other core while this process loads Scrapy and the database, and the first page finds
+        # them ready. Later passes, often with nothing new to extract, start them at their first page.
+        pool.start()
+    try:
+        return _run_sources(config, sources, pool, log_level, db, classifier)
+    finally:
+        if pool is not None:
+            pool.shutdown()  # (already, unless this process is stopping before the passes ran)
+
+
+def _run_sources(
+    config: Config, sources: list[SourceConfig], pool: WorkerPool | None, log_level: str, db: Database,
+    classifier: Classifier | None,
+) -> list[PassReport]:
     if classifier is None:
         Classifier.from_file(config.topics)  # (TopicsError) the workers load the same file
-    db = db or Database(config.database)
     retry = RetryPolicy(attempts=config.crawl.page_attempts, cap=config.crawl.page_backoff_cap,
                         every={s.name: s.every for s in config.sources})
     # No rules: every article is analysed by the extraction workers.
@@ -136,7 +154,7 @@ def run_pass(
     # -v shows our own progress and info lines; Scrapy's internals only at -vv.
     for name in ("scrapy", "twisted", "py.warnings", "protego", "filelock"):
         logging.getLogger(name).setLevel("DEBUG" if log_level == "DEBUG" else "CRITICAL")
-    pool: WorkerPool | None = None
+    loaded = False
     rejudge: set[str] = set()
     started = time.monotonic()
     for source in sources:
@@ -144,9 +162,9 @@ def run_pass(
             holder = leases.lock_holder(f"source:{source.name}")
             results.append(PassReport(source.name, "locked", error=f"being crawled by {holder}"))
             continue
-        if pool is None:
-            pool = WorkerPool(config.crawl.extract_workers, config.topics,
-                              page_timeout=config.crawl.extract_timeout)
+        assert pool is not None  # (there are sources)
+        if not loaded:
+            loaded = True
             pool.learner = Learner(load_rules(db))  # what earlier passes learned of each site's template
             store.load_stories()
             known = store.load_known()
@@ -178,7 +196,7 @@ def run_pass(
             with progress:
                 process.start()
     finally:
-        if pool is not None:
+        if pool is not None and loaded:
             pool.shutdown()
             try:
                 save_rules(db, pool.learner, utcnow())
