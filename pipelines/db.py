@@ -123,12 +123,21 @@ def is_current(engine: Engine) -> bool:
     return current == heads
 
 
+# An arbitrary constant of ours for the PostgreSQL advisory lock that serialises migrations ("bwMG").
+MIGRATE_LOCK_KEY = 0x6277_4D47
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent), under the write lock."""
     from alembic import command
 
     cfg = _alembic_config()
     with _migrate_lock, engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several processes opening a new (or older) database at once (workers starting together) would
+            # each create the same tables (a duplicate key in pg_type): one migrates, the others then find
+            # the schema current. SQLite's write lock does this for it.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK_KEY})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

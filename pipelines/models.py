@@ -146,6 +146,23 @@ class ItemTopic(Base):
     classified_at: Mapped[datetime]
 
 
+class SearchKey(Base):
+    """What search filters and sorts an item by, one narrow row per item (``pipelines.search``): written only by
+    the database's triggers on ``items`` (migration ``0013_search_keys``), never by the code."""
+
+    __tablename__ = "search_keys"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    sort_at: Mapped[datetime]  # coalesce(published, first_seen)
+    source: Mapped[str] = mapped_column(String(200))
+    lang: Mapped[str | None] = mapped_column(String(16))  # lower(language)
+    story_id: Mapped[int | None] = mapped_column(Integer)
+
+
+Index("ix_search_keys_sort_at", SearchKey.sort_at, SearchKey.item_id)
+Index("ix_search_keys_source", SearchKey.source, SearchKey.sort_at)
+Index("ix_search_keys_story_id", SearchKey.story_id)
+
+
 def topics_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
     """The topic ids of each of these items, strongest first (items without a topic are absent)."""
     out: dict[int, list[str]] = defaultdict(list)
@@ -290,6 +307,21 @@ class Lock(Base):
     owner: Mapped[str] = mapped_column(String(200))
     acquired: Mapped[datetime]
     expires: Mapped[datetime]
+
+
+class Worker(Base):
+    """A ``borderwatch worker`` process using this database (``crawler.daemon.registry``): where it runs, its
+    heartbeat and the sources it is passing over now. Its row goes when it stops; a row whose heartbeat stopped
+    is a worker that died."""
+
+    __tablename__ = "workers"
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)  # host:pid
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    started: Mapped[datetime]
+    heartbeat: Mapped[datetime]
+    passing: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class Triage(Base):

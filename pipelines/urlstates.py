@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -108,9 +109,39 @@ def load_retries(db: Database) -> dict[str, RetryState]:
                               r.last_modified) for r in rows}
 
 
-def load_unmatched(db: Database, since: datetime) -> set[str]:
+def unmatched_detail(topics: str | None) -> str:
+    """What the record of a page that matched no topic says, naming the digest of the topic rules that found
+    none in it (``pipelines.classify.topics_digest``)."""
+    return "matched no topic (keep: matching)" + (f"; topics {topics}" if topics else "")
+
+
+def load_unmatched(db: Database, since: datetime, topics: str | None = None) -> set[str]:
     """Pages a ``keep: matching`` source read since ``since`` and did not keep (they matched no topic), by
-    ``state_key``."""
+    ``state_key``. With ``topics`` (the current rules' digest), only those judged under these rules: when the
+    topics file has changed since, a page is not in the set, so it is read again and stored if it matches now."""
+    where = (UrlState.status == outcome.UNMATCHED) & (UrlState.last_attempt >= since)
+    if topics is not None:
+        where &= UrlState.detail == unmatched_detail(topics)
     with db.read() as s:
-        return set(s.scalars(select(UrlState.url).where(
-            (UrlState.status == outcome.UNMATCHED) & (UrlState.last_attempt >= since))))
+        return set(s.scalars(select(UrlState.url).where(where)))
+
+
+def _stale(since: datetime, topics: str) -> Any:
+    return ((UrlState.status == outcome.UNMATCHED) & (UrlState.last_attempt >= since)
+            & (UrlState.detail != unmatched_detail(topics)))
+
+
+def stale_unmatched_sources(db: Database, since: datetime, topics: str) -> set[str]:
+    """Sources with pages judged to match no topic under other topic rules than ``topics``: their next pass reads
+    their feed or listing in full (not conditionally), so those pages are met, and read, again."""
+    with db.read() as s:
+        return set(s.scalars(select(UrlState.source).where(_stale(since, topics)).distinct()))
+
+
+def restamp_unmatched(db: Database, source: str, since: datetime, topics: str) -> None:
+    """After a full pass of ``source``: its pages still judged under other rules were not listed any more (the
+    listed ones were read again), so they are recorded under ``topics`` and the source's passes go back to
+    conditional requests."""
+    with db.write() as s:
+        s.execute(update(UrlState).where(_stale(since, topics) & (UrlState.source == source))
+                  .values(detail=unmatched_detail(topics)))

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -33,6 +34,7 @@ from typing import Any
 from pipelines.classify import Classifier, TopicResult
 from pipelines.extract import Document, PageTooComplex, extract
 from pipelines.items import Analysis, clean
+from pipelines.language import detect, detect_language
 from pipelines.learn import Learner
 from pipelines.revisions import content_hash
 from pipelines.stories import fingerprint, story_features
@@ -65,9 +67,10 @@ def classifier_meta(doj_topics: list[str], doj_components: list[str], source: st
 
 
 def analyse(title: str, text: str, meta: dict[str, list[str]], classifier: Classifier) -> Analysis:
-    """The topics, story fingerprint, content hash and story features of a title and text (``clean``-ed)."""
+    """The topics, story fingerprint, content hash, story features and language reading of a title and text
+    (``clean``-ed)."""
     return Analysis(tuple(classifier.matched(title, text, meta)), fingerprint(title, text), content_hash(title, text),
-                    story_features(title, text))
+                    story_features(title, text), detect(title, text))
 
 
 def process_page(
@@ -93,9 +96,23 @@ def _init_worker(topics_path: str | None) -> None:
     # page this worker is given fails with it (recorded per URL) rather than being stored untagged.
     global _classifier, _classifier_error
     try:
-        _classifier = Classifier.from_file(topics_path)
+        _classifier = (PRELOADED_RULES(topics_path) if PRELOADED_RULES is not None else None) \
+            or Classifier.from_file(topics_path)
     except Exception as exc:
         _classifier, _classifier_error = None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    _warm_up()
+
+
+_WARM_UP_PAGE = ("<html lang='en'><head><title>Warm-up</title></head><body><article><h1>Warm-up</h1>"
+                 + "<p>A paragraph long enough for the extractor to keep it as the text of the page.</p>" * 5
+                 + "</article></body></html>")
+
+
+def _warm_up() -> None:
+    """Load what extracting a page loads on first use (trafilatura and the modules it imports lazily, the
+    language model): before the first page arrives, while the parent is still starting, not on its clock."""
+    doc = extract(_WARM_UP_PAGE, "http://warm-up.invalid/", learn=True)
+    detect_language(doc.title, doc.text)
 
 
 # -- the worker process ---------------------------------------------------------------------------------
@@ -177,6 +194,13 @@ class _PageTimeout(Exception):
 # A spawned worker imports trafilatura and loads the topic rules before it takes a page: seconds on a
 # loaded machine, and not counted against a page's deadline.
 START_TIMEOUT = 120.0
+# How worker processes start: "spawn" (a fresh interpreter: nothing of the crawl's state, threads or sockets is
+# inherited). A pass forked from a worker's warm parent (crawler.daemon.warm) has everything imported already and
+# sets "fork": its workers start in milliseconds instead of re-importing trafilatura (seconds of CPU each pass).
+START_METHOD = "spawn"
+# With "fork": the rules the warm parent compiled, if ``topics_path`` still reads the same (else None, and the
+# worker compiles them: ~0.15 s of CPU per worker per pass otherwise).
+PRELOADED_RULES: Callable[[str | None], Classifier | None] | None = None
 # Pages handed to one worker at a time: the one it extracts and the next, waiting in its pipe.
 PIPELINE = 2
 # A page whose worker died is tried again in a new worker; dying a second time on it, it is failed.
@@ -285,18 +309,20 @@ class WorkerPool:
         self.topics_path = topics_path
         self.max_tasks_per_child = max_tasks_per_child
         self.page_timeout = page_timeout
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = multiprocessing.get_context(START_METHOD)
         self._queue: queue.Queue[_Task | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._live: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closing = False
+        self._closed = False
         # Pages waiting for a worker are held in memory: a few per worker keep every worker busy,
         # more would only grow the queue while the downloader outruns extraction (backpressure
         # reaches Scrapy through its scraper slot instead).
         self._slots = asyncio.Semaphore(self.workers * 3)
         # Learned main-content rules (pipelines.learn): which selectors a page is given, what it taught.
         self.learner = Learner()
+        self._eager = False  # start() was called: each feeding thread starts its worker before any page
 
     def pids(self) -> list[int]:
         """The worker processes alive now (for monitoring)."""
@@ -319,6 +345,14 @@ class WorkerPool:
         self.learner.observe(url, result.doc.learn, utcnow())
         return result
 
+    def start(self) -> None:
+        """Start the worker processes now, not at the first page: a worker's start (imports, the topic rules,
+        a warm-up page) then runs while the caller is still starting up (Scrapy, the database), on the
+        other core. Optional: the first page starts them otherwise."""
+        if not self._threads:
+            self._eager = True
+            self._start_threads()
+
     def _start_threads(self) -> None:
         # A worker is started by its feeding thread, which lives as long as the pool: the kernel's
         # parent-death signal follows that thread (see die_with_parent).
@@ -327,6 +361,18 @@ class WorkerPool:
             thread.start()
             self._threads.append(thread)
 
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self._ctx, self.topics_path)
+        with self._lock:
+            self._live.add(worker)
+        try:
+            worker.wait_ready()
+        except _WorkerLost:  # (wait_ready killed it)
+            with self._lock:
+                self._live.discard(worker)
+            raise
+        return worker
+
     def _feed(self) -> None:
         worker: _Worker | None = None
         # Pages sent to this thread's worker, oldest (the one it is extracting) first, and when that
@@ -334,6 +380,11 @@ class WorkerPool:
         inflight: deque[_Task] = deque()
         started = 0.0
         stop = False
+        if self._eager and not self._closing:
+            try:
+                worker = self._spawn()
+            except _WorkerLost:  # (killed at once; the first page starts another, and fails if that fails too)
+                worker = None
         try:
             while not stop or inflight:
                 while not stop and len(inflight) < PIPELINE and (
@@ -350,10 +401,7 @@ class WorkerPool:
                         continue
                     try:
                         if worker is None:
-                            worker = _Worker(self._ctx, self.topics_path)
-                            with self._lock:
-                                self._live.add(worker)
-                            worker.wait_ready()
+                            worker = self._spawn()
                         worker.send(task.args)
                     except _WorkerLost as lost:
                         inflight.append(task)
@@ -426,8 +474,11 @@ class WorkerPool:
             task.loop.call_soon_threadsafe(_resolve, task.future, result, error)
 
     def shutdown(self) -> None:
-        """Stop the workers: pages still queued are failed, a page being extracted is waited for."""
-        self._closing = True
+        """Stop the workers: pages still queued are failed, a page being extracted is waited for. Once: a
+        second call does nothing."""
+        if self._closed:
+            return
+        self._closed = self._closing = True
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,9 +24,10 @@ from alert_support import Webhook
 from helpers import bw, write_config
 from localsite import Site, justice_page, rss, serve
 from sqlalchemy import select, text
-from test_daemon import AVOCADO, FENTANYL, TDA, Feed
+from test_daemon import AVOCADO, FENTANYL, TDA, DaemonProcess, Feed
 
 from pipelines.db import Database
+from pipelines.leases import lease
 from pipelines.models import Item, Pass
 
 
@@ -93,12 +95,12 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float, logs: Callab
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs()[-4000:]}")
 
 
-def fleet_config(tmp_path: Path, url: str, sources: list[dict[str, Any]], **extra: Any) -> Path:
+def fleet_config(tmp_path: Path, url: str, sources: list[dict[str, Any]], grace: str = "10s", **extra: Any) -> Path:
     return write_config(tmp_path / "borderwatch.yaml", {
         "database": url,
         "crawl": {"download_delay": 0, "extract_workers": 1, "retries": 0, "timeout": 60},
         "sources": sources,
-        "run": {"dispatch_every": "1s", "grace": "10s"},
+        "run": {"dispatch_every": "1s", "grace": grace},
         **extra,
     })
 
@@ -120,6 +122,23 @@ def test_sqlite_is_refused_with_one_line(tmp_path: Path, sqlite_url: str) -> Non
     assert "Traceback" not in proc.stderr
 
 
+def test_processes_opening_a_new_database_at_once_migrate_it_once(postgres_url: str) -> None:
+    """Workers started together on a new database: one applies the migrations, the others wait and find them
+    applied (without the advisory lock, one died on a duplicate key in pg_type)."""
+    code = "import sys; from pipelines.db import Database; Database(sys.argv[1]).dispose(); print('opened')"
+    procs = [subprocess.Popen([sys.executable, "-c", code, postgres_url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-2000:] for _, err in outs]
+    assert all(out.strip() == "opened" for out, _ in outs)
+    db = Database(postgres_url)
+    try:
+        with db.read() as s:
+            assert s.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+    finally:
+        db.dispose()
+
+
 def test_two_workers_pass_each_due_source_once(tmp_path: Path, postgres_url: str, site: Site,
                                                workers: Callable[..., WorkerProcess]) -> None:
     feeds = [Feed(site, f"/feed{i}.rss") for i in range(4)]
@@ -136,8 +155,16 @@ def test_two_workers_pass_each_due_source_once(tmp_path: Path, postgres_url: str
         time.sleep(4)  # several more ticks by both workers: nothing is due again for an hour
         shown = json.loads(bw(cfg, "status", "--format", "json").stdout)["fleet"]
         assert len(shown["workers"]) == 2 and shown["queue"] == {"due": 0, "waiting": 0, "running": 0, "stalled": 0}
+        assert sorted(w["pid"] for w in shown["workers"]) == sorted([a.proc.pid, b.proc.pid])
+        assert all(w["host"] == socket.gethostname() and w["alive"] and w["concurrency"] == 2 and w["passes"] == []
+                   for w in shown["workers"]), shown
         table = bw(cfg, "status").stdout
         assert "workers: 2; passes: 0 due, 0 waiting, 0 running, 0 stalled" in table, table
+        assert f"worker {socket.gethostname()} pid {a.proc.pid}: up " in table, table
+        # `borderwatch run` beside live workers would pass every source twice: refused with one line.
+        refused = bw(cfg, "run", timeout=60)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.count("\n") == 1 and "2 workers" in refused.stderr, refused.stderr
         rows = passes(db)
         assert sorted(p.source for p in rows) == ["s0", "s1", "s2", "s3"], [(p.source, p.status) for p in rows]
         assert all(p.status == "ok" for p in rows)
@@ -161,6 +188,12 @@ def test_never_two_passes_of_a_source_at_once(tmp_path: Path, postgres_url: str,
     ws = [workers(cfg, "--concurrency", "2") for _ in range(2)]
     db = Database(postgres_url)
     try:
+        # While a pass runs, status names the worker passing over it (its own register, written by the worker).
+        def passing() -> list[str]:
+            shown = json.loads(bw(cfg, "status", "--format", "json").stdout)["fleet"] or {"workers": []}
+            return [p for w in shown["workers"] for p in w["passes"]]
+
+        assert wait_until("status to show the pass running", passing, 60) == ["slow"]
         wait_until("three passes", lambda: len([p for p in passes(db) if p.finished]) >= 3, 90,
                    lambda: "".join(w.text() for w in ws))
         for w in ws:
@@ -205,6 +238,66 @@ def test_worker_killed_mid_pass_is_rerun_elsewhere_exactly_once(
             # The killed worker's job was handed back by the stalled-job sweep, and its pass recorded as crashed.
             assert "left running by a worker that is gone: queued again" in b.text(), b.text()[-3000:]
             assert [p.status for p in passes(db)] == ["crashed", "ok"], [(p.status, p.error) for p in passes(db)]
+        finally:
+            db.dispose()
+
+
+def test_worker_refused_beside_a_running_daemon(tmp_path: Path, postgres_url: str, site: Site) -> None:
+    feed = Feed(site, "/news.rss")
+    cfg = fleet_config(tmp_path, postgres_url, [{"name": "news", "kind": "feed", "url": feed.url, "every": "1h"}])
+    d = DaemonProcess(cfg, tmp_path / "daemon.log")
+    db = Database(postgres_url)
+    try:
+        wait_until("the daemon's lease", lambda: lease(db, "daemon") is not None, 60, d.text)
+        proc = bw(cfg, "worker", timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "`borderwatch run`" in lines[0] and str(d.pid) in lines[0], proc.stderr
+        with db.read() as s:  # the refused worker left no row behind
+            assert s.scalar(select(text("count(*)")).select_from(text("workers"))) == 0
+        assert d.stop(30)[0] == 0
+    finally:
+        d.kill()
+        db.dispose()
+
+
+@pytest.mark.parametrize(("grace", "hang", "expected"), [
+    ("30s", 4.0, ["ok"]),  # the pass ends within run.grace: it finishes on the stopping worker
+    ("1s", 8.0, ["stopped", "ok"]),  # it does not: stopped, handed back, and run by the next worker
+])
+def test_sigterm_mid_pass_finishes_or_hands_back_the_pass(
+        tmp_path: Path, postgres_url: str, site: Site, workers: Callable[..., WorkerProcess],
+        grace: str, hang: float, expected: list[str]) -> None:
+    feed = Feed(site, "/news.rss")
+    feed.publish("tda", "Tren de Aragua Members Charged", TDA)
+    feed.publish("fentanyl", "Texas Man Sentenced for Fentanyl Distribution", FENTANYL)
+    feed.publish("avocado", "Avocado Trade Talks Continue", AVOCADO)
+    site.pages["/pr/fentanyl"].hang = hang  # the pass is still running when its worker gets SIGTERM
+    with Webhook() as hook:
+        cfg = fleet_config(tmp_path, postgres_url, [{"name": "news", "kind": "feed", "url": feed.url, "every": "1h"}],
+                           grace=grace, watchers=[{"name": "desk", "notify": [hook.url()], "admin": True}])
+        db = Database(postgres_url)
+        try:
+            a = workers(cfg)
+            wait_until("the pass to start", lambda: [p for p in passes(db) if p.status == "running"], 60, a.text)
+            time.sleep(1.0)
+            a.proc.send_signal(signal.SIGTERM)
+            assert a.proc.wait(60) == 0, a.text()[-3000:]
+            assert [p.status for p in passes(db)] == expected[:1], [(p.status, p.error) for p in passes(db)]
+            if expected == ["stopped", "ok"]:
+                assert "news: pass handed back to the queue" in a.text(), a.text()[-3000:]
+            b = workers(cfg)
+            wait_until("an ok pass", lambda: [p for p in passes(db) if p.status == "ok"], 90, b.text)
+            wait_until("the alerts", lambda: len([t for t in hook.titles() if "Fentanyl" in t]) >= 1, 30, b.text)
+            time.sleep(3)  # more ticks and dispatches: nothing is sent again
+            assert b.stop() == 0
+            assert [p.status for p in passes(db)] == expected, [(p.status, p.error) for p in passes(db)]
+            with db.read() as s:
+                urls = list(s.scalars(select(Item.url)))
+            assert len(urls) == len(set(urls)) == 3
+            assert len([t for t in hook.titles() if "Fentanyl" in t]) == 1
+            assert len([t for t in hook.titles() if "Tren de Aragua" in t]) == 1
+            assert "Traceback" not in a.text() + b.text()
         finally:
             db.dispose()
 

@@ -47,6 +47,17 @@ def run(app: App, log_format: str | None) -> None:
     refused = claim_daemon_lease(store, db, utcnow())
     if refused is not None:
         fail(refused)
+    # The lease first, then the workers' rows: of a daemon and a worker starting at once, one sees the other.
+    from crawler.daemon import registry
+    from crawler.daemon.scheduler import DAEMON_LEASE_NAME
+
+    workers = registry.live_workers(db, utcnow(), registry.SILENT_AFTER)
+    if workers:
+        store.release(DAEMON_LEASE_NAME)
+        db.dispose()
+        usage_error(f"{app.config_path or 'config'}: database: {registry.describe(workers)} use this database: "
+                    "`borderwatch run` beside them would pass every source twice; stop them first, or run more "
+                    "workers instead")
     daemon = Daemon(config, config_file(app), db, store, verbose=app.verbose)
     try:
         code = daemon.run()
@@ -91,7 +102,7 @@ def worker(app: App, concurrency: int | None, tick: int, log_format: str | None)
     if not config.database.startswith("postgresql"):
         usage_error(f"{app.config_path or 'config'}: database: `borderwatch worker` needs PostgreSQL (the job "
                     "queue and the fleet's per-host politeness live in it); with SQLite use `borderwatch run`")
-    from crawler.daemon.fleet import Runtime, run_worker
+    from crawler.daemon.fleet import Runtime, SharedDatabase, run_worker
 
     app.check_topics()
     setup_logging(log_format or config.run.log_format, "DEBUG" if app.verbose > 1 else "INFO")
@@ -99,6 +110,8 @@ def worker(app: App, concurrency: int | None, tick: int, log_format: str | None)
     rt = Runtime(config=config, config_file=config_file(app), db=db, verbose=app.verbose)
     try:
         code = run_worker(rt, config.database, concurrency or config.run.parallel, tick)
+    except SharedDatabase as exc:
+        usage_error(f"{app.config_path or 'config'}: database: {exc}")
     finally:
         db.dispose()
     sys.exit(code)

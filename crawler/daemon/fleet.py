@@ -27,11 +27,11 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
@@ -40,7 +40,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from crawler.config import Config
-from crawler.daemon import health
+from crawler.daemon import health, registry
 from crawler.daemon.child import StopRequest
 from crawler.daemon.logs import fields
 from crawler.daemon.warm import run_warm
@@ -49,20 +49,35 @@ from crawler.passes.report import PassReport, read_reports
 from pipelines.db import Database
 from pipelines.timeutil import utcnow
 
+if TYPE_CHECKING:
+    from alerts.views import Labels
+
 log = logging.getLogger("borderwatch.worker")
 
 PASS_TASK, TICK_TASK, DISPATCH_TASK = "borderwatch.pass", "borderwatch.tick", "borderwatch.dispatch"
 # A worker whose heartbeat is older than this is taken for dead and its jobs are run again elsewhere.
-HEARTBEAT_EVERY = 5.0
-STALLED_AFTER = 20.0
+HEARTBEAT_EVERY = registry.HEARTBEAT_EVERY
+STALLED_AFTER = registry.SILENT_AFTER
 # A pass that finds its source leased (a manual crawl, a pass process not yet gone) tries again this much later.
 LOCKED_RETRY = 10
+# Ticks and alert deliveries are taken before any waiting pass (procrastinate runs higher priorities first): with
+# more passes due than the fleet has slots, they would otherwise wait behind the whole queue (bench/fleet.py
+# fleet: no alert in 90 s with 40 sources on two slots).
+URGENT = 10
+# A dispatch job sends for this long at most (a send starts only while a whole alerts.send_timeout fits): unlike
+# the daemon's, it holds no pass back, but it holds a slot and the shutdown waits for it. The run.dispatch_every
+# budget (the daemon's, between passes) let one alert out per job when send_timeout exceeded it.
+DISPATCH_BUDGET = 30.0
 # An arbitrary constant of ours for the advisory lock that serialises applying the queue's schema.
 SCHEMA_LOCK_KEY = 0x6277_5152  # "bwQR"
 
 
 class NotPostgres(Exception):
     """The worker needs PostgreSQL (the queue lives in it)."""
+
+
+class SharedDatabase(Exception):
+    """``borderwatch run`` uses this database: a worker refuses to start beside it (both would schedule)."""
 
 
 class SourceLeased(Exception):
@@ -100,7 +115,15 @@ class Runtime:
     verbose: int = 0
     stop: StopRequest = field(default_factory=StopRequest)
     running: dict[int, str] = field(default_factory=dict)
+    heartbeat: registry.Heartbeat | None = None  # this worker's row in the fleet's register
     health_lock: threading.Lock = field(default_factory=threading.Lock)
+    _labels: Labels | None = None
+
+    def labels(self) -> Labels:
+        """The config's topic and source labels, read once (each reading compiles the topics file)."""
+        if self._labels is None:
+            self._labels = self.config.labels()
+        return self._labels
 
 
 def make_app(url: str, runtime: Runtime | None, tick_seconds: int = 30) -> procrastinate.App:
@@ -120,16 +143,23 @@ def make_app(url: str, runtime: Runtime | None, tick_seconds: int = 30) -> procr
             return "skipped"
         if record.status == "locked":
             raise SourceLeased(record.error or "locked")
+        if record.status == "stopped":
+            # Cut short by this worker's shutdown (run.grace ran out): handed back at once, for another worker.
+            # The stopped pass does not count as the source's last, so the new job is not skipped as done; it
+            # waits for this one's lock; what the stopped pass stored is known to it (unique URLs, outbox keys).
+            await defer_pass(app, source)  # (False: a tick queued it already)
+            log.info("%s: pass handed back to the queue", source, extra=fields(source=source, event="handback"))
         if record.new or record.updated or record.status != "ok":
             await defer_dispatch(app)
         return record.status
 
-    @app.task(name=DISPATCH_TASK, pass_context=False, lock="dispatch", queueing_lock="dispatch")
+    @app.task(name=DISPATCH_TASK, pass_context=False, lock="dispatch", queueing_lock="dispatch", priority=URGENT)
     async def dispatch_alerts() -> None:
-        await asyncio.to_thread(dispatch, need())
+        if await asyncio.to_thread(dispatch, need()):
+            await defer_dispatch(app)  # what the budget left is sent by the next job, on whichever worker
 
     @app.periodic(cron=f"* * * * * */{tick_seconds}", periodic_id="tick")
-    @app.task(name=TICK_TASK, pass_context=False, queueing_lock="tick", lock="tick")
+    @app.task(name=TICK_TASK, pass_context=False, queueing_lock="tick", lock="tick", priority=URGENT)
     async def tick(timestamp: int) -> None:
         rt = need()
         stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER)
@@ -165,7 +195,8 @@ async def defer_pass(app: procrastinate.App, source: str) -> bool:
 
 async def defer_dispatch(app: procrastinate.App) -> None:
     with contextlib.suppress(AlreadyEnqueued):
-        await app.configure_task(DISPATCH_TASK, lock="dispatch", queueing_lock="dispatch").defer_async()
+        await app.configure_task(DISPATCH_TASK, lock="dispatch", queueing_lock="dispatch",
+                                 priority=URGENT).defer_async()
 
 
 def due_sources(rt: Runtime) -> list[str]:
@@ -199,6 +230,8 @@ def pass_once(rt: Runtime, source: str, queued: str) -> PassReport | None:
         def started(p: int) -> None:
             pid.append(p)
             rt.running[p] = source
+            if rt.heartbeat is not None:
+                rt.heartbeat.poke()
 
         try:
             outcome = run_warm(argv, timeout=rt.config.run.pass_timeout.total_seconds(), stop=rt.stop,
@@ -206,6 +239,8 @@ def pass_once(rt: Runtime, source: str, queued: str) -> PassReport | None:
         finally:
             if pid:
                 rt.running.pop(pid[0], None)
+                if rt.heartbeat is not None:
+                    rt.heartbeat.poke()
         try:
             report = next((r for r in read_reports(path) if r.source == source), None)
         except (OSError, ValueError):
@@ -226,17 +261,39 @@ def pass_once(rt: Runtime, source: str, queued: str) -> PassReport | None:
     return record
 
 
-def dispatch(rt: Runtime) -> None:
+def dispatch(rt: Runtime) -> bool:
+    """Plan and send the due alerts for up to ``DISPATCH_BUDGET`` seconds; True if some were left for later."""
     from alerts.dispatch import dispatch as deliver
 
     report = deliver(rt.db, rt.config.watchers, settings=rt.config.alerts, templates=rt.config.alerts.templates,
-                     budget=rt.config.run.dispatch_every.total_seconds(), labels=rt.config.labels())
+                     budget=max(rt.config.run.dispatch_every.total_seconds(), DISPATCH_BUDGET),
+                     labels=rt.labels())
     if report.planned or report.sent or report.failed or report.errors:
         log.info("alerts: %s", report.summary(), extra=fields(event="alerts"))
+    return report.deferred > 0
 
 
 def run_worker(rt: Runtime, url: str, concurrency: int, tick_seconds: int) -> int:
-    """Run until SIGTERM/SIGINT: the running passes get ``run.grace``, then are stopped and recorded."""
+    """Run until SIGTERM/SIGINT: the running passes get ``run.grace``, then are stopped and recorded (and
+    queued again: another worker runs them). Refuses (SharedDatabase) a database ``borderwatch run`` uses."""
+    name = registry.worker_name()
+    # Our row first, then the daemon's lease: of a worker and a daemon starting at once, one sees the other.
+    registry.register(rt.db, name, concurrency, utcnow())
+    try:
+        daemon = registry.live_daemon(rt.db, utcnow())
+        if daemon is not None:
+            raise SharedDatabase(f"`borderwatch run` ({daemon}) uses this database: a worker beside it would "
+                                 "pass every source twice; stop it first (workers replace it)")
+        rt.heartbeat = registry.Heartbeat(rt.db, name, HEARTBEAT_EVERY, lambda: list(rt.running.values()))
+        rt.heartbeat.start()
+        return _serve(rt, url, name, concurrency, tick_seconds)
+    finally:
+        if rt.heartbeat is not None:
+            rt.heartbeat.stop()
+        registry.unregister(rt.db, name)
+
+
+def _serve(rt: Runtime, url: str, name: str, concurrency: int, tick_seconds: int) -> int:
     from crawler.daemon.warm import warm_up
 
     if ensure_schema(rt.db):
@@ -246,7 +303,6 @@ def run_worker(rt: Runtime, url: str, concurrency: int, tick_seconds: int) -> in
     logging.getLogger("procrastinate").setLevel(logging.INFO if rt.verbose else logging.WARNING)
     app = make_app(url, rt, tick_seconds)
     grace = rt.config.run.grace.total_seconds()
-    name = f"{socket.gethostname()}:{os.getpid()}"
     log.info("borderwatch worker %s: %d pass%s at once, tick every %ds", name, concurrency,
              "" if concurrency == 1 else "es", tick_seconds, extra=fields(event="start", pid=os.getpid()))
 

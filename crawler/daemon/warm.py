@@ -76,7 +76,14 @@ def _pass_child(argv: list[str], worker_pid: int, cpu_out: Any) -> None:
     os.dup2(devnull, 1)
     os.close(devnull)
     threading.Thread(target=_orphan_guard, args=(worker_pid,), daemon=True).start()
+    import pipelines.worker
     from crawler.cli.main import main
+
+    # Extraction workers forked from this child inherit what the fork-server imported (see START_METHOD).
+    pipelines.worker.START_METHOD = "fork"
+    from crawler.daemon import preload
+
+    pipelines.worker.PRELOADED_RULES = preload.classifier
 
     try:
         main.main(args=argv, prog_name="borderwatch", standalone_mode=True)

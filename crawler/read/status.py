@@ -74,8 +74,13 @@ class DaemonStatus:
 
 @dataclass(frozen=True)
 class FleetWorker:
-    id: int
+    name: str  # host:pid
+    host: str
+    pid: int
+    concurrency: int
+    started: datetime
     heartbeat: datetime
+    alive: bool  # its heartbeat is recent (else it died: its running jobs are handed back)
     passes: list[str]  # the sources it is passing over now
 
 
@@ -105,22 +110,26 @@ def gather_fleet(db: Database) -> FleetStatus | None:
         return None
     from sqlalchemy import text
 
+    from crawler.daemon import registry
     from crawler.daemon.fleet import PASS_TASK, STALLED_AFTER
 
+    registered = registry.all_workers(db)
     with db.engine.connect() as conn:
-        if conn.scalar(text("SELECT to_regclass('procrastinate_jobs')")) is None:
+        queue = conn.scalar(text("SELECT to_regclass('procrastinate_jobs')")) is not None
+        if not queue and not registered:
             return None
-        workers = conn.execute(text("SELECT id, last_heartbeat FROM procrastinate_workers ORDER BY id")).all()
         jobs = conn.execute(text(
             "SELECT j.status, j.worker_id, j.args->>'source', w.last_heartbeat FROM procrastinate_jobs j "
             "LEFT JOIN procrastinate_workers w ON w.id = j.worker_id "
-            "WHERE j.task_name = :t AND j.status IN ('todo', 'doing')"), {"t": PASS_TASK}).all()
+            "WHERE j.task_name = :t AND j.status IN ('todo', 'doing')"), {"t": PASS_TASK}).all() if queue else []
         now = conn.scalar(text("SELECT now()"))
     stale = timedelta(seconds=STALLED_AFTER)
     doing = [j for j in jobs if j[0] == "doing"]
+    now = as_utc(now)
     return FleetStatus(
-        workers=[FleetWorker(int(w[0]), as_utc(w[1]), sorted(str(j[2]) for j in doing if j[1] == w[0]))
-                 for w in workers],
+        workers=[FleetWorker(w.name, w.host, w.pid, w.concurrency, w.started, w.heartbeat,
+                             now - w.heartbeat <= stale, [str(p) for p in w.passing])
+                 for w in registered],
         waiting=sum(1 for j in jobs if j[0] == "todo"), running=len(doing),
         stalled=sum(1 for j in doing if j[3] is None or now - j[3] > stale),
     )
@@ -255,8 +264,9 @@ def to_json(report: StatusReport) -> dict[str, Any]:
         "sources": out_sources,
         "alerts": {**report.deliveries, "unplanned_events": report.unplanned_events},
         "fleet": None if report.fleet is None else {
-            "workers": [{"id": w.id, "heartbeat": _iso(w.heartbeat), "passes": w.passes}
-                        for w in report.fleet.workers],
+            "workers": [{"name": w.name, "host": w.host, "pid": w.pid, "concurrency": w.concurrency,
+                         "started": _iso(w.started), "heartbeat": _iso(w.heartbeat), "alive": w.alive,
+                         "passes": w.passes} for w in report.fleet.workers],
             "queue": {"due": sum(1 for s in report.sources
                                  if s.enabled and (s.next_pass is None or s.next_pass <= now)),
                       "waiting": report.fleet.waiting, "running": report.fleet.running,
@@ -291,7 +301,9 @@ def render_table(report: StatusReport) -> Iterator[str]:
                f"{f.stalled} stalled")
         for w in f.workers:
             doing = ", ".join(w.passes) or "nothing"
-            yield f"  worker {w.id}: heartbeat {human(now - w.heartbeat)} ago; passing {doing}"
+            silent = "" if w.alive else " (silent: taken for dead, its passes handed back)"
+            yield (f"  worker {w.host} pid {w.pid}: up {human(now - w.started)}, heartbeat {human(now - w.heartbeat)} "
+                   f"ago{silent}; passing {doing} ({len(w.passes)} of {w.concurrency})")
     yield ""
     rows: list[dict[str, Any]] = []
     for s in report.sources:
