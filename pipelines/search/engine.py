@@ -533,11 +533,12 @@ def count_at_most(session: Session, query: Query, limit: int) -> int | None:
     SQLite with words and filters, when the words match more than ``SCAN_WINDOW`` items (not counted: see
     ``_scan_bound``).
 
-    Words alone on SQLite are counted in the full-text index itself, exactly and quickly, whatever ``limit``.
+    Words alone on SQLite are counted in the full-text index itself, exactly and quickly, whatever ``limit``
+    (a query with a phrase up to ``limit``).
     """
-    fts = _fts_count(session, query)
+    fts = _fts_count(session, query, limit)
     if fts is not None:
-        return fts
+        return None if fts < 0 else fts
     if _scan_bound(session, query, None) is not None or _pg_phrase_heavy(session, query):
         return None
     if _is_pg(session) and query.groups:
@@ -567,12 +568,19 @@ def _pg_phrase_heavy(session: Session, query: Query) -> bool:
     return int(n or 0) > PG_PHRASE_CHECKS
 
 
-def _fts_count(session: Session, query: Query) -> int | None:
-    """SQLite, a query of words alone: the count from the FTS5 index (no join to the items)."""
+def _fts_count(session: Session, query: Query, limit: int | None = None) -> int | None:
+    """SQLite, a query of words alone: the count from the FTS5 index (no join to the items). Words are
+    counted whatever their number (9 ms for a word in 390,000 items of 1,000,000); a query with a phrase
+    only up to ``limit`` (its positions are checked in every item holding its words: 25 ms for
+    ``"federal prison"``), then -1 for more."""
     if _is_pg(session) or not query.groups or query.filters or query.since or query.until:
         return None
-    stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(_fts_match(query)))
-    return int(session.scalar(stmt) or 0)
+    found: Any = select(_FTS.c.rowid).where(literal_column(FTS_TABLE).match(_fts_match(query)))
+    phrase = any(len(t.tokens) > 1 for g in query.groups for t in g)
+    if phrase and limit is not None:
+        found = found.limit(limit + 1)
+    n = int(session.scalar(select(func.count()).select_from(found.subquery())) or 0)
+    return -1 if phrase and limit is not None and n > limit else n
 
 
 def matching_ids(query: Query, session: Session) -> Any:
