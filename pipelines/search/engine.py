@@ -57,7 +57,7 @@ FACET_VALUES = 20
 # third of the store would take seconds. Chosen with bench/search.py (figures in the README).
 RANK_WINDOW = 5_000
 FACET_WINDOW = 10_000
-PG_RANK_WINDOW = 1_000
+PG_RANK_WINDOW = 500
 PG_FACET_WINDOW = 2_000
 PG_PHRASE_WINDOW = 500
 # PostgreSQL: a count stops short of a phrase whose words appear together in more items (see _pg_phrase_heavy).
@@ -359,11 +359,17 @@ def _pg_window(query: Query, pg_window: int, window: int) -> int:
 
 
 def _pg_density(session: Session, stmt: Any, ident: Any, hi: int) -> float:
-    """The share of the ``PG_PROBE`` ids below ``hi`` that ``stmt`` matches (their vectors read, ~5 ms)."""
+    """The share of the ``PG_PROBE`` ids below ``hi`` that ``stmt`` matches (their vectors read, ~5 ms);
+    kept for the transaction (a page asks it for its hits and again for its count)."""
     probe = stmt.where(ident >= hi - PG_PROBE, ident < hi).order_by(None).subquery()
-    with _scans(session, bitmap=False):
-        found = int(session.scalar(select(func.count()).select_from(probe)) or 0)
-    return found / max(1, min(PG_PROBE, hi))
+    count = select(func.count()).select_from(probe)
+    compiled = count.compile(session.get_bind())
+    key = ("borderwatch-density", str(compiled), repr(sorted(compiled.params.items())), hi)
+    known = session.info.get(key)
+    if known is None:
+        with _scans(session, bitmap=False):
+            known = session.info[key] = int(session.scalar(count) or 0) / max(1, min(PG_PROBE, hi))
+    return float(known)
 
 
 def _pg_newest(session: Session, query: Query, n: int, below: int | None) -> list[int]:
