@@ -408,7 +408,7 @@ def _candidates(session: Session, query: Query, n: int, *, relevance: bool, belo
     the look stopped at when it was bounded (``_scan_bound``: older matches are the next window's)."""
     if _is_pg(session) and query.groups:
         ids = _pg_newest(session, query, n, below)
-        return select(Item.id.label("cid")).where(Item.id.in_(ids)).subquery("candidates"), None
+        return select(SearchKey.item_id.label("cid")).where(SearchKey.item_id.in_(ids)).subquery("candidates"), None
     stmt, ident = _match_ids(session, query, relevance=relevance)
     if below is not None:
         stmt = stmt.where(ident < below)
