@@ -341,6 +341,16 @@ def _page_site_name(tree: Any) -> str | None:
     return None
 
 
+# Elements no extractor reads as text (trafilatura removes them first thing, readability and jusText too), and
+# the bulk of a heavy news page (a 2 MB page is mostly inline scripts, JSON state and SVG): removed once the
+# metadata is read (JSON-LD dates are in scripts), before trafilatura copies the tree four or five times.
+_UNREAD = ("script", "style")
+
+
+def _drop_unread(tree: Any) -> None:
+    etree.strip_elements(tree, *_UNREAD, with_tail=False)
+
+
 def _full_text(tree: Any, url: str) -> str:
     import trafilatura
 
@@ -428,6 +438,7 @@ def extract(
     topics = _all_texts(tree, rule.topics) if rule else ()
     components = _all_texts(tree, rule.components) if rule else ()
     site_name, canonical = _page_site_name(tree), _page_canonical(tree)
+    _drop_unread(tree)
 
     selector = content or (rule.content if rule else None)
     if not selector:
