@@ -32,7 +32,6 @@ from typing import Any
 from pipelines.classify import Classifier, TopicResult
 from pipelines.extract import Document, extract
 from pipelines.items import Analysis, clean
-from pipelines.language import detect, detect_language
 from pipelines.learn import Learner
 from pipelines.revisions import content_hash
 from pipelines.stories import fingerprint, story_features
@@ -65,10 +64,9 @@ def classifier_meta(doj_topics: list[str], doj_components: list[str], source: st
 
 
 def analyse(title: str, text: str, meta: dict[str, list[str]], classifier: Classifier) -> Analysis:
-    """The topics, story fingerprint, content hash, story features and language reading of a title and text
-    (``clean``-ed)."""
+    """The topics, story fingerprint, content hash and story features of a title and text (``clean``-ed)."""
     return Analysis(tuple(classifier.matched(title, text, meta)), fingerprint(title, text), content_hash(title, text),
-                    story_features(title, text), detect(title, text))
+                    story_features(title, text))
 
 
 def process_page(
@@ -106,10 +104,9 @@ _WARM_UP_PAGE = ("<html lang='en'><head><title>Warm-up</title></head><body><arti
 
 
 def _warm_up() -> None:
-    """Load what extracting a page loads on first use (trafilatura and the modules it imports lazily, the
-    language model): before the first page arrives, while the parent is still starting, not on its clock."""
-    doc = extract(_WARM_UP_PAGE, "http://warm-up.invalid/", learn=True)
-    detect_language(doc.title, doc.text)
+    """Load what extracting a page loads on first use (trafilatura and the modules it imports lazily): before
+    the first page arrives, while the parent is still starting, not on its clock."""
+    extract(_WARM_UP_PAGE, "http://warm-up.invalid/", learn=True)
 
 
 # -- the worker process ---------------------------------------------------------------------------------
