@@ -172,6 +172,19 @@ def test_template_change_drops_the_rule_and_learns_again(county: Site, sqlite_ur
     assert "learned main content on 127.0.0.1: section.release-text" in shown.stdout, shown.stdout
 
 
+def test_a_new_rule_is_checked_on_its_first_page_then_every_tenth() -> None:
+    learner = Learner()
+    for n in range(LEARN_AFTER):  # full extractions: the container is found, not extracted a second time
+        doc = _through(learner, f"https://county.example/r/{n}", old_template(f"Release {n}", _paragraphs(n)))
+        assert doc.learn is not None and doc.learn.candidate == "div.release-body" and doc.learn.verified is None
+    assert [r.selector for r in learner.rules()] == ["div.release-body"]
+    # Its first page is extracted both ways and compared (the rule's probation), the next ones through it alone.
+    doc = _through(learner, "https://county.example/r/5", old_template("Release 5", _paragraphs(5)))
+    assert doc.targeted and doc.learn is not None and doc.learn.verified is True
+    plans = [learner.plan(f"https://county.example/r/{n}")[1] for n in range(6, 16)]
+    assert plans == [False] * 9 + [True]
+
+
 def test_an_empty_learned_container_falls_back_to_the_whole_page() -> None:
     url = "https://county.example/r/1"
     learner = Learner([LearnedRule("county.example", "div.release-body", WHEN)])
