@@ -372,7 +372,7 @@ def _element_text(el: Any, url: str) -> str:
 
 
 def _learned_text(
-    tree: Any, url: str, learned: tuple[str, ...], verify: bool, learn: bool,
+    tree: Any, url: str, learned: tuple[str, ...], verify: bool, learn: bool, probe: tuple[str, ...] = (),
 ) -> tuple[str, LearnReport]:
     """The article text through the first learned selector that names one element of this page, verified
     against the whole page's when asked or when it looks wrong; else the whole page's, with the container
@@ -388,7 +388,7 @@ def _learned_text(
         own = len(_WS.sub("", found[0].text_content()))
         # Empty, short, or a small part of its element's text: the element may not be the article any more.
         suspect = len(text) < MIN_TEXT or len(_WS.sub("", text)) < 0.25 * own
-        if not (verify or suspect):
+        if not (verify or suspect or selector in probe):
             return text, LearnReport(used=selector)
         full = _full_text(tree, url)
         score = agreement(text, full)
@@ -403,7 +403,7 @@ def _learned_text(
 
 def _candidate(tree: Any, url: str, full: str) -> str | None:
     """The container of the page's text. Whether trafilatura given only that element finds the same text is
-    checked once the container has become the host's rule, on its first page (``Learner.plan``): checking it
+    checked once the container has become the host's rule, on its first page (``Learner.unproven``): checking it
     on every page it is found on cost a second extraction of every page of a host being learned (a fifth of
     the workers' CPU on the corpus's news pages, whose outlets mostly have one or two pages)."""
     return container_path(tree, full) if full else None
@@ -411,14 +411,15 @@ def _candidate(tree: Any, url: str, full: str) -> str | None:
 
 def extract(
     html: str, url: str, content: str | None = None, learned: tuple[str, ...] = (), verify: bool = False,
-    learn: bool = False,
+    learn: bool = False, probe: tuple[str, ...] = (),
 ) -> Document:
     """Article text and metadata of one page.
 
     ``content`` is a CSS selector of the main element (a source's ``content`` setting); it wins over
     the built-in site rules, which win over ``learned`` selectors (``pipelines.learn``: tried in order, the
     first naming one element is used; ``verify`` extracts the whole page too and compares; ``learn`` looks
-    for the container of a page no learned selector fits). Without any,
+    for the container of a page no learned selector fits; a page targeted through one of the ``probe`` selectors, rules
+    never used yet, is verified too). Without any,
     trafilatura finds the main text on its own. The page is parsed once: metadata and text come from the
     same tree.
     """
@@ -442,7 +443,7 @@ def extract(
 
     selector = content or (rule.content if rule else None)
     if not selector:
-        text, report = _learned_text(tree, url, learned, verify, learn)
+        text, report = _learned_text(tree, url, learned, verify, learn, probe)
         return Document(
             text=text, title=title, published=published, author=author, site_name=site_name, language=language,
             topics=topics, components=components, targeted=report.used is not None and report.verified is not False,

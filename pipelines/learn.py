@@ -215,12 +215,17 @@ class Learner:
         if not h.rules:
             return (), False, learn
         h.since_check += 1
-        # A rule not yet used is on probation: its first page is extracted both ways (candidates are counted
-        # without extracting the container alone, so this is where a rule is first checked).
-        verify = h.since_check >= VERIFY_EVERY or any(r.pages == 0 and r.checks == 0 for r in h.rules)
+        verify = h.since_check >= VERIFY_EVERY
         if verify:
             h.since_check = 0
         return tuple(r.selector for r in h.rules), verify, learn
+
+    def unproven(self, url: str) -> tuple[str, ...]:
+        """The host's rules never used yet (on probation): a page targeted through one is extracted whole too
+        and compared (candidates are counted without extracting their container alone, so this is where a
+        rule is first checked)."""
+        h = self._hosts.get(host_of(url))
+        return tuple(r.selector for r in h.rules if r.pages == 0 and r.checks == 0) if h is not None else ()
 
     def observe(self, url: str, report: LearnReport | None, when: datetime) -> None:
         if report is None:

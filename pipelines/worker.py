@@ -72,13 +72,13 @@ def analyse(title: str, text: str, meta: dict[str, list[str]], classifier: Class
 def process_page(
     html: str | None, url: str, content: str | None, title_hint: str | None, doj_topics: list[str],
     doj_components: list[str], source: str, learned: tuple[str, ...] = (), verify: bool = False, learn: bool = False,
-    text: str | None = None,
+    text: str | None = None, probe: tuple[str, ...] = (),
 ) -> PageResult:
     """Extract ``html`` and analyse its text; or, with no ``html``, analyse the ``text`` a feed or an API gave."""
     if _classifier is None:
         # Never "no topics": an empty topic list is stored as a classified page and never looked at again.
         raise TopicsUnavailable(f"topic rules not loaded in the extraction worker: {_classifier_error}")
-    doc = extract(html, url, content, learned, verify, learn) if html is not None else Document(text=text or "")
+    doc = extract(html, url, content, learned, verify, learn, probe) if html is not None else Document(text=text or "")
     title = clean(title_hint or doc.title)
     body = clean(doc.text)
     if not body:
@@ -308,8 +308,10 @@ class WorkerPool:
         the reason when it cannot."""
         loop = asyncio.get_running_loop()
         learned, verify, learn = self.learner.plan(url) if not content and html is not None else ((), False, False)
+        probe = self.learner.unproven(url) if learned else ()
         args = (html, url, content, hints.get("title"), hints.get("doj_topics") or [],
-                hints.get("doj_components") or [], hints.get("source", ""), learned, verify, learn, hints.get("text"))
+                hints.get("doj_components") or [], hints.get("source", ""), learned, verify, learn, hints.get("text"),
+                probe)
         async with self._slots:
             if not self._threads:
                 self._start_threads()
