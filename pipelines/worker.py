@@ -307,12 +307,14 @@ class WorkerPool:
         """Extract one page (or, with no ``html``, analyse ``text=``) in a worker. Raises ExtractionFailed with
         the reason when it cannot."""
         loop = asyncio.get_running_loop()
-        learned, verify, learn = self.learner.plan(url) if not content and html is not None else ((), False, False)
-        probe = self.learner.unproven(url) if learned else ()
-        args = (html, url, content, hints.get("title"), hints.get("doj_topics") or [],
-                hints.get("doj_components") or [], hints.get("source", ""), learned, verify, learn, hints.get("text"),
-                probe)
         async with self._slots:
+            # Planned once the page has a slot, not while it waits for one: the pages waiting (dozens when the
+            # downloader is ahead) then see what the pages before them taught (a rule found, proven or dropped).
+            learned, verify, learn = self.learner.plan(url) if not content and html is not None else ((), False, False)
+            probe = self.learner.unproven(url) if learned else ()
+            args = (html, url, content, hints.get("title"), hints.get("doj_topics") or [],
+                    hints.get("doj_components") or [], hints.get("source", ""), learned, verify, learn,
+                    hints.get("text"), probe)
             if not self._threads:
                 self._start_threads()
             task = _Task(args, loop.create_future(), loop)
