@@ -291,6 +291,16 @@ def _page_site_name(tree: Any) -> str | None:
     return None
 
 
+# Elements no extractor reads as text (trafilatura removes them first thing, readability and jusText too), and
+# the bulk of a heavy news page (a 2 MB page is mostly inline scripts, JSON state and SVG): removed once the
+# metadata is read (JSON-LD dates are in scripts), before trafilatura copies the tree four or five times.
+_UNREAD = ("script", "style")
+
+
+def _drop_unread(tree: Any) -> None:
+    etree.strip_elements(tree, *_UNREAD, with_tail=False)
+
+
 def _full_text(tree: Any, url: str) -> str:
     import trafilatura
 
@@ -312,7 +322,7 @@ def _element_text(el: Any, url: str) -> str:
 
 
 def _learned_text(
-    tree: Any, url: str, learned: tuple[str, ...], verify: bool, learn: bool,
+    tree: Any, url: str, learned: tuple[str, ...], verify: bool, learn: bool, probe: tuple[str, ...] = (),
 ) -> tuple[str, LearnReport]:
     """The article text through the first learned selector that names one element of this page, verified
     against the whole page's when asked or when it looks wrong; else the whole page's, with the container
@@ -328,7 +338,7 @@ def _learned_text(
         own = len(_WS.sub("", found[0].text_content()))
         # Empty, short, or a small part of its element's text: the element may not be the article any more.
         suspect = len(text) < MIN_TEXT or len(_WS.sub("", text)) < 0.25 * own
-        if not (verify or suspect):
+        if not (verify or suspect or selector in probe):
             return text, LearnReport(used=selector)
         full = _full_text(tree, url)
         score = agreement(text, full)
@@ -342,23 +352,24 @@ def _learned_text(
 
 
 def _candidate(tree: Any, url: str, full: str) -> str | None:
-    """The container of the page's text, if trafilatura given only that element finds the same text."""
-    selector = container_path(tree, full) if full else None
-    if selector is None:
-        return None
-    return selector if agreement(_element_text(css(selector)(tree)[0], url), full) >= AGREEMENT else None
+    """The container of the page's text. Whether trafilatura given only that element finds the same text is
+    checked once the container has become the host's rule, on its first page (``Learner.unproven``): checking it
+    on every page it is found on cost a second extraction of every page of a host being learned (a fifth of
+    the workers' CPU on the corpus's news pages, whose outlets mostly have one or two pages)."""
+    return container_path(tree, full) if full else None
 
 
 def extract(
     html: str, url: str, content: str | None = None, learned: tuple[str, ...] = (), verify: bool = False,
-    learn: bool = False,
+    learn: bool = False, probe: tuple[str, ...] = (),
 ) -> Document:
     """Article text and metadata of one page.
 
     ``content`` is a CSS selector of the main element (a source's ``content`` setting); it wins over
     the built-in site rules, which win over ``learned`` selectors (``pipelines.learn``: tried in order, the
     first naming one element is used; ``verify`` extracts the whole page too and compares; ``learn`` looks
-    for the container of a page no learned selector fits). Without any,
+    for the container of a page no learned selector fits; a page targeted through one of the ``probe`` selectors, rules
+    never used yet, is verified too). Without any,
     trafilatura finds the main text on its own. The page is parsed once: metadata and text come from the
     same tree.
     """
@@ -378,12 +389,13 @@ def extract(
     topics = _all_texts(tree, rule.topics) if rule else ()
     components = _all_texts(tree, rule.components) if rule else ()
     site_name, canonical = _page_site_name(tree), _page_canonical(tree)
+    _drop_unread(tree)
 
     selector = content or (rule.content if rule else None)
     if not selector:
         if rule:  # a rule that only names what is not the article: the rest is found as on any page
             drop_junk(tree, rule)
-        text, report = _learned_text(tree, url, learned, verify, learn)
+        text, report = _learned_text(tree, url, learned, verify, learn, probe)
         return _readable(Document(
             text=drop_lines(text, rule), title=title, published=published, author=author, site_name=site_name,
             language=language, topics=topics, components=components,

@@ -8,7 +8,6 @@ from typing import Any
 
 from pipelines.canonical import canonical_url
 from pipelines.classify import TopicResult
-from pipelines.language import Detection
 from pipelines.stories import StoryFeatures
 
 
@@ -20,9 +19,6 @@ class Analysis:
     signature: bytes  # the story fingerprint (pipelines.stories.fingerprint)
     content_hash: str  # pipelines.revisions.content_hash: an unchanged page is found unchanged
     story_features: StoryFeatures
-    # The language model's reading of the title and text (the store decides the item's language from it and
-    # what the page, feed or config declare); None: the store reads the text itself.
-    language: Detection | None = None
 
 
 def clean(value: str | None) -> str:

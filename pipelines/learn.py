@@ -3,10 +3,12 @@
 Pages of one site share a template. After a few full extractions of a host's pages, the element that holds
 the extracted text (the smallest container holding nearly all of it) is named by a CSS path of stable ids and
 classes (``div#main > article.post``); once the same path has been found on ``LEARN_AFTER`` pages it becomes
-the host's rule, and the host's next pages hand only that element to trafilatura. Worker processes do the
-finding and the checking (``container_path``, ``agreement``); the parent process (``Learner``, one per pass,
-fed by ``WorkerPool``) keeps the rules, decides which pages are verified, and drops a rule whose text
-disagrees with the full page's.
+the host's rule, and the host's next pages hand only that element to trafilatura. A new rule's first page is
+extracted both ways and compared (its probation): finding a container costs a walk down the tree, not a
+second extraction, so a host with a page or two (most news outlets in a crawl) pays little for being looked at.
+Worker processes do the finding and the checking (``container_path``, ``agreement``); the parent process
+(``Learner``, one per pass, fed by ``WorkerPool``) keeps the rules, decides which pages are verified, and drops
+a rule whose text disagrees with the full page's.
 
 A rule written by a person (a source's ``content:``, the built-in ``SITE_RULES``) always wins: a host where
 one applied is never learned.
@@ -217,6 +219,13 @@ class Learner:
         if verify:
             h.since_check = 0
         return tuple(r.selector for r in h.rules), verify, learn
+
+    def unproven(self, url: str) -> tuple[str, ...]:
+        """The host's rules never used yet (on probation): a page targeted through one is extracted whole too
+        and compared (candidates are counted without extracting their container alone, so this is where a
+        rule is first checked)."""
+        h = self._hosts.get(host_of(url))
+        return tuple(r.selector for r in h.rules if r.pages == 0 and r.checks == 0) if h is not None else ()
 
     def observe(self, url: str, report: LearnReport | None, when: datetime) -> None:
         if report is None:

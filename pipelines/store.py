@@ -286,7 +286,7 @@ class Store:
         item.site_name = a.site_name or item.site_name
         if not item.language or item.language != primary_tag(item.language):
             # Stored before languages were recorded as primary tags (or with none): it gets one now.
-            item.language = resolve_language(a.language, title=title, text=text, detected=analysis.language)
+            item.language = resolve_language(a.language, title=title, text=text)
         item.etag = a.etag or item.etag
         item.last_modified = a.last_modified or item.last_modified
         item.source_changed = a.source_changed or item.source_changed
@@ -304,7 +304,7 @@ class Store:
         )
         s.add(revision)
         item.title, item.text, item.content_hash = title, text, new_hash
-        item.language = resolve_language(a.language, title=title, text=text, detected=analysis.language)
+        item.language = resolve_language(a.language, title=title, text=text)
         item.updated = now
         item.revision_count = (item.revision_count or 0) + 1
         if a.doj_topics:
@@ -382,7 +382,7 @@ class Store:
             first_seen=now, updated=now, content_hash=analysis.content_hash, author=a.author,
             site_name=a.site_name,
             # Declared (page, feed) or configured, else detected from the text (pipelines.language).
-            language=resolve_language(a.language, title=title, text=text, detected=analysis.language),
+            language=resolve_language(a.language, title=title, text=text),
             final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
             doj_topics=list(a.doj_topics), doj_components=list(a.doj_components), etag=a.etag,
             last_modified=a.last_modified, last_checked=now, source_changed=a.source_changed,

@@ -34,7 +34,6 @@ from typing import Any
 from pipelines.classify import Classifier, TopicResult
 from pipelines.extract import Document, PageTooComplex, extract
 from pipelines.items import Analysis, clean
-from pipelines.language import detect, detect_language
 from pipelines.learn import Learner
 from pipelines.revisions import content_hash
 from pipelines.stories import fingerprint, story_features
@@ -67,22 +66,21 @@ def classifier_meta(doj_topics: list[str], doj_components: list[str], source: st
 
 
 def analyse(title: str, text: str, meta: dict[str, list[str]], classifier: Classifier) -> Analysis:
-    """The topics, story fingerprint, content hash, story features and language reading of a title and text
-    (``clean``-ed)."""
+    """The topics, story fingerprint, content hash and story features of a title and text (``clean``-ed)."""
     return Analysis(tuple(classifier.matched(title, text, meta)), fingerprint(title, text), content_hash(title, text),
-                    story_features(title, text), detect(title, text))
+                    story_features(title, text))
 
 
 def process_page(
     html: str | None, url: str, content: str | None, title_hint: str | None, doj_topics: list[str],
     doj_components: list[str], source: str, learned: tuple[str, ...] = (), verify: bool = False, learn: bool = False,
-    text: str | None = None,
+    text: str | None = None, probe: tuple[str, ...] = (),
 ) -> PageResult:
     """Extract ``html`` and analyse its text; or, with no ``html``, analyse the ``text`` a feed or an API gave."""
     if _classifier is None:
         # Never "no topics": an empty topic list is stored as a classified page and never looked at again.
         raise TopicsUnavailable(f"topic rules not loaded in the extraction worker: {_classifier_error}")
-    doc = extract(html, url, content, learned, verify, learn) if html is not None else Document(text=text or "")
+    doc = extract(html, url, content, learned, verify, learn, probe) if html is not None else Document(text=text or "")
     title = clean(title_hint or doc.title)
     body = clean(doc.text)
     if not body:
@@ -109,10 +107,9 @@ _WARM_UP_PAGE = ("<html lang='en'><head><title>Warm-up</title></head><body><arti
 
 
 def _warm_up() -> None:
-    """Load what extracting a page loads on first use (trafilatura and the modules it imports lazily, the
-    language model): before the first page arrives, while the parent is still starting, not on its clock."""
-    doc = extract(_WARM_UP_PAGE, "http://warm-up.invalid/", learn=True)
-    detect_language(doc.title, doc.text)
+    """Load what extracting a page loads on first use (trafilatura and the modules it imports lazily): before
+    the first page arrives, while the parent is still starting, not on its clock."""
+    extract(_WARM_UP_PAGE, "http://warm-up.invalid/", learn=True)
 
 
 # -- the worker process ---------------------------------------------------------------------------------
@@ -333,10 +330,14 @@ class WorkerPool:
         """Extract one page (or, with no ``html``, analyse ``text=``) in a worker. Raises ExtractionFailed with
         the reason when it cannot."""
         loop = asyncio.get_running_loop()
-        learned, verify, learn = self.learner.plan(url) if not content and html is not None else ((), False, False)
-        args = (html, url, content, hints.get("title"), hints.get("doj_topics") or [],
-                hints.get("doj_components") or [], hints.get("source", ""), learned, verify, learn, hints.get("text"))
         async with self._slots:
+            # Planned once the page has a slot, not while it waits for one: the pages waiting (dozens when the
+            # downloader is ahead) then see what the pages before them taught (a rule found, proven or dropped).
+            learned, verify, learn = self.learner.plan(url) if not content and html is not None else ((), False, False)
+            probe = self.learner.unproven(url) if learned else ()
+            args = (html, url, content, hints.get("title"), hints.get("doj_topics") or [],
+                    hints.get("doj_components") or [], hints.get("source", ""), learned, verify, learn,
+                    hints.get("text"), probe)
             if not self._threads:
                 self._start_threads()
             task = _Task(args, loop.create_future(), loop)

@@ -28,7 +28,7 @@ WHEN = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 def _through(learner: Learner, url: str, page: str, content: str | None = None) -> Any:
     """One page as the worker pool handles it: plan, extract, observe."""
     learned, verify, learn = learner.plan(url) if not content else ((), False, False)
-    doc = extract(page, url, content, learned, verify, learn)
+    doc = extract(page, url, content, learned, verify, learn, learner.unproven(url))
     learner.observe(url, doc.learn, WHEN)
     return doc
 
@@ -170,6 +170,33 @@ def test_template_change_drops_the_rule_and_learns_again(county: Site, sqlite_ur
     item = items_json(config)[0]
     shown = bw(config, "show", str(item["id"]))
     assert "learned main content on 127.0.0.1: section.release-text" in shown.stdout, shown.stdout
+
+
+def test_a_new_rule_is_checked_on_its_first_page_then_every_tenth() -> None:
+    learner = Learner()
+    for n in range(LEARN_AFTER):  # full extractions: the container is found, not extracted a second time
+        doc = _through(learner, f"https://county.example/r/{n}", old_template(f"Release {n}", _paragraphs(n)))
+        assert doc.learn is not None and doc.learn.candidate == "div.release-body" and doc.learn.verified is None
+    assert [r.selector for r in learner.rules()] == ["div.release-body"]
+    # Its first page is extracted both ways and compared (the rule's probation), the next ones through it alone.
+    doc = _through(learner, "https://county.example/r/5", old_template("Release 5", _paragraphs(5)))
+    assert doc.targeted and doc.learn is not None and doc.learn.verified is True
+    assert learner.unproven("https://county.example/r/6") == ()
+    plans = [learner.plan(f"https://county.example/r/{n}")[1] for n in range(6, 16)]
+    assert plans == [False] * 8 + [True, False]  # (the 9th targeted page after the first one's check)
+
+
+def test_an_unused_second_rule_does_not_make_every_page_a_check() -> None:
+    # Two templates learned; the second's pages stop coming: the first's pages are not verified for its sake.
+    learner = Learner([LearnedRule("county.example", "div.release-body", WHEN, pages=5, checks=1),
+                       LearnedRule("county.example", "section.release-text", WHEN)])
+    assert learner.unproven("https://county.example/r/1") == ("section.release-text",)
+    doc = _through(learner, "https://county.example/r/1", old_template("Release 1", _paragraphs(1)))
+    assert doc.learn is not None and doc.learn.used == "div.release-body" and doc.learn.verified is None
+    page = new_template("Release 2", _paragraphs(2)).replace(
+        "<div class='release-body'><p>In brief: pills seized.</p></div>", "")
+    doc = _through(learner, "https://county.example/r/2", page)
+    assert doc.learn is not None and doc.learn.used == "section.release-text" and doc.learn.verified is True
 
 
 def test_an_empty_learned_container_falls_back_to_the_whole_page() -> None:
