@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from helpers import items_json
+from helpers import items_json, write_config
 from localsite import Site
 from test_links import _alembic
 from test_secret_urls import article, config_for, crawl, publish, site  # noqa: F401  (site: the fixture)
@@ -31,6 +31,34 @@ def test_a_page_signed_anew_is_the_same_item(site: Site, database_url: str, tmp_
     assert "news: ok: 0 new" in proc.stdout, proc.stdout
     (item,) = items_json(config)
     assert item["url"] == site.url(first)
+
+
+def test_revisits_go_to_the_address_the_source_lists_now(site: Site, sqlite_url: str,  # noqa: F811
+                                                         tmp_path: Path) -> None:
+    """Stored at its first signed address; the feed re-signs it and the old address expires (403). A revisit
+    at the new address answers 304: from then on revisits (the feed unchanged) go there, never to the old one."""
+    first = f"/files/notice?id=7&Expires=1893456000&Signature={SIG1}"
+    second = f"/files/notice?id=7&Expires=1893459600&Signature={SIG2}"
+    site.add(first, article("signed"))
+    publish(site, [first])
+    config = write_config(tmp_path / "c.yaml", {
+        "database": sqlite_url,
+        "crawl": {"download_delay": 0, "extract_workers": 1, "retries": 0, "revisit_every": "0s"},
+        "sources": [{"name": "news", "kind": "feed", "url": site.url("/feed"), "every": "1h"}],
+    })
+    crawl(config)
+    site.add(first, "<html><body>Request has expired</body></html>", status=403)
+    site.add(second, article("signed"))
+    publish(site, [second])
+    site.reset_counts()
+    crawl(config)  # the feed changed: the page is asked for where it lists it now
+    assert site.served("/files/notice", 304) == 1 and site.served("/files/notice", 403) == 0
+    site.reset_counts()
+    proc = crawl(config)  # the feed unchanged: a revisit of what it lists
+    assert site.served("/feed", 304) == 1, proc.stdout
+    assert site.served("/files/notice", 304) == 1 and site.served("/files/notice", 403) == 0, proc.stdout
+    assert len(items_json(config)) == 1
+    assert "news: ok: 0 new, 0 updated, 1 unchanged" in proc.stdout, proc.stdout
 
 
 def test_migration_0015_rewrites_signed_keys_and_leaves_the_others(database_url: str) -> None:
