@@ -1,7 +1,8 @@
 """Article addresses: the dedup key one article is stored under, and the real address people open.
 
 ``canonical_url`` folds the variants one article arrives under (tracking parameters, fragment, scheme,
-``www.``, trailing slash) into one key: it is for deduplication only and need not answer on the web.
+``www.``, trailing slash, a signed address's signature and expiry) into one key: it is for deduplication
+only and need not answer on the web.
 ``strip_tracking`` and ``page_address`` give the address that is shown and clicked: a real URL with
 only its tracking parameters removed.
 """
@@ -21,11 +22,40 @@ _TRACKING = frozenset(
     }
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A signed address (S3, Google Cloud Storage, CloudFront, Azure SAS, signed CDN links) carries a signature and
+# what was signed with it (expiry, credential, policy): all change each time the source signs the same page
+# anew, so in a signed address none of them says which page it is. Dropped only when a signature is there:
+# an ordinary address with an ``expires`` or ``sp`` parameter keeps it (and its stored key).
+_SIGNATURES = frozenset({"signature", "sig", "x-amz-signature", "x-goog-signature"})
+_SIGNED_WITH = _SIGNATURES | frozenset({
+    "expires", "expiry", "exp", "se", "st", "validfrom", "validto", "key-pair-id", "policy",
+    "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires", "x-amz-signedheaders",
+    "x-amz-security-token", "x-goog-algorithm", "x-goog-credential", "x-goog-date", "x-goog-expires",
+    "x-goog-signedheaders", "sv", "sp", "sr", "spr", "ss", "srt", "skoid", "sktid", "skt", "ske", "sks", "skv",
+})
 
 
 def _is_tracking(key: str) -> bool:
     k = key.lower()
     return k in _TRACKING or k.startswith(_TRACKING_PREFIXES)
+
+
+def _unsigned(query: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Query pairs without a signature and what was signed with it (all of them kept when none is a signature)."""
+    if not any(k.lower() in _SIGNATURES for k, _ in query):
+        return query
+    return [(k, v) for k, v in query if k.lower() not in _SIGNED_WITH]
+
+
+def unsigned_key(key: str) -> str:
+    """A key stored before signed addresses were folded (its signature still in it), as ``canonical_url`` gives
+    it now; any other key unchanged (migration 0015)."""
+    parts = urlsplit(key)
+    if not parts.query:
+        return key
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = _unsigned(query)
+    return key if kept is query else urlunsplit(parts._replace(query=urlencode(kept)))
 
 
 def _netloc_host(host: str) -> str:
@@ -38,7 +68,8 @@ def canonical_url(url: str) -> str:
 
     https, lower-case host without ``www.`` or default port, no fragment, no tracking parameters,
     the remaining parameters sorted, no trailing slash on a non-root path, percent-encoding normalised.
-    Path case is kept: on most servers it matters. An IPv6 host keeps its brackets.
+    Path case is kept: on most servers it matters. An IPv6 host keeps its brackets. A signed address drops its
+    signature, expiry and signing credentials: the same page signed anew has the same key.
     """
     parts = urlsplit(url.strip())
     host = (parts.hostname or "").lower().rstrip(".")
@@ -49,7 +80,8 @@ def canonical_url(url: str) -> str:
     path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=-._~%") or "/"
     if len(path) > 1:
         path = path.rstrip("/") or "/"
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k))
+    query = sorted(_unsigned([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                              if not _is_tracking(k)]))
     return urlunsplit(("https", host, path, urlencode(query), ""))
 
 

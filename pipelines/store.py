@@ -229,6 +229,10 @@ class Store:
             item = s.scalar(select(Item).where((Item.key == o.url) | (Item.link == o.url)))
             if item is not None:
                 item.last_checked = now
+                if o.fetch_url and o.fetch_url != item.final_url:
+                    # Unchanged, at the address its source lists now: later revisits go there, not to an old
+                    # (a signed page's: expired) one.
+                    item.final_url = o.fetch_url[:2048]
             return
         urlstates.record(s, o, now, self.retry)
 

@@ -21,12 +21,24 @@ SAME = [
     ("https://example.org/caf%C3%A9", "https://example.org/café"),
     ("https://example.org/caf%c3%a9", "https://example.org/caf%C3%A9"),  # escapes' hex case
     ("https://example.org/%7Euser", "https://example.org/~user"),  # an escaped unreserved character
+    # the same page signed anew: signature, expiry and signing credentials are not which page it is
+    ("https://cdn.example.org/n.pdf?Expires=1893456000&Signature=AAA&Key-Pair-Id=K1",
+     "https://cdn.example.org/n.pdf?Expires=1893459600&Signature=BBB&Key-Pair-Id=K1"),
+    ("https://b.s3.amazonaws.com/n?id=4&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=A%2F1&X-Amz-Date=1"
+     "&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature=abc", "https://b.s3.amazonaws.com/n?id=4"),
+    ("https://a.blob.core.windows.net/c/n?sv=2022&se=2026-12-01&sr=b&sp=r&sig=xyz",
+     "https://a.blob.core.windows.net/c/n?sv=2022&se=2026-12-02&sr=b&sp=r&sig=uvw"),
 ]
 DIFFERENT = [
     ("https://justice.gov/opa/pr/x", "https://justice.gov/opa/pr/y"),
     ("https://example.org/a?id=3", "https://example.org/a?id=4"),
     ("https://example.org/Case", "https://example.org/case"),
     ("https://example.org:8080/a", "https://example.org/a"),
+    # no signature: an ordinary parameter named like a signed one stays part of the key
+    ("https://example.org/a?expires=2026", "https://example.org/a?expires=2027"),
+    ("https://example.org/search?sp=1", "https://example.org/search?sp=2"),
+    # signed, but another page
+    ("https://cdn.example.org/a.pdf?Expires=1&Signature=S", "https://cdn.example.org/b.pdf?Expires=1&Signature=S"),
 ]
 
 
@@ -54,6 +66,8 @@ KEYS = [
     ("https://www.justice.gov/opa/pr/x", "https://justice.gov/opa/pr/x"),
     ("https://example.org/a b", "https://example.org/a%20b"),
     ("https://example.org/caf%c3%a9", "https://example.org/caf%C3%A9"),
+    ("https://cdn.example.org/n.pdf?id=2&Expires=1893456000&Signature=AAA", "https://cdn.example.org/n.pdf?id=2"),
+    ("https://example.org/a?expires=2026&page=2", "https://example.org/a?expires=2026&page=2"),
 ]
 
 

@@ -61,7 +61,7 @@ def test_the_view_html_is_taken_from_the_insert_command() -> None:
 
 def test_odd_answers() -> None:
     assert view_html(b"not json, not html") is None
-    assert view_html(b"[{\"command\": \"settings\"}]") == ""  # commands without a view: nothing listed
+    assert view_html(b"[{\"command\": \"settings\"}]") is None  # commands without a view: not a view answer
     assert view_html(b"<div class='news-row'></div>") == "<div class='news-row'></div>"  # a plain HTML answer
 
 

@@ -104,7 +104,8 @@ class SourceSpider(scrapy.Spider):
                 yield Outcome(key, self.source.name, retry.status, "unchanged since the last try (HTTP 304)", 304,
                               fetch_url=fetch_url, etag=retry.etag, last_modified=retry.last_modified)
                 return
-            yield Outcome(key, self.source.name, outcome.NOT_MODIFIED, http_status=304)
+            # where it answered: the address its source lists now (a signed page re-signed), revisited from now on
+            yield Outcome(key, self.source.name, outcome.NOT_MODIFIED, http_status=304, fetch_url=response.url)
             return
         wall = wall_of(response)
         if wall:

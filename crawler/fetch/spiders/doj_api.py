@@ -157,23 +157,52 @@ _WS_AT = re.compile(r"\s*")
 def read_results(body: bytes) -> list[Any]:
     """The records of an API page. A page that is valid JSON is read as it is; in one that is not, each record
     that parses is kept and each that does not is an ``Unreadable`` in its place, so one malformed record never
-    costs the others. ValueError when there is no list of results to read at all."""
+    costs the others. ValueError (its message the reason) when there is no list of results to read at all: an
+    error object answered with a 200 (``{"error": "rate limited"}``) is not an empty page, and read as one it
+    would end the walk and move the watermark past what was never read."""
     try:
         data = json.loads(body)
     except ValueError:
         return _salvage(body.decode("utf-8", "replace"))
-    results = data.get("results") if isinstance(data, dict) else None
-    if results is None and isinstance(data, dict):
-        return []
-    if not isinstance(results, list):
-        raise ValueError("results is not a list")
-    return results
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {_json_type(data)}, not an object with results: {_excerpt(body)}")
+    results = data.get("results")
+    if isinstance(results, list):
+        return results
+    if "results" in data:
+        raise ValueError(f"results is {_json_type(results)}, not a list")
+    if _past_the_end(data):
+        return []  # the envelope itself says this page starts after the last record
+    raise ValueError(f"no results in the answer: {_excerpt(body)}")
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _excerpt(body: bytes) -> str:
+    text = " ".join(body.decode("utf-8", "replace").split())
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _past_the_end(data: dict[str, Any]) -> bool:
+    """Whether the envelope's ``metadata.resultset`` (count, page, pagesize) puts this page after the last record."""
+    meta = data.get("metadata")
+    resultset = meta.get("resultset") if isinstance(meta, dict) else None
+    if not isinstance(resultset, dict):
+        return False
+    try:
+        count, page, size = (int(str(resultset[k])) for k in ("count", "page", "pagesize"))
+    except (KeyError, ValueError):
+        return False
+    return size > 0 and page * size >= count
 
 
 def _salvage(text: str) -> list[Any]:
     start = _RESULTS.search(text)
     if start is None:
-        raise ValueError("no results in the page")
+        raise ValueError("invalid JSON without a results list")
     decoder = json.JSONDecoder()
     records: list[Any] = []
     pos = _WS_AT.match(text, start.end()).end()  # type: ignore[union-attr]
@@ -255,9 +284,11 @@ class DojApiSpider(SourceSpider):
         page: int = response.meta["page"]
         try:
             results = read_results(response.body)
-        except ValueError:
-            self.ctx.start_error = f"{response.url}: not a DOJ API response (invalid JSON)"
-            yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED, "invalid JSON")
+        except ValueError as exc:
+            # The walk stops here, incomplete: the pass fails and the watermark stays, so the next pass reads again.
+            self.ctx.start_error = f"{response.url}: not a DOJ API response ({exc})"
+            yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED,
+                          f"not a DOJ API response: {exc}"[:500])
             return
         reached_end = len(results) < self.source.pagesize
         for record in results:

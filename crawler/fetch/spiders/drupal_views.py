@@ -27,7 +27,10 @@ from pipelines.tally import Count
 
 
 def view_html(body: bytes) -> str | None:
-    """The HTML of a views/ajax answer: its ``insert`` commands' data joined (or the body, if it is HTML)."""
+    """The HTML of a views/ajax answer: its ``insert`` commands' data joined (or the body, if it is HTML).
+
+    None when it is not such an answer: JSON without an ``insert`` command (an error object answered with a 200,
+    ``{"error": "rate limited"}``) is not an empty page, even a page after the last carries its empty view."""
     text = body.decode("utf-8", "replace")
     stripped = text.lstrip()
     if not stripped.startswith(("[", "{")):
@@ -39,7 +42,12 @@ def view_html(body: bytes) -> str | None:
     commands = data if isinstance(data, list) else [data]
     parts = [c["data"] for c in commands
              if isinstance(c, dict) and isinstance(c.get("data"), str) and c.get("command") in ("insert", None)]
-    return "".join(parts) if parts else ""
+    return "".join(parts) if parts else None
+
+
+def _excerpt(body: bytes) -> str:
+    text = " ".join(body.decode("utf-8", "replace").split())
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def view_items(html: str, items: str, links: str, dates: str | None) -> list[tuple[str, str | None, str | None]]:
@@ -89,8 +97,12 @@ class DrupalViewsSpider(SourceSpider):
             return
         html = view_html(response.body)
         if html is None:
+            problem = f"not a Drupal views/ajax answer: {_excerpt(response.body)}"
             if page == 0:
-                self.ctx.start_error = f"{response.url}: not a Drupal views/ajax answer"
+                self.ctx.start_error = f"{response.url}: {problem}"
+            # a later page: the walk stops there, and the page is recorded as failed with what it answered
+            yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED, f"page {page}: {problem}",
+                          response.status)
             return
         rows = view_items(html, self.source.items, self.source.links, self.source.dates)
         if not rows and page == 0:

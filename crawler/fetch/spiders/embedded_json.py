@@ -73,7 +73,10 @@ def embedded_records(page: str, script: str, path: str) -> tuple[list[dict[str, 
         data = list(data.values())
     if not isinstance(data, list):
         return [], f"{path} is not a list of items"
-    return [r for r in data if isinstance(r, dict)], None
+    records = [r for r in data if isinstance(r, dict)]
+    if data and not records:  # {"error": "…"} where the export was: not an empty listing
+        return [], f"{path} is not a list of items: {json.dumps(data)[:80]}"
+    return records, None
 
 
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""")

@@ -68,7 +68,8 @@ def _text(value: Any) -> str:
 
 
 def parse_gc_news(body: bytes) -> tuple[list[dict[str, Any]], str | None]:
-    """The API's entries as {link, title, teaser, published}, and a problem when the body is neither form."""
+    """The API's entries as {link, title, teaser, published} (``{unreadable: reason}`` for an entry that is not an
+    object), and a problem when the body is neither form."""
     head = body.lstrip()[:1]
     if head in (b"{", b"["):
         try:
@@ -81,9 +82,10 @@ def parse_gc_news(body: bytes) -> tuple[list[dict[str, Any]], str | None]:
             entries = [entries]
         if not isinstance(entries, list):
             return [], "JSON without feed.entry"
-        out = []
+        out: list[dict[str, Any]] = []
         for e in entries:
-            if not isinstance(e, dict):
+            if not isinstance(e, dict):  # counted, not dropped unseen
+                out.append({"unreadable": f"not an object but {type(e).__name__}"})
                 continue
             out.append({"link": _text(e.get("link")), "title": _text(e.get("title")) or None,
                         "teaser": html_to_text(_text(e.get("teaser") or e.get("summary"))),
@@ -117,6 +119,9 @@ class GcNewsSpider(SourceSpider):
             return
         language = self.source.language or path_language(self.source.url)
         for e in entries:
+            if "unreadable" in e:
+                self.ctx.tally.add(Count.BAD_RECORD)
+                continue
             link = e["link"]
             if not link:
                 self.ctx.tally.add(Count.NO_LINK)
