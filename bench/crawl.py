@@ -7,9 +7,11 @@ workers), next to trafilatura alone on the same pages (one core, default setting
   through a sitemap; bodies from real DOJ releases (the corpus's API page);
 - ``unknown``: 2,000 pages (60–120 KB) of a government template no rule knows, through a ``listing`` (the
   learned main-content rule of ``pipelines.learn`` is what targets it);
-- ``news``: the 258 real pages of ``../shared/corpus/news_pages/`` through a sitemap, with the mean token F1
-  of each stored text against the page's expected body, and the agreement of the text through the learned
-  rules with the whole page's (every page extracted both ways in this process).
+- ``news``: the 258 real pages of ``../shared/corpus/news_pages/`` through a sitemap, each outlet served from a
+  loopback address of its own (127.0.0.2, 127.0.0.3…: one "host" per outlet, so the learner is keyed per
+  host as on the web), with the mean token F1 of each stored text against the page's expected body, and the
+  agreement of the text through the learned rules with the whole page's (every page extracted both ways in
+  this process).
 
     python bench/crawl.py [--case all|justice|unknown|news] [--pages 2000] [--stages] [--content-selector]
 
@@ -20,6 +22,7 @@ and worker start-up included).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -163,27 +166,52 @@ def token_f1(got: str, expected: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def build_news(site: Site) -> tuple[list[str], dict[str, list[str]]]:
-    pages = news_pages()
-    for path, _url, html, _expected in pages:
-        site.add(path, html)
-    urls = "".join(f"<url><loc>{site.url(p)}</loc></url>" for p, *_ in pages)
+def outlet_of(path: str) -> str:
+    """``/de/Golem_2025_09_09`` → ``de/Golem``: the outlet a corpus page is from."""
+    return path.strip("/").rsplit("_", 3)[0]
+
+
+def build_news(site: Site, stack: contextlib.ExitStack) -> tuple[list[str], dict[str, list[str]]]:
+    """The corpus's news pages, each outlet on a loopback address of its own (a site of its own, served from
+    127.0.0.2 up); the sitemap, on ``site``, lists them all. Returns their URLs and expected bodies by URL
+    (``site.pages`` holds every page by URL too, for the bench's own reading)."""
+    outlets: dict[str, Site] = {}
+    urls: list[str] = []
+    expected: dict[str, list[str]] = {}
+    for path, _url, html, body in news_pages():
+        outlet = outlet_of(path)
+        if outlet not in outlets:
+            n = len(outlets) + 2
+            host = stack.enter_context(serve(Site(), host=f"127.0.{n // 250}.{n % 250}"))
+            host.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+            outlets[outlet] = host
+        outlets[outlet].add(path, html)
+        url = outlets[outlet].url(path)
+        urls.append(url)
+        expected[url] = body
+        site.pages[url] = outlets[outlet].pages[path]
+    locs = "".join(f"<url><loc>{u}</loc></url>" for u in urls)
     site.add("/sitemap.xml", f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-             f"{urls}</urlset>", content_type="application/xml")
+             f"{locs}</urlset>", content_type="application/xml")
     site.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
-    return [p for p, *_ in pages], {p: e for p, _u, _h, e in pages}
+    return urls, expected
+
+
+def url_of(site: Site, path: str) -> str:
+    """A page's URL: ``path`` on ``site``, or ``path`` itself when it is a URL (the news case's outlets)."""
+    return path if "://" in path else site.url(path)
 
 
 def learned_agreement(site: Site, paths: list[str]) -> tuple[float, int, int]:
-    """Pages through the learner in this process as a pass would see them (one host): mean agreement of the
-    targeted text with the whole page's on the pages a learned rule targeted, their count, and the pages."""
+    """Pages through the learner in this process as a pass would see them (keyed per host): mean agreement of
+    the targeted text with the whole page's on the pages a learned rule targeted, their count, and the pages."""
     from pipelines.extract import _full_text, _parse, extract
     from pipelines.learn import Learner, agreement
 
     learner = Learner()
     scores = []
     for path in paths:
-        url, page = site.url(path), site.pages[path].body.decode("utf-8", "replace")
+        url, page = url_of(site, path), site.pages[path].body.decode("utf-8", "replace")
         learned, verify, learn = learner.plan(url)
         doc = extract(page, url, None, learned, verify, learn)
         learner.observe(url, doc.learn, datetime.now(UTC))
@@ -204,7 +232,7 @@ def stage_cpu(site: Site, paths: list[str], limit: int = 150) -> None:
     from pipelines.revisions import content_hash
     from pipelines.stories import _analyse, fingerprint, story_features
 
-    pages = [(site.url(p), site.pages[p].body.decode("utf-8", "replace")) for p in paths[:limit]]
+    pages = [(url_of(site, p), site.pages[p].body.decode("utf-8", "replace")) for p in paths[:limit]]
     learner = Learner()
     for url, page in pages[:10]:  # what a pass learns on its first pages
         learned, verify, learn = learner.plan(url)
@@ -328,8 +356,10 @@ def run_pass(site: Site, tmp: str, source: dict[str, object], alone: float, labe
     print(f"  CPU per page: {cpu / max(stored, 1) * 1000:.1f} ms (crawl process + extraction workers), of which the "
           f"crawl process (Scrapy, the store) {main_cpu / max(stored, 1) * 1000:.1f} ms (start-up included)")
     print(f"  peak RSS (crawl process tree): {peak / 1024 / 1024:.0f} MB")
-    for host, selector, pages, checks in rules:
+    for host, selector, pages, checks in rules[:5]:
         print(f"  learned on {host}: {selector} ({pages} pages, {checks} checks passed)")
+    if len(rules) > 5:
+        print(f"  … and {len(rules) - 5} more learned rules ({len({r[0] for r in rules})} hosts in all)")
     return db
 
 
@@ -343,7 +373,7 @@ def main() -> None:
     args = ap.parse_args()
     cases = ["justice", "unknown", "news"] if args.case == "all" else [args.case]
     site = Site()
-    with serve(site), tempfile.TemporaryDirectory() as tmp:
+    with serve(site), tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as outlets:
         for case in cases:
             print(f"== {case}")
             if case == "justice":
@@ -357,9 +387,9 @@ def main() -> None:
                 source = {"name": "county", "kind": "listing", "url": site.url("/news"), "links": "h3 a",
                           "next": "a.next", "max_pages": args.pages // 50 + 5}
             else:
-                paths, expected = build_news(site)
+                paths, expected = build_news(site, outlets)
                 source = {"name": "news", "kind": "sitemap", "url": site.url("/sitemap.xml"), "max_pages": 1000,
-                          "since": "36500d"}
+                          "since": "36500d", "allow_networks": ["127.0.0.0/8"]}
             sizes = [len(site.pages[p].body) for p in paths]
             print(f"  {len(paths)} pages, {min(sizes) // 1024}–{max(sizes) // 1024} KB "
                   f"(mean {sum(sizes) / len(sizes) / 1024:.0f} KB)")
@@ -370,9 +400,10 @@ def main() -> None:
             db = run_pass(site, tmp, source, alone, case)
             if case == "news":
                 import sqlite3
-                from urllib.parse import urlsplit
 
-                texts = {urlsplit(u).path: t or "" for u, t in sqlite3.connect(db).execute("select url, text from items")}
+                # By the address each page was fetched from: a page's own canonical link may name another.
+                texts = {u: t or "" for u, t in sqlite3.connect(db).execute(
+                    "select coalesce(final_url, url), text from items")}
                 scores = [token_f1(texts.get(p, ""), "\n".join(expected[p])) for p in paths]
                 print(f"  text quality: mean token F1 against the expected bodies {sum(scores) / len(scores):.3f} "
                       f"({len(texts)} of {len(paths)} pages stored)")

@@ -301,12 +301,42 @@ class DrupalViewsSource(_SourceBase):
     max_pages: int = Field(3, ge=1, description="Listing pages walked at most in one pass.")
 
 
+class EmbeddedJsonSource(_SourceBase):
+    """An HTML listing page whose items are JSON inside the page (a Drupal settings script): RCMP's news."""
+
+    kind: Literal["embedded_json"] = Field(description="The source kind.")
+    script: str = Field(
+        "script[data-drupal-selector='drupal-settings-json']",
+        description="`embedded_json`: CSS selector of the script element whose text is the page's JSON.",
+    )
+    path: str = Field(
+        min_length=1,
+        description=(
+            "`embedded_json`: dotted path in that JSON to the list of items (`poweb.all_news.rest_export_all_news`); "
+            "a string on the way that holds JSON is read as JSON."
+        ),
+    )
+    link_key: str = Field("view_node", description="`embedded_json`: the item key holding the article's URL.")
+    title_key: str = Field("title", description="`embedded_json`: the item key holding its title.")
+    date_keys: list[str] = Field(
+        default_factory=lambda: ["field_publish_date", "created"],
+        description="`embedded_json`: item keys holding its date, the first readable one wins.",
+    )
+    max_items: int = Field(50, ge=1, description="`embedded_json`: the newest items read in one pass.")
+
+    @field_validator("date_keys", mode="before")
+    @classmethod
+    def _keys(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
 SourceConfig = Annotated[
-    DojApiSource | FeedSource | ListingSource | SitemapSource | GcNewsSource | DrupalViewsSource,
+    DojApiSource | FeedSource | ListingSource | SitemapSource | GcNewsSource | DrupalViewsSource | EmbeddedJsonSource,
     Field(discriminator="kind"),
 ]
-SOURCE_KINDS = ("doj_api", "feed", "listing", "sitemap", "gc_news", "drupal_views")
-AnySource = DojApiSource | FeedSource | ListingSource | SitemapSource | GcNewsSource | DrupalViewsSource
+SOURCE_KINDS = ("doj_api", "feed", "listing", "sitemap", "gc_news", "drupal_views", "embedded_json")
+AnySource = (DojApiSource | FeedSource | ListingSource | SitemapSource | GcNewsSource | DrupalViewsSource
+             | EmbeddedJsonSource)
 
 
 class SavedSearch(_Strict):

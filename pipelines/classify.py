@@ -39,8 +39,10 @@ Folding, sentence boundaries and abbreviations come from pipelines/text.py.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import importlib.resources
 import itertools
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -1095,6 +1097,15 @@ def _read_topics(path: str | Path | None) -> tuple[str, str]:
         return path.read_text(encoding="utf-8"), str(path)
     except OSError as exc:
         raise TopicsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def topics_digest(path: str | Path | None = None) -> str:
+    """A short digest of a topics file's rules (the shipped file when ``path`` is None): its parsed content, so
+    comments and layout do not change it. A page found to match no topic under one digest is worth reading
+    again under another (``pipelines.urlstates``). Raises ``TopicsError`` as loading the file does."""
+    text, origin = _read_topics(path)
+    canonical = json.dumps(_parse_topics(text, origin), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
 def _parse_topics(text: str, origin: str) -> Mapping[str, Any]:

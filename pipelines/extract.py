@@ -3,7 +3,8 @@
 ``extract(html, url, content=None)`` is pure and runs in worker processes (``pipelines.worker``):
 text extraction is CPU work and must never run on the reactor thread. Where a site's main-content element
 is known (justice.gov: ``div.field_body``) only that element reaches trafilatura, so navigation,
-"Related Content" and sidebars never become article text. ``binary_body`` tells a file served as
+"Related Content" and sidebars never become article text; the rules are in ``pipelines.siterules``.
+``binary_body`` tells a file served as
 ``text/html`` (gzip bytes, a PDF, an image) from a page before anything tries to read it as one.
 """
 
@@ -19,87 +20,9 @@ from typing import Any
 import lxml.html
 from lxml import etree
 
-from pipelines.canonical import host_of
 from pipelines.language import primary_tag
 from pipelines.learn import AGREEMENT, MIN_TEXT, LearnReport, agreement, container_path, css
-
-
-@dataclass(frozen=True)
-class SiteRule:
-    """Selectors for a site whose page structure is known."""
-
-    content: str
-    title: str | None = None
-    date: str | None = None  # an element with a datetime attribute, or a meta tag with content
-    topics: str | None = None
-    components: str | None = None
-    marker: str | None = None  # a selector that identifies the template on any host (mirrors, copies)
-    drop: str | None = None  # elements inside the main one that are not the article (ads, share boxes)
-    date_text: str | None = None  # an element whose text says the date in words ("Release Date: May 2, 2026")
-
-
-# Known publishers' article templates (selectors from ../shared/corpus/publishers/README.md; each is tested in
-# tests/test_site_rules.py on a saved real page where one exists, else on a page built from the documented
-# structure). A rule applies to its host and its subdomains, and through its ``marker`` to a copy on any host.
-SITE_RULES: dict[str, SiteRule] = {
-    # Every justice.gov press release (OPA and the 94 US Attorneys' offices) shares one Drupal template.
-    "justice.gov": SiteRule(
-        content="div.field_body",
-        title="h1.page-title",
-        date="div.field_date time",
-        topics="div.node-topics div.field__item",
-        components="div.node-component div.field__item",
-        marker="div.node-press-release div.field_body",
-    ),
-    # The White House (WordPress block theme, 2025–).
-    "whitehouse.gov": SiteRule(
-        content=".entry-content.wp-block-post-content",
-        title="h1.wp-block-whitehouse-topper__headline",
-        date="meta[property='article:published_time']",
-        marker="h1.wp-block-whitehouse-topper__headline",
-    ),
-    # Global News (Canada): ads sit inside the article as div.c-ad; the date is in the JSON-LD.
-    "globalnews.ca": SiteRule(
-        content="article.l-article__text",
-        title="h1.l-article__title",
-        drop=".c-ad, .c-inlineSignup, form, script, style",
-        marker="article.l-article__text",
-    ),
-    # Government of Canada pages (Canada.ca's WET template): www.canada.ca hangs for non-browser clients.
-    "canada.ca": SiteRule(
-        content="main[property='mainContentOfPage']",
-        title="meta[name='dcterms.title']",
-        date="meta[name='dcterms.issued']",
-        drop="h1, div.pagedetails, section.pagedetails, .gc-prtts, nav, aside",
-        marker="main[property='mainContentOfPage']",
-    ),
-    # The Prime Minister of Canada (Drupal).
-    "pm.gc.ca": SiteRule(
-        content="div.content-news-article div.field--name-body",
-        title="div.title-header-inner h1",
-        date="div.field--name-field-date-released time",
-        marker="div.content-news-article div.field--name-body",
-    ),
-    # ICE news releases (selectors of 2023).
-    "ice.gov": SiteRule(
-        content=".nr-content-area .nr-body",
-        title="h1",
-        marker=".nr-content-area .nr-body",
-    ),
-    # DHS news releases (selectors of 2023): the date is written out after "Release Date:".
-    "dhs.gov": SiteRule(
-        content="div#block-mainpagecontent > article",
-        title="h1.page-title",
-        date_text="span.news-release-date-label",
-        drop="nav, .usa-social-share, .field--name-field-tags",
-        marker="span.news-release-date-label",
-    ),
-    # The Epoch Times: its pages are only known to hold the article in <article> (low confidence).
-    "theepochtimes.com": SiteRule(content="article", title="h1", drop="h1, header, figure figcaption, aside"),
-    # La Presse (Montréal).
-    "lapresse.ca": SiteRule(content="article.mainStory", title="h1", drop="h1, header, aside",
-                            marker="article.mainStory"),
-}
+from pipelines.siterules import SiteRule, drop_junk, drop_lines, rule_for
 
 
 @dataclass(frozen=True)
@@ -124,18 +47,6 @@ _BLANKS = re.compile(r"\n{2,}")
 def _clean_text(text: str) -> str:
     lines = (_WS.sub(" ", line).strip() for line in text.splitlines())
     return _BLANKS.sub("\n", "\n".join(line for line in lines if line)).strip()
-
-
-def _rule_for(url: str, tree: Any) -> SiteRule | None:
-    host = host_of(url)
-    while host:
-        if host in SITE_RULES:
-            return SITE_RULES[host]
-        host = host.partition(".")[2]
-    for rule in SITE_RULES.values():
-        if rule.marker and css(rule.marker)(tree):
-            return rule
-    return None
 
 
 def _first_text(tree: Any, selector: str | None) -> str | None:
@@ -319,14 +230,53 @@ def page_language(tree: Any) -> str | None:
     return None
 
 
+class PageTooComplex(ValueError):
+    """A page past what the HTML parser reads (libxml2's limits: nesting deeper than 256 elements, a text node
+    over 10 MB), of which no text could be extracted. Another try would read it no better."""
+
+
 def _parse(html: str | bytes) -> Any:
+    return _parse_within_limits(html)[0]
+
+
+def _parse_within_limits(html: str | bytes) -> tuple[Any, str | None]:
+    """The page's tree, and the resource limit of the parser it ran into, if any (the parser leaves out
+    what lies past it)."""
+    parser = lxml.html.HTMLParser()
     try:
-        return lxml.html.fromstring(html)
+        tree = lxml.html.fromstring(html, parser=parser)
     except (etree.ParserError, ValueError):
         # lxml refuses str input with an encoding declaration, and empty documents
-        if isinstance(html, str):
-            return lxml.html.fromstring(html.encode("utf-8", "replace"))
-        raise
+        if not isinstance(html, str):
+            raise
+        tree = lxml.html.fromstring(html.encode("utf-8", "replace"), parser=parser)
+    limits = [e.message.strip() for e in parser.error_log if e.type_name == "ERR_RESOURCE_LIMIT"]
+    # Empty HTML comments go, the text after them stays: trafilatura drops a comment with its tail, and React's
+    # server rendering puts an empty comment between two runs of text ("from the pandemic<!-- -->, but the
+    # effects…"), so the rest of such a paragraph was lost (AP News, BBC). Comments with text are left alone.
+    for comment in [c for c in tree.iter(etree.Comment) if not (c.text or "").strip()]:
+        _unwrap(comment)
+    return tree, limits[0] if limits else None
+
+
+def _readable(doc: Document, limit: str | None) -> Document:
+    """``doc``, unless the parser's limits left it without text: then the page is too complex to extract."""
+    if limit and not doc.text.strip():
+        raise PageTooComplex(f"past the HTML parser's limits ({limit})")
+    return doc
+
+
+def _unwrap(node: Any) -> None:
+    """Remove one node of the tree, keeping the text after it."""
+    parent, tail = node.getparent(), node.tail or ""
+    if parent is None:
+        return
+    previous = node.getprevious()
+    if previous is not None:
+        previous.tail = (previous.tail or "") + tail
+    else:
+        parent.text = (parent.text or "") + tail
+    parent.remove(node)
 
 
 SITE_NAME_MAX = 200  # the column's size; a longer "name" is not a name
@@ -417,10 +367,10 @@ def extract(
     if not html or not html.strip():
         return Document(text="")
     try:
-        tree = _parse(html)
+        tree, limit = _parse_within_limits(html)
     except (etree.ParserError, ValueError):
         return Document(text="")
-    rule = _rule_for(url, tree)
+    rule = rule_for(url, tree)
     title = _page_title(tree, rule)
     published = _page_date(tree, rule)
     author = _page_author(tree)
@@ -431,18 +381,18 @@ def extract(
 
     selector = content or (rule.content if rule else None)
     if not selector:
+        if rule:  # a rule that only names what is not the article: the rest is found as on any page
+            drop_junk(tree, rule)
         text, report = _learned_text(tree, url, learned, verify, learn)
-        return Document(
-            text=text, title=title, published=published, author=author, site_name=site_name, language=language,
-            topics=topics, components=components, targeted=report.used is not None and report.verified is not False,
-            canonical=canonical, learn=report,
-        )
+        return _readable(Document(
+            text=drop_lines(text, rule), title=title, published=published, author=author, site_name=site_name,
+            language=language, topics=topics, components=components,
+            targeted=report.used is not None and report.verified is not False, canonical=canonical, learn=report,
+        ), limit)
     target = css(selector)(tree)
-    if target and rule and not content:
-        for el in target:
-            for junk in css(rule.drop)(el) if rule.drop else []:
-                if junk.getparent() is not None:
-                    junk.drop_tree()
+    if rule and not content:
+        for el in target or [tree]:
+            drop_junk(el, rule)
             for label in css(rule.date_text)(el) if rule.date_text else []:
                 # "Release Date: May 2, 2026" is the page's date, not the article's first line.
                 line = label.getparent()
@@ -459,11 +409,12 @@ def extract(
         ) or html_to_text(fragment))
     else:
         text = _full_text(tree, url)
-    return Document(
-        text=text, title=title, published=published, author=author, site_name=site_name,
-        language=language, topics=topics, components=components, targeted=bool(target), canonical=canonical,
+    return _readable(Document(
+        text=text if content else drop_lines(text, rule), title=title, published=published, author=author,
+        site_name=site_name, language=language, topics=topics, components=components, targeted=bool(target),
+        canonical=canonical,
         learn=LearnReport(person=True),  # a person's rule applies here: never learned over
-    )
+    ), limit)
 
 
 # The first bytes of files a server may send as text/html, as they read once decoded as UTF-8 or Latin-1

@@ -8,6 +8,7 @@ from typing import Any
 
 from pipelines.canonical import canonical_url
 from pipelines.classify import TopicResult
+from pipelines.language import Detection
 from pipelines.stories import StoryFeatures
 
 
@@ -19,6 +20,9 @@ class Analysis:
     signature: bytes  # the story fingerprint (pipelines.stories.fingerprint)
     content_hash: str  # pipelines.revisions.content_hash: an unchanged page is found unchanged
     story_features: StoryFeatures
+    # The language model's reading of the title and text (the store decides the item's language from it and
+    # what the page, feed or config declare); None: the store reads the text itself.
+    language: Detection | None = None
 
 
 def clean(value: str | None) -> str:
@@ -70,6 +74,7 @@ KNOWN = "known"  # skipped: stored already and outside the revisit window
 BLOCKED = "blocked"  # a bot wall or challenge page
 FAILED = "failed"  # HTTP error or network failure after retries
 TOO_LARGE = "too_large"
+TOO_COMPLEX = "too_complex"  # past what extraction can read (its deadline, lxml's limits): given up at once
 ROBOTS = "robots"  # robots.txt disallows it
 NO_TEXT = "no_text"  # the page held no extractable article text
 NO_LINK = "no_link"  # a feed entry without a link
@@ -111,7 +116,7 @@ class RetryState:
     """A failed or blocked URL, as much as the seen-check needs to decide whether to try it again."""
 
     source: str
-    status: str  # blocked | failed
+    status: str  # blocked | failed | too_complex
     attempts: int
     next_attempt: datetime | None  # None: given up (it used up its attempts)
     fetch_url: str | None = None

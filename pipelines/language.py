@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 # A primary language subtag (ISO 639-1/2/3), then anything (region, script, variant) after - or _.
@@ -76,6 +77,22 @@ OVERRIDE_LETTERS = 200
 OVERRIDE_CONFIDENCE = 0.95
 
 
+@dataclass(frozen=True)
+class Detection:
+    """What the model read in a text: its language (a primary tag, None when too short to tell), how sure
+    it is, and how many letters it read. Made once, in the extraction worker (``detect``), so the process
+    that stores the item decides its language without the model."""
+
+    language: str | None
+    confidence: float
+    letters: int
+
+
+def detect(*parts: str | None) -> Detection:
+    """The model's reading of a text (title and body given as parts)."""
+    return Detection(*_classify(parts))
+
+
 def _classify(parts: Sequence[str | None]) -> tuple[str | None, float, int]:
     text = "\n".join(p for p in parts if p)[:SAMPLE]
     letters = sum(ch.isalpha() for ch in text)
@@ -92,12 +109,15 @@ def detect_language(*parts: str | None) -> str | None:
 
 
 def decide_language(declared: Sequence[tuple[str | None, str]], title: str | None,
-                    text: str | None) -> tuple[str | None, str]:
+                    text: str | None, detected: Detection | None = None) -> tuple[str | None, str]:
     """(language, where it came from): the first usable tag of ``declared`` — (value, where) pairs in
     order of trust: the page's, the feed's, the config's — unless the text plainly is another language;
-    else the detected language (``"detected"``); else (None, ``"unknown"``)."""
+    else the detected language (``"detected"``); else (None, ``"unknown"``). ``detected`` is ``detect(title,
+    text)`` when it was made already (by the extraction worker)."""
     tag, where = next(((t, w) for v, w in declared if (t := primary_tag(v))), (None, ""))
-    found, confidence, letters = _classify((title, text))
+    found, confidence, letters = (
+        (detected.language, detected.confidence, detected.letters) if detected is not None
+        else _classify((title, text)))
     if tag is not None:
         if (found and found != tag and confidence >= OVERRIDE_CONFIDENCE
                 and letters >= OVERRIDE_LETTERS):
@@ -108,6 +128,7 @@ def decide_language(declared: Sequence[tuple[str | None, str]], title: str | Non
     return None, "unknown"
 
 
-def resolve_language(*declared: str | None, title: str | None = None, text: str | None = None) -> str | None:
+def resolve_language(*declared: str | None, title: str | None = None, text: str | None = None,
+                     detected: Detection | None = None) -> str | None:
     """``decide_language`` with ``declared`` values in order of trust (page, feed, source hint)."""
-    return decide_language([(v, "declaration") for v in declared], title, text)[0]
+    return decide_language([(v, "declaration") for v in declared], title, text, detected)[0]

@@ -146,6 +146,23 @@ class ItemTopic(Base):
     classified_at: Mapped[datetime]
 
 
+class SearchKey(Base):
+    """What search filters and sorts an item by, one narrow row per item (``pipelines.search``): written only by
+    the database's triggers on ``items`` (migration ``0013_search_keys``), never by the code."""
+
+    __tablename__ = "search_keys"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    sort_at: Mapped[datetime]  # coalesce(published, first_seen)
+    source: Mapped[str] = mapped_column(String(200))
+    lang: Mapped[str | None] = mapped_column(String(16))  # lower(language)
+    story_id: Mapped[int | None] = mapped_column(Integer)
+
+
+Index("ix_search_keys_sort_at", SearchKey.sort_at, SearchKey.item_id)
+Index("ix_search_keys_source", SearchKey.source, SearchKey.sort_at)
+Index("ix_search_keys_story_id", SearchKey.story_id)
+
+
 def topics_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
     """The topic ids of each of these items, strongest first (items without a topic are absent)."""
     out: dict[int, list[str]] = defaultdict(list)
@@ -218,7 +235,7 @@ class UrlState(Base):
     __tablename__ = "url_states"
     url: Mapped[str] = mapped_column(String(2048), primary_key=True)
     source: Mapped[str] = mapped_column(String(200), index=True)
-    status: Mapped[str] = mapped_column(String(20))  # blocked|failed|too_large|robots|no_text
+    status: Mapped[str] = mapped_column(String(20))  # an outcome status (pipelines.items): blocked, failed…
     detail: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     first_seen: Mapped[datetime]

@@ -86,8 +86,12 @@ class Store:
         now: Callable[[], datetime] = utcnow,
         retry: RetryPolicy | None = None,
         queries: Sequence[Query] = (),
+        topics_digest: str | None = None,
     ) -> None:
         self.db = db
+        # The digest of the topic rules the workers classify with: a page they find no topic in is recorded
+        # under it, and read again once the rules change (pipelines.urlstates.load_unmatched).
+        self.topics_digest = topics_digest
         # The queries watchers follow: a new item matching one is news even when it carries no topic.
         self.queries = tuple(queries)
         self.retry = retry or RetryPolicy()
@@ -153,8 +157,20 @@ class Store:
 
     def load_unmatched(self, window: timedelta = UNMATCHED_WINDOW) -> set[str]:
         """Pages a ``keep: matching`` source read and left unstored (they matched no topic) within ``window``:
-        a feed lists a story for days, not months, so older records need not be held in memory."""
-        return urlstates.load_unmatched(self.db, self.now() - window)
+        a feed lists a story for days, not months, so older records need not be held in memory. Those judged
+        under other topic rules than this store's are left out: they are read again."""
+        return urlstates.load_unmatched(self.db, self.now() - window, self.topics_digest)
+
+    def stale_unmatched_sources(self, window: timedelta = UNMATCHED_WINDOW) -> set[str]:
+        """Sources with unmatched pages judged under other topic rules than this store's (none without a digest)."""
+        if self.topics_digest is None:
+            return set()
+        return urlstates.stale_unmatched_sources(self.db, self.now() - window, self.topics_digest)
+
+    def restamp_unmatched(self, source: str, window: timedelta = UNMATCHED_WINDOW) -> None:
+        """The source's unmatched pages not met again in a full pass: recorded under this store's rules."""
+        if self.topics_digest is not None:
+            urlstates.restamp_unmatched(self.db, source, self.now() - window, self.topics_digest)
 
     # -- saving ----------------------------------------------------------------------------------------
     def save(self, batch: Sequence[Article | Outcome], counts: Tally) -> None:
@@ -244,8 +260,9 @@ class Store:
         if item is None and a.keep == "matching" and not analysis.topics:
             # A general news feed: only what matches a topic is stored; the rest is counted and remembered,
             # so the next pass does not fetch it again.
-            self._record_outcome(s, Outcome(a.key, a.source, outcome.UNMATCHED, "matched no topic (keep: matching)",
-                                            fetch_url=None), now, counts)
+            self._record_outcome(s, Outcome(a.key, a.source, outcome.UNMATCHED,
+                                            urlstates.unmatched_detail(self.topics_digest), fetch_url=None),
+                                 now, counts)
             return
         # Fetched and read (new, changed, unchanged or another source's copy): no longer failed or blocked,
         # under its own URL nor under the link that redirected to it.
@@ -269,7 +286,7 @@ class Store:
         item.site_name = a.site_name or item.site_name
         if not item.language or item.language != primary_tag(item.language):
             # Stored before languages were recorded as primary tags (or with none): it gets one now.
-            item.language = resolve_language(a.language, title=title, text=text)
+            item.language = resolve_language(a.language, title=title, text=text, detected=analysis.language)
         item.etag = a.etag or item.etag
         item.last_modified = a.last_modified or item.last_modified
         item.source_changed = a.source_changed or item.source_changed
@@ -287,7 +304,7 @@ class Store:
         )
         s.add(revision)
         item.title, item.text, item.content_hash = title, text, new_hash
-        item.language = resolve_language(a.language, title=title, text=text)
+        item.language = resolve_language(a.language, title=title, text=text, detected=analysis.language)
         item.updated = now
         item.revision_count = (item.revision_count or 0) + 1
         if a.doj_topics:
@@ -365,7 +382,7 @@ class Store:
             first_seen=now, updated=now, content_hash=analysis.content_hash, author=a.author,
             site_name=a.site_name,
             # Declared (page, feed) or configured, else detected from the text (pipelines.language).
-            language=resolve_language(a.language, title=title, text=text),
+            language=resolve_language(a.language, title=title, text=text, detected=analysis.language),
             final_url=a.final_url, link=a.link, doj_uuid=a.doj_uuid, doj_number=a.doj_number,
             doj_topics=list(a.doj_topics), doj_components=list(a.doj_components), etag=a.etag,
             last_modified=a.last_modified, last_checked=now, source_changed=a.source_changed,

@@ -45,6 +45,7 @@ class Count(StrEnum):
     # failed
     FAILED = outcome.FAILED
     TOO_LARGE = outcome.TOO_LARGE
+    TOO_COMPLEX = outcome.TOO_COMPLEX
     BLOCKED = outcome.BLOCKED
     UNSAVED = "unsaved"  # items lost because the database failed (the pass fails)
     SPIDER_ERROR = "spider_error"  # a spider callback raised (the pass fails)
@@ -61,7 +62,7 @@ class Count(StrEnum):
 UNCHANGED = (Count.UNCHANGED, Count.TRIVIAL_CHANGE, Count.NOT_MODIFIED)
 SKIPPED = (Count.KNOWN, Count.OLD, Count.NO_LINK, Count.DUPLICATE, Count.ROBOTS, Count.NO_TEXT, Count.WAITING,
            Count.GIVEN_UP, Count.REFUSED, Count.UNMATCHED, Count.EXCLUDED)
-FAILED = (Count.FAILED, Count.TOO_LARGE)
+FAILED = (Count.FAILED, Count.TOO_LARGE, Count.TOO_COMPLEX)
 
 
 class Tally:

@@ -8,7 +8,8 @@ The pool is built for the bad day: each worker process has its own pipe and a th
 that feeds it, so the page a worker was running when it died is known. A worker killed from outside
 (the OOM killer) is replaced and its page retried; a page that kills its worker twice is failed with
 the reason. A page still running after ``page_timeout`` seconds (a pathological page) has its worker
-killed and replaced and is failed as too complex. Workers die with the process that started them.
+killed and replaced and is given up as too complex, as is a page past the HTML parser's limits (or Python's
+recursion limit) of which nothing could be extracted. Workers die with the process that started them.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from pipelines.classify import Classifier, TopicResult
-from pipelines.extract import Document, extract
+from pipelines.extract import Document, PageTooComplex, extract
 from pipelines.items import Analysis, clean
+from pipelines.language import detect, detect_language
 from pipelines.learn import Learner
 from pipelines.revisions import content_hash
 from pipelines.stories import fingerprint, story_features
@@ -65,9 +67,10 @@ def classifier_meta(doj_topics: list[str], doj_components: list[str], source: st
 
 
 def analyse(title: str, text: str, meta: dict[str, list[str]], classifier: Classifier) -> Analysis:
-    """The topics, story fingerprint, content hash and story features of a title and text (``clean``-ed)."""
+    """The topics, story fingerprint, content hash, story features and language reading of a title and text
+    (``clean``-ed)."""
     return Analysis(tuple(classifier.matched(title, text, meta)), fingerprint(title, text), content_hash(title, text),
-                    story_features(title, text))
+                    story_features(title, text), detect(title, text))
 
 
 def process_page(
@@ -97,6 +100,19 @@ def _init_worker(topics_path: str | None) -> None:
             or Classifier.from_file(topics_path)
     except Exception as exc:
         _classifier, _classifier_error = None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    _warm_up()
+
+
+_WARM_UP_PAGE = ("<html lang='en'><head><title>Warm-up</title></head><body><article><h1>Warm-up</h1>"
+                 + "<p>A paragraph long enough for the extractor to keep it as the text of the page.</p>" * 5
+                 + "</article></body></html>")
+
+
+def _warm_up() -> None:
+    """Load what extracting a page loads on first use (trafilatura and the modules it imports lazily, the
+    language model): before the first page arrives, while the parent is still starting, not on its clock."""
+    doc = extract(_WARM_UP_PAGE, "http://warm-up.invalid/", learn=True)
+    detect_language(doc.title, doc.text)
 
 
 # -- the worker process ---------------------------------------------------------------------------------
@@ -141,6 +157,10 @@ def _serve(conn: Connection, topics_path: str | None, parent_pid: int) -> None:
     while (task := tasks.get()) is not None:
         try:
             answer: tuple[bool, Any] = (True, process_page(*task))
+        except PageTooComplex as exc:
+            answer = (False, f"{TOO_COMPLEX_REASON}{exc}"[:300])
+        except RecursionError:  # nested deeper than the extractor's recursion reaches
+            answer = (False, f"{TOO_COMPLEX_REASON}nested too deeply to extract (RecursionError)")
         except Exception as exc:  # a page the parser chokes on: reported, the worker lives on
             answer = (False, f"{type(exc).__name__}: {exc}"[:300])
         try:
@@ -152,6 +172,15 @@ def _serve(conn: Connection, topics_path: str | None, parent_pid: int) -> None:
 # -- the parent's side ----------------------------------------------------------------------------------
 class ExtractionFailed(Exception):
     """A page could not be extracted; the message is the reason recorded for its URL."""
+
+
+class TooComplex(ExtractionFailed):
+    """A page too complex to extract (over its deadline, past the parser's limits): another try would fail
+    the same way, so it is given up at once."""
+
+
+# How a worker's answer says the page was too complex.
+TOO_COMPLEX_REASON = "too complex: "
 
 
 class _WorkerLost(Exception):
@@ -286,12 +315,14 @@ class WorkerPool:
         self._live: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closing = False
+        self._closed = False
         # Pages waiting for a worker are held in memory: a few per worker keep every worker busy,
         # more would only grow the queue while the downloader outruns extraction (backpressure
         # reaches Scrapy through its scraper slot instead).
         self._slots = asyncio.Semaphore(self.workers * 3)
         # Learned main-content rules (pipelines.learn): which selectors a page is given, what it taught.
         self.learner = Learner()
+        self._eager = False  # start() was called: each feeding thread starts its worker before any page
 
     def pids(self) -> list[int]:
         """The worker processes alive now (for monitoring)."""
@@ -314,6 +345,14 @@ class WorkerPool:
         self.learner.observe(url, result.doc.learn, utcnow())
         return result
 
+    def start(self) -> None:
+        """Start the worker processes now, not at the first page: a worker's start (imports, the topic rules,
+        a warm-up page) then runs while the caller is still starting up (Scrapy, the database), on the
+        other core. Optional: the first page starts them otherwise."""
+        if not self._threads:
+            self._eager = True
+            self._start_threads()
+
     def _start_threads(self) -> None:
         # A worker is started by its feeding thread, which lives as long as the pool: the kernel's
         # parent-death signal follows that thread (see die_with_parent).
@@ -322,6 +361,18 @@ class WorkerPool:
             thread.start()
             self._threads.append(thread)
 
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self._ctx, self.topics_path)
+        with self._lock:
+            self._live.add(worker)
+        try:
+            worker.wait_ready()
+        except _WorkerLost:  # (wait_ready killed it)
+            with self._lock:
+                self._live.discard(worker)
+            raise
+        return worker
+
     def _feed(self) -> None:
         worker: _Worker | None = None
         # Pages sent to this thread's worker, oldest (the one it is extracting) first, and when that
@@ -329,6 +380,11 @@ class WorkerPool:
         inflight: deque[_Task] = deque()
         started = 0.0
         stop = False
+        if self._eager and not self._closing:
+            try:
+                worker = self._spawn()
+            except _WorkerLost:  # (killed at once; the first page starts another, and fails if that fails too)
+                worker = None
         try:
             while not stop or inflight:
                 while not stop and len(inflight) < PIPELINE and (
@@ -345,10 +401,7 @@ class WorkerPool:
                         continue
                     try:
                         if worker is None:
-                            worker = _Worker(self._ctx, self.topics_path)
-                            with self._lock:
-                                self._live.add(worker)
-                            worker.wait_ready()
+                            worker = self._spawn()
                         worker.send(task.args)
                     except _WorkerLost as lost:
                         inflight.append(task)
@@ -370,8 +423,8 @@ class WorkerPool:
                 except _PageTimeout:
                     self._drop(worker)
                     worker = None
-                    self._answer(inflight.popleft(), error=ExtractionFailed(
-                        f"too complex: extraction ran over {self.page_timeout:g}s (crawl.extract_timeout)"))
+                    self._answer(inflight.popleft(), error=TooComplex(
+                        f"{TOO_COMPLEX_REASON}extraction ran over {self.page_timeout:g}s (crawl.extract_timeout)"))
                     self._requeue(inflight)
                     continue
                 started = time.monotonic()
@@ -379,7 +432,8 @@ class WorkerPool:
                 if ok:
                     self._answer(task, result=value)
                 else:
-                    self._answer(task, error=ExtractionFailed(f"extraction failed: {value}"))
+                    self._answer(task, error=TooComplex(value) if str(value).startswith(TOO_COMPLEX_REASON)
+                                 else ExtractionFailed(f"extraction failed: {value}"))
                 if not inflight and worker.tasks >= self.max_tasks_per_child:
                     self._drop(worker, retire=True)
                     worker = None
@@ -420,8 +474,11 @@ class WorkerPool:
             task.loop.call_soon_threadsafe(_resolve, task.future, result, error)
 
     def shutdown(self) -> None:
-        """Stop the workers: pages still queued are failed, a page being extracted is waited for."""
-        self._closing = True
+        """Stop the workers: pages still queued are failed, a page being extracted is waited for. Once: a
+        second call does nothing."""
+        if self._closed:
+            return
+        self._closed = self._closing = True
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:

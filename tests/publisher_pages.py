@@ -122,10 +122,29 @@ def generic_news_page(title: str, paragraphs: Sequence[str], date: str, lang: st
 
 def globalnews_saved() -> tuple[str, str, dict[str, object]]:
     """REAL: the saved Global News page, its URL and its expected fields (the corpus's hand-checked record)."""
-    page = gzip.decompress((NEWS_PAGES / "ca" / "GlobalNews_2026_05_24.html.gz").read_bytes()).decode("utf-8")
-    meta = json.loads((NEWS_PAGES / "ca" / "meta.info").read_text(encoding="utf-8"))
-    expected = json.loads((NEWS_PAGES / "ca" / "GlobalNews.json").read_text(encoding="utf-8"))["V1"]
-    return page, meta["GlobalNews_2026_05_24.html.gz"]["url"], expected
+    return saved_news_page("ca/GlobalNews_2026_05_24")
+
+
+def saved_news_page(name: str) -> tuple[str, str, dict[str, object]]:
+    """REAL: a saved news page (``ca/NationalPost_2025_05_08``), its URL and its hand-checked record (an
+    outlet's pages sorted by name pair with its records in order, as the corpus's README says)."""
+    country, stem = name.split("/")
+    folder, outlet = NEWS_PAGES / country, stem.rsplit("_", 3)[0]
+    page = gzip.decompress((folder / f"{stem}.html.gz").read_bytes()).decode("utf-8")
+    meta = json.loads((folder / "meta.info").read_text(encoding="utf-8"))
+    records = list(json.loads((folder / f"{outlet}.json").read_text(encoding="utf-8")).values())
+    pages = sorted(p.name for p in folder.glob(f"{outlet}_*.html.gz"))
+    return page, meta[f"{stem}.html.gz"]["url"], records[pages.index(f"{stem}.html.gz")]
+
+
+def expected_lines(record: dict[str, object]) -> list[str]:
+    """The hand-checked body of a saved page: its standfirst, then each section's headline and paragraphs."""
+    body = record["body"]
+    assert isinstance(body, dict)
+    lines = [*body.get("summary", [])]
+    for section in body["sections"]:
+        lines += [*section.get("headline", []), *section["paragraphs"]]
+    return lines
 
 
 def globalnews_page(title: str, paragraphs: Sequence[str], date: str) -> str:

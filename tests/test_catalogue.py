@@ -4,9 +4,9 @@ feed and listing entry against a local replica of its way in.
 The replica serves what each way in serves: feeds (with the White House's full text in ``content:encoded``),
 the DOJ API, and listings made from the saved real whitehouse.gov, dhs.gov and gob.mx listings (links pointed
 at the local site). Article pages are the saved real Global News page, or pages built from each publisher's
-documented structure (tests/publisher_pages.py). The ``gc_news`` and ``drupal_views`` entries are crawled in
-test_gc_news.py and test_drupal_views.py. Shipped-disabled entries are enabled here by name to prove their way
-in; the shipped config keeps them off.
+documented structure (tests/publisher_pages.py). The ``gc_news``, ``drupal_views`` and ``embedded_json``
+entries are crawled in test_gc_news.py, test_drupal_views.py and test_embedded_json.py. Shipped-disabled entries
+are enabled here by name to prove their way in; the shipped config keeps them off.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from crawler.config import (
     CrawlConfig,
     DojApiSource,
     DrupalViewsSource,
+    EmbeddedJsonSource,
     FeedSource,
     GcNewsSource,
     ListingSource,
@@ -153,7 +154,8 @@ def test_every_setting_is_declared_with_help_and_in_the_readme() -> None:
     documented = _documented_keys()
     models = [("", Config), ("crawl.", CrawlConfig), ("sources[].", DojApiSource), ("sources[].", FeedSource),
               ("sources[].", ListingSource), ("sources[].", SitemapSource), ("sources[].", GcNewsSource),
-              ("sources[].", DrupalViewsSource), ("watchers[].", WatcherConfig), ("alerts.", AlertSettings),
+              ("sources[].", DrupalViewsSource), ("sources[].", EmbeddedJsonSource), ("watchers[].", WatcherConfig),
+              ("alerts.", AlertSettings),
               ("run.", RunConfig), ("searches[].", SavedSearch), ("serve.", ServeConfig),
               ("serve.users[].", WebUser)]
     missing = []

@@ -178,3 +178,57 @@ def test_an_edit_is_seen_while_the_feed_is_unchanged(site: Site, sqlite_url: str
     site.reset_counts()
     assert bw(config, "crawl", "doj-news", "--no-alerts").returncode == 0
     assert {p for (p, _st) in site.hits} <= {"/news/rss", "/robots.txt"}
+
+
+FAIR = [
+    "The county fair opened on Saturday with a record crowd, a new livestock barn and a pie contest judged by "
+    "the mayor.",
+    "Organizers said the fair will run for ten days and expects more than 80,000 visitors this year.",
+]
+
+
+def test_an_unmatched_page_is_read_again_when_the_topics_change(site: Site, sqlite_url: str, tmp_path: Path) -> None:
+    """A `keep: matching` source remembers a page that matched no topic and does not fetch it again, while the
+    topic rules stay the same (a comment added to the topics file changes nothing); once the rules change, the
+    page is read once more and stored if it matches now."""
+    import yaml
+
+    shipped = (Path(__file__).resolve().parent.parent / "config" / "topics.yaml").read_text(encoding="utf-8")
+    topics = tmp_path / "topics.yaml"
+    topics.write_text(shipped, encoding="utf-8")
+    site.add("/county/fair-opens", news_page("County fair opens with a record crowd", FAIR))
+    site.add("/county/tda-charges", news_page("Eight Tren de Aragua members indicted", RELEASE))
+    site.add("/county/feed", rss([{"title": "County fair opens", "link": site.url("/county/fair-opens"),
+                                   "pubDate": rfc822(NOW - 600)},
+                                  {"title": "Eight Tren de Aragua members indicted",
+                                   "link": site.url("/county/tda-charges"), "pubDate": rfc822(NOW - 900)}]),
+             content_type="application/rss+xml")
+    config = write_config(tmp_path / "c.yaml", {
+        "database": sqlite_url, "topics": str(topics),
+        "crawl": {"download_delay": 0, "extract_workers": 1},
+        "sources": [{"name": "county", "kind": "feed", "url": site.url("/county/feed"), "keep": "matching"}],
+    })
+
+    def crawl() -> str:
+        site.reset_counts()
+        proc = bw(config, "crawl", "--no-alerts")
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        return proc.stdout
+
+    first = crawl()
+    assert "county: ok: 1 new" in first and "1 matched no topic (not kept)" in first
+    assert site.served("/county/fair-opens") == 1
+    assert crawl() and site.served("/county/fair-opens") == 0  # remembered: not fetched again
+    topics.write_text(shipped + "\n# a comment changes no rule\n", encoding="utf-8")
+    assert crawl() and site.served("/county/fair-opens") == 0
+
+    data = yaml.safe_load(shipped)
+    data["topics"].append({"id": "fairs", "label": "County fairs", "description": "Agricultural and county fairs.",
+                           "threshold": 2.0, "rules": [{"id": "fair", "weight": 3.0, "patterns": ["county fair"]}]})
+    topics.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    fourth = crawl()
+    assert site.served("/county/fair-opens") == 1 and "county: ok: 1 new" in fourth
+    fair = [i for i in items_json(config) if i["url"].endswith("/county/fair-opens")]
+    assert len(fair) == 1 and fair[0]["topics"] == ["fairs"]
+    assert site.served("/county/tda-charges") == 0  # stored before: not due a revisit
+    assert crawl() and site.served("/county/fair-opens") == 0  # now stored: read as any known page

@@ -12,7 +12,7 @@ import pytest
 from crawler.fetch.botwall import detect_bot_wall
 from crawler.fetch.spiders.doj_api import parse_names, parse_record, parse_time
 from crawler.fetch.spiders.feed import parse_feed
-from pipelines.extract import extract, html_to_text
+from pipelines.extract import PageTooComplex, extract, html_to_text
 
 
 def test_api_2020_format_all_records(corpus: Path) -> None:
@@ -102,6 +102,27 @@ def test_extract_survives_garbage() -> None:
         # Nothing worth storing comes out of it: no word of text, no title, no date.
         assert re.search(r"\w", doc.text) is None, (junk[:20], doc.text[:80])
         assert (doc.title, doc.published, doc.author) == (None, None, None)
+
+
+SENTENCE = "Federal agents seized rifles bound for Mexico at the Laredo port of entry on Tuesday. "
+
+
+@pytest.mark.parametrize(("html", "reason"), [
+    # every word lies deeper than libxml2's 256 levels: the parser leaves it out
+    ("<html><body>" + "<div>" * 300 + f"<p>{SENTENCE * 5}</p>" + "</div>" * 300 + "</body></html>",
+     "Excessive depth in document"),
+    # one text node over libxml2's 10 MB
+    (f"<html><body><article><p>{SENTENCE * 130_000}</p></article></body></html>", "Buffer size limit exceeded"),
+])
+def test_a_page_past_the_parsers_limits_is_too_complex(html: str, reason: str) -> None:
+    with pytest.raises(PageTooComplex, match=reason):
+        extract(html, "https://example.org/pr/deep")
+
+
+def test_a_deep_page_whose_article_the_parser_reads_is_extracted() -> None:
+    html = ("<html><body><article>" + f"<p>{SENTENCE}</p>" * 5 + "</article>" + "<div>" * 300 + "x"
+            + "</div>" * 300 + "</body></html>")
+    assert "Laredo port of entry" in extract(html, "https://example.org/pr/deep").text
 
 
 def test_html_to_text_keeps_paragraphs() -> None:

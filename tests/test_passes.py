@@ -49,6 +49,19 @@ def test_the_summary_line_shows_the_details_that_are_not_zero() -> None:
     assert locked.line(locked_note="") == "news: locked — being crawled by h:1"
 
 
+@pytest.mark.parametrize(("counts", "details"), [
+    ({Count.FAILED: 1, Count.BAD_RECORD: 1}, "1 failed (1 unreadable API record)"),
+    ({Count.FAILED: 3, Count.BAD_RECORD: 2}, "3 failed (2 unreadable API records)"),
+    ({Count.FAILED: 2}, "2 failed"),
+    ({Count.DUPLICATE: 1, Count.NO_LINK: 1}, "1 duplicate, 1 entry without link"),
+    ({Count.DUPLICATE: 2, Count.NO_LINK: 3}, "2 duplicates, 3 entries without link"),
+    ({Count.TOO_COMPLEX: 1, Count.TOO_LARGE: 1}, "1 too complex to extract (given up), 1 too large"),
+])
+def test_the_summary_line_names_failures_in_grammatical_english(counts: dict[Count, int], details: str) -> None:
+    r = PassReport("api", "ok", 1, Tally({Count.NEW: 1, **counts}), responses=2, seconds=1.0)
+    assert r.line() == f"api: ok: 1 new, 0 updated, 0 unchanged, {details}, 2 responses in 1.0s"
+
+
 def test_a_row_without_counts_in_its_stats_reports_its_columns() -> None:
     row = Pass(id=5, source="feed", status="ok", new=2, updated=1, unchanged=3, failed=1, blocked=0, fetched=7,
                stats={})

@@ -204,7 +204,7 @@ def test_a_page_failing_every_try_is_given_up(site: Site, sqlite_url: str, tmp_p
     assert site.served("/pr/broken") == 0
     assert "1 given up" in third.stdout, third.stdout
     out = json.loads(bw_here(config, "status", "--format", "json").stdout)
-    assert out["sources"][0]["retries"] == {"waiting": 0, "next_try": None, "given_up": 1}
+    assert out["sources"][0]["retries"] == {"waiting": 0, "next_try": None, "given_up": 1, "too_complex": 0}
     assert "1 given up after crawl.page_attempts tries" in bw_here(config, "status").stdout
 
 

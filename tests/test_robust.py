@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,6 +100,38 @@ def test_a_doj_record_with_an_impossible_date_is_skipped_and_recorded_and_its_pa
     assert p.status == "ok" and p.stats["bad_record"] == 1 and p.failed == 1
     (source_state,) = rows(database_url, SourceState)
     assert source_state.watermark is not None  # the walk completed: the next pass starts from here
+
+
+def test_a_malformed_doj_record_is_recorded_and_the_rest_of_its_page_stored(
+        site: Site, database_url: str, tmp_path: Path) -> None:
+    """Malformed JSON inside one record (a missing comma), and a null in place of a record: the page's other
+    records are stored, each bad one is recorded as failed with its reason, and the pass is ok."""
+    records = [api_record_2024(f"Release number {n}", site.url(f"/opa/pr/{name}"), PARAGRAPHS,
+                               date=NOW - n * 3600, changed=NOW - n * 3600)
+               for n, name in ((1, "good-1"), (2, "bad-json"), (3, "good-3"))]
+    bad = json.dumps(records[1]).replace('"title": ', '"title" ', 1)  # no longer JSON
+    page = ('{"metadata": {"resultset": {"count": "4"}}, "results": ['
+            + ", ".join([json.dumps(records[0]), bad, json.dumps(records[2]), "null"]) + "]}")
+    site.add("/api/v1/press_releases.json", page, content_type="application/json")
+    config = config_for(site, database_url, tmp_path, sources=[
+        {"name": "doj-api", "kind": "doj_api", "url": site.url("/api/v1/press_releases.json"), "since": "30d"}])
+
+    proc = bw(config, "crawl", "--no-alerts")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(i["url"].rsplit("/", 1)[1] for i in items_json(config)) == ["good-1", "good-3"]
+    states = url_states(database_url)
+    assert states["bad-json"].status == "failed"
+    assert re.fullmatch(r"unreadable API record: BadRecord: invalid JSON: Expecting ':' delimiter "
+                        r"\(character \d+ of the record\)", states["bad-json"].detail), states["bad-json"].detail
+    (null,) = [s for key, s in states.items() if key.startswith("press_releases.json")]
+    assert null.detail == "unreadable API record: BadRecord: not an object but NoneType: 'None'"
+    (p,) = rows(database_url, Pass)
+    assert p.status == "ok" and p.new == 2 and p.stats["bad_record"] == 2 and p.failed == 2
+    assert "doj-api: ok: 2 new, 0 updated, 0 unchanged, 2 failed (2 unreadable API records)" in proc.stdout, \
+        proc.stdout
+    (source_state,) = rows(database_url, SourceState)
+    assert source_state.watermark is not None
 
 
 BOOM_SPIDER = """
@@ -223,7 +256,7 @@ def test_a_worker_killed_mid_pass_loses_no_page(site: Site, sqlite_url: str, tmp
     assert url_states(sqlite_url) == {}
 
 
-def test_a_pathological_page_is_failed_as_too_complex_and_the_pass_goes_on(
+def test_a_pathological_page_is_given_up_as_too_complex_and_the_pass_goes_on(
         site: Site, sqlite_url: str, tmp_path: Path) -> None:
     site.add("/opa/pr/endless", pathological_page(60_000))  # ~3 MB of paragraphs: many seconds of trafilatura
     for n in range(3):
@@ -237,10 +270,23 @@ def test_a_pathological_page_is_failed_as_too_complex_and_the_pass_goes_on(
     assert time.monotonic() - started < 120
     assert sorted(i["url"].rsplit("/", 1)[1] for i in items_json(config)) == ["r0", "r1", "r2"]
     endless = url_states(sqlite_url)["endless"]
-    assert (endless.status, endless.detail) == (
-        "failed", "too complex: extraction ran over 1s (crawl.extract_timeout)")
+    assert (endless.status, endless.detail, endless.next_attempt) == (
+        "too_complex", "too complex: extraction ran over 1s (crawl.extract_timeout)", None)
     (p,) = rows(sqlite_url, Pass)
     assert p.status == "ok" and p.new == 3 and p.failed == 1
+    assert "3 new, 0 updated, 0 unchanged, 1 too complex to extract (given up)," in proc.stdout, proc.stdout
+
+    # Given up at once: the feed changes and still links it, and it is not fetched (nor extracted) again.
+    site.add("/opa/pr/r3", justice_page("Release 3", PARAGRAPHS))
+    feed(site, ["/opa/pr/r3", "/opa/pr/endless", "/opa/pr/r0", "/opa/pr/r1", "/opa/pr/r2"])
+    site.reset_counts()
+    again = bw(config, "crawl", "--no-alerts")
+    assert again.returncode == 0, again.stderr
+    assert site.served("/opa/pr/r3", 200) == 1 and site.served("/opa/pr/endless") == 0
+    assert "1 new," in again.stdout and "1 given up" in again.stdout, again.stdout
+    status = bw_here(config, "status")
+    assert status.returncode == 0, status.stderr
+    assert "news: 1 page too complex to extract (given up)" in status.stdout, status.stdout
 
 
 # -- #9 a crawl killed with kill -9 --------------------------------------------------------------------------

@@ -69,6 +69,9 @@ REFUSED: list[tuple[str, str]] = [
     ("since:2026-11-02 until:2026-11-01", "since: is not before until:"),
     ("x" * (MAX_QUERY + 1), "query too long"),
     (" ".join(f"w{i}" for i in range(41)), "too many terms"),
+    ("is:unread", "is:unread: marks are a web user's"),  # no user (CLI, watchers): nobody's marks to read
+    ("is:lost", "is:lost: not a mark"),
+    ("is:", "is: needs a value"),
 ]
 
 
@@ -77,6 +80,14 @@ def test_what_is_refused_in_one_line(text: str, message: str) -> None:
     with pytest.raises(QueryError) as err:
         parse(text, topics=TOPICS, now=NOW)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_is_reads_the_given_users_marks() -> None:
+    q = parse("tren is:unread -is:starred", user="alice")
+    assert q.user == "alice" and [(f.field, f.values, f.negate) for f in q.filters] == [
+        ("is", ("unread",), False), ("is", ("starred",), True)]
+    with pytest.raises(QueryError, match="is:nope: not a mark"):
+        parse("is:nope", user="alice")
 
 
 def test_topics_and_sources_are_checked_only_when_known() -> None:

@@ -1,4 +1,5 @@
-"""Site rules (pipelines/extract.py) of every publisher the catalogue ships: main content, title, date.
+"""Site rules (pipelines/siterules.py) of every publisher the catalogue ships, and of the news outlets near the
+beat: main content, title, date, and what inside the article is not the article.
 
 Each is tested on a saved real page where the corpus has one (Global News; the DOJ template is covered in
 test_parsers.py) and otherwise on a page BUILT from the structure documented in
@@ -8,10 +9,13 @@ test_parsers.py) and otherwise on a page BUILT from the structure documented in
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import lxml.html
 import pytest
 from parsel import Selector
 from publisher_pages import (
@@ -23,6 +27,7 @@ from publisher_pages import (
     canada_page,
     dhs_page,
     epoch_page,
+    expected_lines,
     generic_news_page,
     globalnews_page,
     globalnews_saved,
@@ -30,11 +35,14 @@ from publisher_pages import (
     lapresse_page,
     pm_page,
     saved_listing,
+    saved_news_page,
     whitehouse_page,
 )
 
 from crawler.config import catalogue_entries
-from pipelines.extract import SITE_RULES, extract
+from pipelines.extract import extract
+from pipelines.learn import css
+from pipelines.siterules import SITE_RULES, rule_for
 
 ISO = "2026-11-18T14:30:00+00:00"
 WHEN = datetime(2026, 11, 18, 14, 30, tzinfo=UTC)
@@ -167,3 +175,82 @@ def test_dhs_listing_selectors_on_the_saved_real_listing() -> None:
     assert hrefs == ["/news/2026/07/31/dhs-announces-addition-43-companies-uflpa-entity-list",
                      "/news/2026/07/30/ice-asks-south-carolina-not-release-illegal-alien-charged-fatal-hit-and-run-"
                      "killed"]
+
+
+# The news outlets near the beat: every saved page of each outlet with a rule. Each row names lines that the
+# generic extraction (the same page read as if from another host) prints and that are not the article: the
+# rule must remove them. (Short labels of the outlets' templates, not the articles' text.)
+SAVED_NEWS: list[tuple[str, tuple[str, ...]]] = [
+    ("ca/NationalPost_2024_08_28", ("Article content", "Our website is the place for the latest breaking news")),
+    ("ca/NationalPost_2025_05_08", ("- Advertisement embed-more-topic", "Our website is the place for the latest")),
+    ("ca/FinancialPost_2026_06_06", ()),
+    ("ca/OttawaCitizen_2026_05_26", ()),
+    ("ca/TheProvince_2026_06_06", ()),
+    ("ca/CanadaCom_2026_06_06", ()),
+    ("mx/MexicoNewsDaily_2025_04_16", ("— The White House (@WhiteHouse)",)),
+    ("us/APNews_2023_04_28", ()),
+    ("us/APNews_2024_09_03", ("What to know about the 2024 Election", "___")),
+    ("us/Reuters_2023_05_16", ("Our Standards: The Thomson Reuters Trust Principles.",)),
+    ("us/Reuters_2024_03_07", ("Our Standards: The Thomson Reuters Trust Principles.",)),
+    ("us/FoxNews_2023_04_28", ("CLICK HERE TO GET THE FOX NEWS APP",)),
+    ("us/WashingtonTimes_2023_04_28", ("Copyright © 2023 The Washington Times",)),
+    ("es/ABC_2025_01_13", ("Esta funcionalidad es sólo para suscriptores", "Suscribete")),
+    ("es/ABC_2026_04_25", ("Noticia relacionada",)),
+    ("es/ElDiario_2025_05_29", ("47",)),
+    ("es/ElMundo_2024_12_02", ("- Crónica ", "- Mundial 2024 ")),
+    ("es/ElPais_2024_10_15", ("Tu suscripción se está usando en otro dispositivo",)),
+    ("es/LaVanguardia_2025_01_13", ()),
+    ("es/LaVanguardia_2026_07_11", ()),
+    ("es/Publico_2025_05_29", ("Madrid-",)),
+    ("fr/LeFigaro_2024_11_22", ("Passer la publicité", "À lire aussi ")),
+    ("fr/LeMonde_2023_09_01", ("Il vous reste 57.09% de cet article à lire.",)),
+    ("fr/LesEchos_2024_07_18", ("Par Les Echos",)),
+]
+
+
+def _token_f1(got: str, expected: str) -> float:
+    a, b = Counter(re.findall(r"\w+", got.lower())), Counter(re.findall(r"\w+", expected.lower()))
+    common = sum((a & b).values())
+    return 0.0 if not common else 2 * common / (sum(a.values()) + sum(b.values()))
+
+
+def _element_lines(page: str, url: str) -> set[str]:
+    """The text of every element the page's rule drops, as a line would read."""
+    tree = lxml.html.fromstring(page)
+    rule = rule_for(url, tree)
+    assert rule is not None and rule.content is None, url
+    found = [*(css(rule.drop)(tree) if rule.drop else []), *(tree.xpath(rule.drop_xpath) if rule.drop_xpath else [])]
+    return {t for el in found if len(t := " ".join(el.text_content().split())) >= 3}
+
+
+@pytest.mark.parametrize(("name", "junk"), SAVED_NEWS, ids=[n for n, _ in SAVED_NEWS])
+def test_news_outlet_rule_on_its_saved_real_pages(name: str, junk: tuple[str, ...]) -> None:
+    page, url, record = saved_news_page(name)
+    ruled = extract(page, url)
+    generic = extract(page, "https://outlet.example/" + url.split("/", 3)[-1])
+    lines, before = ruled.text.splitlines(), generic.text.splitlines()
+    for label in junk:
+        assert any(line.startswith(label) for line in before), label  # there is something to remove…
+        assert not any(line.startswith(label) for line in lines), label  # …and the rule removes it
+    assert not set(lines) & _element_lines(page, url)  # nothing the rule names reaches the text
+    if (pattern := rule_for(url, None).drop_lines) is not None:  # type: ignore[union-attr]
+        assert not any(re.fullmatch(pattern, line) for line in lines)
+    expected = expected_lines(record)
+    body = record["body"]
+    assert isinstance(body, dict)
+    openings = [" ".join(p.split())[:60] for p in (*body.get("summary", [])[:1], body["sections"][0]["paragraphs"][0])]
+    assert any(o in " ".join(ruled.text.split()) for o in openings)  # the article's opening is kept
+    # The text is at least as close to the hand-checked body as the generic extraction's (measured: closer on
+    # every page with junk to remove; the mean token F1 over these pages rises from 0.972 to 0.983).
+    assert _token_f1(ruled.text, "\n".join(expected)) >= _token_f1(generic.text, "\n".join(expected)) - 0.001
+    assert ruled.title == generic.title and ruled.published == generic.published
+
+
+def test_the_text_after_an_empty_comment_is_kept() -> None:
+    """React's server rendering separates runs of text with ``<!-- -->``; trafilatura dropped the rest of such
+    a paragraph with the comment (the saved AP page lost its last sentence)."""
+    page, url, record = saved_news_page("us/APNews_2023_04_28")
+    assert "</a><!-- -->, but" in page
+    last = expected_lines(record)[-1]
+    for address in (url, "https://outlet.example/article"):
+        assert " ".join(last.split()) in " ".join(extract(page, address).text.split())

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
-from pipelines.classify import Classifier, TopicResult
+from pipelines.classify import Classifier, TopicResult, TopicsError, topics_digest
 from pipelines.db import Database
 from pipelines.items import API_TEXT, FEED_TEXT, Article, Outcome
 from pipelines.models import AlertEvent, Item, ItemTopic, UrlState
@@ -133,3 +135,40 @@ def test_keep_matching_stores_what_matches_and_remembers_the_rest(db: Database) 
     assert store.load_unmatched() == {"https://news.example/fair"}
     clock[0] += timedelta(days=61)  # long gone from any feed: no longer held in memory
     assert store.load_unmatched() == set()
+
+
+def test_an_unmatched_page_is_judged_again_under_new_topic_rules(db: Database) -> None:
+    """The record names the digest of the rules that found no topic; under other rules the page is not in the
+    set a pass skips, its source is read in full, and what it no longer lists is recorded under the new rules."""
+    fair = Article(url="https://news.example/fair", source="outlet", title="Fair opens", text="A county fair opened.",
+                   keep="matching")
+    old = Store(db, Classifier.from_file(None), topics_digest="0123456789abcdef")
+    old.save([fair, Article(url="https://news.example/market", source="outlet", title="Market opens",
+                            text="A farmers market opened.", keep="matching")], Tally())
+    assert old.load_unmatched() == {"https://news.example/fair", "https://news.example/market"}
+    assert old.stale_unmatched_sources() == set()
+    new = Store(db, Classifier.from_file(None), topics_digest="fedcba9876543210")
+    assert new.load_unmatched() == set() and new.stale_unmatched_sources() == {"outlet"}
+    new.save([fair], Tally())  # read again: still no topic, now judged under the new rules
+    assert new.load_unmatched() == {"https://news.example/fair"} and new.stale_unmatched_sources() == {"outlet"}
+    new.restamp_unmatched("outlet")  # the market page was not listed any more
+    assert new.load_unmatched() == {"https://news.example/fair", "https://news.example/market"}
+    assert new.stale_unmatched_sources() == set() and old.load_unmatched() == set()
+
+
+def test_the_topics_digest_follows_the_rules_not_the_layout(tmp_path: Path) -> None:
+    shipped = (Path(__file__).resolve().parent.parent / "config" / "topics.yaml").read_text(encoding="utf-8")
+    variants = {
+        "same": shipped,
+        "comment": "# a note on the rules\n" + shipped.replace("\n", "\n\n", 3),
+        "threshold": shipped.replace("\n    threshold: 2.0\n", "\n    threshold: 2.5\n", 1),
+    }
+    assert variants["threshold"] != shipped
+    digests = {}
+    for name, text in variants.items():
+        (tmp_path / f"{name}.yaml").write_text(text, encoding="utf-8")
+        digests[name] = topics_digest(tmp_path / f"{name}.yaml")
+    assert digests["same"] == topics_digest(None) == digests["comment"] != digests["threshold"]
+    assert len(digests["same"]) == 16
+    with pytest.raises(TopicsError, match="cannot read"):
+        topics_digest(tmp_path / "missing.yaml")

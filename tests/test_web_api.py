@@ -468,6 +468,95 @@ def test_starred_page_lists_the_users_marks(locked: TestClient, fx: Fixture) -> 
     locked.post("/logout")
 
 
+CAROL = WebUser(name="carol", password="carols long secret", token="carol-token-0123456789abcd")
+DAVE = WebUser(name="dave", password="daves long secret", token="dave-token-0123456789abcdef")
+
+
+def test_is_unread_and_is_starred_read_each_users_own_marks(store: tuple[str, Fixture], app_db: Database,
+                                                             fx: Fixture) -> None:
+    access = Access(open=False, users=(CAROL, DAVE))
+    with TestClient(create_app(_config(store[0]), app_db, access)) as c:
+        carol = {"Authorization": f"Bearer {CAROL.token}"}
+        dave = {"Authorization": f"Bearer {DAVE.token}"}
+
+        def ids(q: str, who: dict[str, str]) -> set[int]:
+            r = c.get("/api/items", params={"q": q, "limit": 200}, headers=who)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["total"] == len(body["items"]), q
+            return {row["id"] for row in body["items"]}
+
+        every = ids("", carol)
+        starred, read = fx.ids["laredo-straw"], fx.ids["az-fentanyl-reyes"]
+        assert ids("is:unread", carol) == every  # nothing marked yet (and the count is cached from here)
+        c.post(f"/api/items/{starred}/triage", json={"action": "star"}, headers=carol)
+        c.post(f"/api/items/{read}/triage", json={"action": "read"}, headers=carol)
+        assert ids("is:starred", carol) == {starred}
+        assert ids("is:read", carol) == {read}
+        assert ids("is:unread", carol) == every - {read}  # a mark shows at once, not a minute later
+        assert ids("-is:starred", carol) == every - {starred}
+        assert ids("is:starred,read", carol) == {starred, read}
+        assert ids("is:unread is:starred", carol) == {starred}
+        assert ids("is:starred", dave) == set() and ids("is:unread", dave) == every  # Carol's marks are hers
+        facets = c.get("/api/facets", params={"q": "is:starred"}, headers=carol).json()
+        assert sum(e["count"] for e in facets["source"]) == 1
+        stories = c.get("/api/stories", params={"q": "is:starred"}, headers=carol).json()["stories"]
+        assert [copy["id"] for st in stories for copy in st["copies"] if copy["id"] == starred] == [starred]
+        feed = feedparser.parse(c.get("/feeds/search.atom", params={"q": "is:starred", "token": CAROL.token}).text)
+        assert len(feed.entries) == 1
+        c.post(f"/api/items/{read}/triage", json={"action": "unread"}, headers=carol)
+        assert ids("is:unread", carol) == every
+        bad = c.get("/api/items", params={"q": "is:lost"}, headers=carol)
+        assert bad.status_code == 400 and "is:lost: not a mark" in bad.json()["error"]
+        c.post("/login", data={"username": "carol", "password": CAROL.password})
+        page = c.get("/", params={"q": "is:starred"})
+        assert page.status_code == 200 and f'href="/items/{starred}"' in page.text
+        assert f'href="/items/{read}"' not in page.text
+        assert 'href="/?q=is%3Aunread">Unread only</a>' in c.get("/").text  # one click from any search
+
+
+def test_failed_logins_make_the_address_wait(store: tuple[str, Fixture], app_db: Database) -> None:
+    from crawler.web.throttle import FAILURES_PER_NAME, WINDOW_SECONDS
+
+    access = Access(open=False, users=(CAROL, DAVE))
+    with TestClient(create_app(_config(store[0]), app_db, access)) as c:
+        now = [1000.0]
+        c.app.state.login_throttle.clock = lambda: now[0]  # type: ignore[attr-defined]
+        for _ in range(FAILURES_PER_NAME):
+            assert c.post("/login", data={"username": "carol", "password": "guess"}).status_code == 401
+        refused = c.post("/login", data={"username": "carol", "password": CAROL.password})
+        assert refused.status_code == 429, refused.text  # even the right password waits
+        assert "Too many failed logins from your address: try again in 15 minutes." in refused.text
+        assert refused.headers["Retry-After"] == str(int(WINDOW_SECONDS))
+        assert c.get("/sources", follow_redirects=False).status_code == 303  # not logged in
+        # Another name from the address is not held up by Carol's failures…
+        ok = c.post("/login", data={"username": "dave", "password": DAVE.password}, follow_redirects=False)
+        assert ok.status_code == 303
+        c.post("/logout")
+        now[0] += WINDOW_SECONDS - 30
+        assert "try again in 30 seconds" in c.post("/login", data={"username": "carol", "password": "x"}).text
+        now[0] += 30  # …and once the failures are older than the window, Carol may log in again.
+        ok = c.post("/login", data={"username": "carol", "password": CAROL.password}, follow_redirects=False)
+        assert ok.status_code == 303 and ok.headers["location"] == "/"
+
+
+def test_the_login_throttle_counts_per_name_and_per_address() -> None:
+    from crawler.web.throttle import FAILURES_PER_ADDRESS, FAILURES_PER_NAME, LoginThrottle
+
+    now = [0.0]
+    t = LoginThrottle(clock=lambda: now[0])
+    for i in range(FAILURES_PER_ADDRESS):  # a guesser trying many names, each fewer times than the name limit
+        assert t.wait("10.0.0.9", f"user{i // (FAILURES_PER_NAME - 1)}") == 0
+        t.failed("10.0.0.9", f"user{i // (FAILURES_PER_NAME - 1)}")
+    assert t.wait("10.0.0.9", "someone-new") > 0  # the address has used its tries
+    assert t.wait("10.0.0.7", "user0") == 0  # another address has not
+    for _ in range(FAILURES_PER_NAME - 1):
+        t.failed("10.0.0.7", "user0")
+    t.succeeded("10.0.0.7", "user0")  # a success clears that name's failures from that address
+    t.failed("10.0.0.7", "user0")
+    assert t.wait("10.0.0.7", "user0") == 0
+
+
 def test_writes_from_another_sites_page_are_refused(client: TestClient, fx: Fixture) -> None:
     item = fx.ids["laredo-straw"]
     r = client.post(f"/items/{item}/triage", data={"action": "read"}, headers={"Origin": "https://evil.example"})

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.worker import ExtractionFailed, WorkerPool
+from pipelines.worker import ExtractionFailed, TooComplex, WorkerPool
 
 ARTICLE = ("<html><body><article><h1>Cartel Leader Extradited</h1>"
            + "".join(f"<p>Paragraph {i}: the defendant was extradited to face fentanyl trafficking charges.</p>"
@@ -125,7 +125,7 @@ def test_a_page_over_its_deadline_is_failed_as_too_complex_and_its_worker_replac
     pool = WorkerPool(1, page_timeout=1.0)
     try:
         started = time.monotonic()
-        with pytest.raises(ExtractionFailed, match=r"too complex: extraction ran over 1s \(crawl.extract_timeout\)"):
+        with pytest.raises(TooComplex, match=r"too complex: extraction ran over 1s \(crawl.extract_timeout\)"):
             run(pool.process(pathological_page(60_000), "http://127.0.0.1/slow", None, source="s"))
         assert time.monotonic() - started < 60  # not the page's own minutes
         assert pool.pids() == []  # the stuck worker was killed
@@ -142,3 +142,16 @@ def test_shutdown_leaves_no_worker_process() -> None:
     assert pids
     pool.shutdown()
     assert not any(alive(p) for p in pids)
+
+
+def test_a_page_past_the_parsers_limits_is_too_complex_and_its_worker_lives_on() -> None:
+    deep = "<html><body>" + "<div>" * 300 + ARTICLE + "</div>" * 300 + "</body></html>"
+    pool = WorkerPool(1)
+    try:
+        with pytest.raises(TooComplex, match=r"^too complex: past the HTML parser's limits \(Excessive depth"):
+            run(pool.process(deep, "http://127.0.0.1/deep", None, source="s"))
+        (pid,) = pool.pids()
+        result = run(pool.process(ARTICLE, "http://127.0.0.1/a", None, source="s"))
+        assert "extradited" in result.doc.text and pool.pids() == [pid]
+    finally:
+        pool.shutdown()

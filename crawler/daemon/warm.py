@@ -26,9 +26,6 @@ from crawler.daemon.child import KILL_AFTER, POLL, ChildOutcome, StopRequest
 PRELOAD = [
     "crawler.cli.main", "crawler.passes.run", "crawler.fetch.spiders", "pipelines.store", "pipelines.worker",
     "pipelines.classify", "scrapy.crawler", "twisted.internet.defer", "sqlalchemy", "psycopg",
-    # The store's story index imports it (and scipy) as it opens: 80% of an unchanged pass's CPU if not preloaded
-    # (py-spy, bench/fleet.py cpu).
-    "datasketch",
     # Imported by the extraction code on its first page: half the CPU of a forked extraction worker otherwise.
     "trafilatura",
     "crawler.daemon.preload",  # Scrapy's components, and the topic rules compiled (BORDERWATCH_PRELOAD_TOPICS)

@@ -19,7 +19,7 @@ from pipelines.extract import binary_body
 from pipelines.items import Article, Outcome, clean
 from pipelines.language import primary_tag
 from pipelines.tally import Count
-from pipelines.worker import ExtractionFailed
+from pipelines.worker import ExtractionFailed, TooComplex
 
 # Rows per write transaction: batches of ~50 cost a fraction of per-item commits on SQLite
 # (measured 2,500 rows/s per-item vs 8,600 rows/s batched) while keeping an item's wait short.
@@ -64,7 +64,9 @@ class ExtractStage:
                 html, item.final_url or item.url, item.content, title=item.title, doj_topics=item.doj_topics,
                 doj_components=item.doj_components, source=item.source,
             )
-        except ExtractionFailed as exc:  # a page that kills its worker or runs over its deadline: record, go on
+        except TooComplex as exc:  # over its deadline, past the parser's limits: given up, never tried again
+            return Outcome(item.key, item.source, outcome.TOO_COMPLEX, str(exc)[:300])
+        except ExtractionFailed as exc:  # a page that kills its worker: record, go on
             return Outcome(item.key, item.source, outcome.FAILED, str(exc)[:300])
         except Exception as exc:
             return Outcome(item.key, item.source, outcome.FAILED, f"extraction failed: {exc!r}"[:300])

@@ -175,7 +175,8 @@ def check_file(config: Config, source: Any, path: Path, classifier: Classifier) 
 
 
 _READ_AS = {"doj_api": "API response", "feed": "feed", "listing": "listing page", "sitemap": "sitemap",
-            "gc_news": "GC News API answer", "drupal_views": "Drupal views answer"}
+            "gc_news": "GC News API answer", "drupal_views": "Drupal views answer",
+            "embedded_json": "listing page with embedded JSON"}
 
 
 def _looks_like_html(text: str) -> bool:

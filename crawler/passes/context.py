@@ -10,9 +10,11 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.config import SourceConfig
+from pipelines import items as outcome
 from pipelines.items import KnownPage, RetryState
 from pipelines.store import Store
 from pipelines.tally import Count, Tally
+from pipelines.urlstates import state_key
 from pipelines.worker import WorkerPool
 
 
@@ -25,9 +27,11 @@ class PassContext:
     first_pass: bool
     revisit_every: timedelta = timedelta(hours=1)
     known: dict[str, KnownPage] = field(default_factory=dict)
-    retries: dict[str, RetryState] = field(default_factory=dict)  # failed and blocked URLs by canonical key
+    # Failed and blocked URLs, and pages a `keep: matching` source read and did not keep, by the key their
+    # records are kept under (pipelines.urlstates.state_key): look them up with retry_state / read_unmatched.
+    retries: dict[str, RetryState] = field(default_factory=dict)
     page_attempts: int = 8
-    unmatched: set[str] = field(default_factory=set)  # pages a `keep: matching` source read and did not keep
+    unmatched: set[str] = field(default_factory=set)
     watermark: str | None = None
     feed_etag: str | None = None
     feed_last_modified: str | None = None
@@ -70,12 +74,22 @@ class PassContext:
                if page.source == source and self.revisit_due(url)}
         return sorted(due)
 
+    def retry_state(self, key: str) -> RetryState | None:
+        """The record of a page (by its dedup key) that failed or was blocked before, if it has one."""
+        return self.retries.get(state_key(key))
+
+    def read_unmatched(self, key: str) -> bool:
+        """Whether a `keep: matching` source read this page (by its dedup key) and did not keep it."""
+        return state_key(key) in self.unmatched
+
     def retry_wait(self, url: str) -> str | None:
-        """Why a failed or blocked URL is not to be fetched now (its backoff runs, or it was given up),
-        else None (never failed, or due a retry)."""
-        state = self.retries.get(url)
+        """Why a failed or blocked URL (a dedup key) is not to be fetched now (its backoff runs, or it was given
+        up), else None (never failed, or due a retry)."""
+        state = self.retry_state(url)
         if state is None:
             return None
+        if state.status == outcome.TOO_COMPLEX:
+            return "too complex to extract; given up"
         if state.next_attempt is None:
             if state.attempts >= self.page_attempts:
                 return f"{state.status}; given up after {state.attempts} tries"

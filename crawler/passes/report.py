@@ -25,14 +25,31 @@ STATUSES = ("ok", "failed", "blocked", "locked", "crashed", "timeout", "stopped"
 # What the daemon says of a locked source: its scheduled pass comes round again.
 RETRIED_AT_NEXT_RUN = "retried at its next run"
 
-# The details a summary line shows after new / updated / unchanged, in this order, when not zero.
-_DETAILS = (("known", "known skipped"), ("duplicate", "duplicates"), ("old", "older than since"),
-            ("retried", "retried"), ("waiting", "waiting to be retried"), ("given_up", "given up"),
-            ("blocked", "blocked"), ("failed", "failed"), ("bad_record", "unreadable records"),
-            ("too_large", "too large"), ("robots", "disallowed by robots.txt"), ("no_text", "without text"),
-            ("refused", "refused (not http(s), or a non-public address)"), ("no_link", "entries without link"),
-            ("unsaved", "not saved (database error)"), ("unmatched", "matched no topic (not kept)"),
-            ("from_feed", "stored from the feed"), ("excluded", "excluded by pattern"))
+# The details a summary line shows after new / updated / unchanged, in this order, when not zero: the count's
+# key, then its label for one and for more than one.
+_DETAILS = (
+    ("known", "known skipped", "known skipped"), ("duplicate", "duplicate", "duplicates"),
+    ("old", "older than since", "older than since"), ("retried", "retried", "retried"),
+    ("waiting", "waiting to be retried", "waiting to be retried"), ("given_up", "given up", "given up"),
+    ("blocked", "blocked", "blocked"), ("failed", "failed", "failed"),
+    ("too_complex", "too complex to extract (given up)", "too complex to extract (given up)"),
+    ("too_large", "too large", "too large"), ("robots", "disallowed by robots.txt", "disallowed by robots.txt"),
+    ("no_text", "without text", "without text"),
+    ("refused", "refused (not http(s), or a non-public address)", "refused (not http(s), or a non-public address)"),
+    ("no_link", "entry without link", "entries without link"),
+    ("unsaved", "not saved (database error)", "not saved (database error)"),
+    ("unmatched", "matched no topic (not kept)", "matched no topic (not kept)"),
+    ("from_feed", "stored from the feed", "stored from the feed"),
+    ("excluded", "excluded by pattern", "excluded by pattern"),
+)
+# Why pages failed, where the reason is counted: shown after the failed count, "2 failed (1 unreadable API
+# record)". Each of these is also counted as failed.
+_FAILED_BECAUSE = (("bad_record", "unreadable API record", "unreadable API records"),)
+
+
+def counted(n: int, one: str, more: str) -> str:
+    """``1 duplicate``, ``2 duplicates``."""
+    return f"{n} {one if n == 1 else more}"
 
 
 @dataclass
@@ -103,7 +120,14 @@ class PassReport:
             return f"{self.source}: locked{tail}{note}"
         t = self.tally
         parts = [f"{t.new} new", f"{t.updated} updated", f"{t.unchanged} unchanged"]
-        parts += [f"{t[key]} {label}" for key, label in _DETAILS if t[key]]
+        for key, one, more in _DETAILS:
+            if not t[key]:
+                continue
+            part = counted(t[key], one, more)
+            if key == "failed":
+                reasons = [counted(t[why], *labels) for why, *labels in _FAILED_BECAUSE if t[why]]
+                part += f" ({', '.join(reasons)})" if reasons else ""
+            parts.append(part)
         counts = ", ".join(parts)
         return f"{self.source}: {self.status}: {counts}, {self.responses} responses in {self.seconds:.1f}s{tail}"
 

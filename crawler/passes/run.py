@@ -25,7 +25,7 @@ from crawler.passes import ledger
 from crawler.passes.context import PassContext, PassServices
 from crawler.passes.report import PassReport
 from pipelines import urlstates
-from pipelines.classify import Classifier
+from pipelines.classify import Classifier, topics_digest
 from pipelines.db import Database
 from pipelines.learn import Learner, load_rules, save_rules
 from pipelines.leases import Leases
@@ -115,13 +115,31 @@ def run_pass(
     classified by nothing would be stored as matching no topic.
     """
     sources = [s for s in config.sources if (names and s.name in names) or (not names and s.enabled)]
+    db = db or Database(config.database)
+    pool = WorkerPool(config.crawl.extract_workers, config.topics,
+                      page_timeout=config.crawl.extract_timeout) if sources else None
+    if pool is not None and any(ledger.source_state(db, s.name).last_success is None for s in sources):
+        # A first pass fetches pages by the hundred: its workers start now (imports, the topic rules, a warm-up
+        # page) on the other core while this process loads Scrapy and the database, and the first page finds
+        # them ready. Later passes, often with nothing new to extract, start them at their first page.
+        pool.start()
+    try:
+        return _run_sources(config, sources, pool, log_level, db, classifier)
+    finally:
+        if pool is not None:
+            pool.shutdown()  # (already, unless this process is stopping before the passes ran)
+
+
+def _run_sources(
+    config: Config, sources: list[SourceConfig], pool: WorkerPool | None, log_level: str, db: Database,
+    classifier: Classifier | None,
+) -> list[PassReport]:
     if classifier is None:
         Classifier.from_file(config.topics)  # (TopicsError) the workers load the same file
-    db = db or Database(config.database)
     retry = RetryPolicy(attempts=config.crawl.page_attempts, cap=config.crawl.page_backoff_cap,
                         every={s.name: s.every for s in config.sources})
     # No rules: every article is analysed by the extraction workers.
-    store = Store(db, None, retry=retry, queries=watched_queries(config))
+    store = Store(db, None, retry=retry, queries=watched_queries(config), topics_digest=topics_digest(config.topics))
     leases = Leases(db)
     results: list[PassReport] = []
     runs: list[tuple[SourceConfig, PassContext, int, Crawler]] = []
@@ -136,21 +154,24 @@ def run_pass(
     # -v shows our own progress and info lines; Scrapy's internals only at -vv.
     for name in ("scrapy", "twisted", "py.warnings", "protego", "filelock"):
         logging.getLogger(name).setLevel("DEBUG" if log_level == "DEBUG" else "CRITICAL")
-    pool: WorkerPool | None = None
+    loaded = False
+    rejudge: set[str] = set()
     started = time.monotonic()
     for source in sources:
         if not leases.acquire(f"source:{source.name}", LEASE):
             holder = leases.lock_holder(f"source:{source.name}")
             results.append(PassReport(source.name, "locked", error=f"being crawled by {holder}"))
             continue
-        if pool is None:
-            pool = WorkerPool(config.crawl.extract_workers, config.topics,
-                              page_timeout=config.crawl.extract_timeout)
+        assert pool is not None  # (there are sources)
+        if not loaded:
+            loaded = True
             pool.learner = Learner(load_rules(db))  # what earlier passes learned of each site's template
             store.load_stories()
             known = store.load_known()
             retries = urlstates.load_retries(db)
             unmatched = store.load_unmatched()
+            # Sources whose unmatched pages were judged under other topic rules: read in full this time.
+            rejudge = store.stale_unmatched_sources()
         # Holding the lease now, any pass of this source still "running" was left by a dead process.
         ledger.settle_orphaned_passes(db, source.name, utcnow())
         state = ledger.source_state(db, source.name)
@@ -159,7 +180,8 @@ def run_pass(
             revisit_every=config.crawl.revisit_every,
             first_pass=state.last_success is None, known=known, watermark=state.watermark,
             retries=retries, page_attempts=config.crawl.page_attempts, unmatched=unmatched,
-            feed_etag=state.feed_etag, feed_last_modified=state.feed_last_modified,
+            feed_etag=None if source.name in rejudge else state.feed_etag,
+            feed_last_modified=None if source.name in rejudge else state.feed_last_modified,
         )
         pass_id = ledger.begin_pass(db, source.name, utcnow())
         crawler = process.create_crawler(_spider_class(source, config))
@@ -174,7 +196,7 @@ def run_pass(
             with progress:
                 process.start()
     finally:
-        if pool is not None:
+        if pool is not None and loaded:
             pool.shutdown()
             try:
                 save_rules(db, pool.learner, utcnow())
@@ -205,6 +227,8 @@ def run_pass(
                 db, report, utcnow(), watermark=ctx.new_watermark if ctx.walk_complete else None,
                 feed_etag=ctx.new_feed_etag, feed_last_modified=ctx.new_feed_last_modified,
             )
+            if report.status == "ok" and source.name in rejudge:
+                store.restamp_unmatched(source.name)
             leases.release(f"source:{source.name}")
             results.append(report)
     return results

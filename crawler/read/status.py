@@ -14,6 +14,7 @@ from alerts.dispatch import shown_state
 from crawler.cli.output import Column, table
 from crawler.config import Config
 from crawler.daemon.health import human
+from pipelines import items as outcome
 from pipelines.db import Database
 from pipelines.leases import lease, owner_gone
 from pipelines.models import AlertEvent, Delivery, Item, Pass, SourceState, UrlState
@@ -57,6 +58,7 @@ class SourceStatus:
     retry_waiting: int = 0  # failed or blocked pages waiting for their next try
     retry_next: datetime | None = None  # the soonest of those tries
     given_up: int = 0  # failed or blocked on every try: no longer tried
+    too_complex: int = 0  # too complex to extract: given up at once
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,9 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
             .where(UrlState.next_attempt.is_(None), UrlState.status.in_(sorted(RETRIED)),
                    UrlState.fetch_url.is_not(None), UrlState.attempts >= config.crawl.page_attempts)
             .group_by(UrlState.source))}
+        too_complex = {r.source: r.n for r in s.execute(
+            select(UrlState.source, func.count().label("n")).where(UrlState.status == outcome.TOO_COMPLEX)
+            .group_by(UrlState.source))}
     running: dict[str, datetime] = {}
     for name, row in running_rows.items():
         gone = _gone_writer(db, name, now)
@@ -207,7 +212,7 @@ def gather(db: Database, config: Config, now: datetime) -> StatusReport:
             last_success=st.last_success if st else None,
             last_new_item=st.last_new_item if st else None,
             retry_waiting=waiting.get(name, (0, None))[0], retry_next=waiting.get(name, (0, None))[1],
-            given_up=given_up.get(name, 0),
+            given_up=given_up.get(name, 0), too_complex=too_complex.get(name, 0),
         ))
     return StatusReport(now, daemon, sources, {k: deliveries.get(k, 0) for k in DELIVERY_STATES},
                         int(unplanned or 0), gather_fleet(db))
@@ -249,7 +254,8 @@ def to_json(report: StatusReport) -> dict[str, Any]:
             "items": s.items, "consecutive_failures": s.consecutive_failures,
             "health": s.health, "health_since": _iso(s.health_since),
             "last_success": _iso(s.last_success), "last_new_item": _iso(s.last_new_item),
-            "retries": {"waiting": s.retry_waiting, "next_try": _iso(s.retry_next), "given_up": s.given_up},
+            "retries": {"waiting": s.retry_waiting, "next_try": _iso(s.retry_next), "given_up": s.given_up,
+                        "too_complex": s.too_complex},
         })
     d = report.daemon
     return {
@@ -319,7 +325,7 @@ def render_table(report: StatusReport) -> Iterator[str]:
         if s.last_pass and s.last_pass.status != "ok" and s.last_pass.error:
             yield f"  {s.name}: {s.last_pass.error}"
     for s in report.sources:
-        if s.retry_waiting or s.given_up:
+        if s.retry_waiting or s.given_up or s.too_complex:
             yield f"  {s.name}: {retry_line(s, now)}"
     dl = report.deliveries
     yield ""
@@ -330,7 +336,8 @@ def render_table(report: StatusReport) -> Iterator[str]:
 
 
 def retry_line(s: SourceStatus, now: datetime) -> str:
-    """``3 pages waiting to be retried (next try in 40m); 1 given up``."""
+    """``3 failed or blocked pages waiting to be retried (next try in 40m); 1 given up after crawl.page_attempts
+    tries; 1 page too complex to extract (given up)``."""
     parts = []
     if s.retry_waiting:
         when = "due now" if s.retry_next is None or s.retry_next <= now else f"in {human(s.retry_next - now)}"
@@ -338,4 +345,7 @@ def retry_line(s: SourceStatus, now: datetime) -> str:
         parts.append(f"{s.retry_waiting} failed or blocked {pages} waiting to be retried (next try {when})")
     if s.given_up:
         parts.append(f"{s.given_up} given up after crawl.page_attempts tries")
+    if s.too_complex:
+        pages = "page" if s.too_complex == 1 else "pages"
+        parts.append(f"{s.too_complex} {pages} too complex to extract (given up)")
     return "; ".join(parts)

@@ -27,7 +27,7 @@ def register(app: FastAPI, site: Site) -> None:
     # -- the JSON API ----------------------------------------------------------------------------------
     @app.get("/api/items", response_model=ItemsPage, summary="Items matching a query, best first")
     def api_items(user: User, q: str = "", limit: Limit = 50, cursor: str | None = None) -> Any:
-        result = engine.items(q, limit, cursor)
+        result = engine.items(q, limit, cursor, user=user)
         return {"items": _jsonable(result.rows), "next": result.next, "total": result.total}
 
     @app.get("/api/items/{item_id}", summary="One item with its topics and evidence, its story's copies and revisions")
@@ -56,7 +56,7 @@ def register(app: FastAPI, site: Site) -> None:
 
     @app.get("/api/stories", response_model=StoriesPage, summary="Stories with an item matching a query")
     def api_stories(user: User, q: str = "", limit: Limit = 50, cursor: str | None = None) -> Any:
-        result = engine.stories(q, limit, cursor)
+        result = engine.stories(q, limit, cursor, user=user)
         return {"stories": _jsonable(result.rows), "next": result.next}
 
     @app.get("/api/stories/{story_id}", summary="One story: every copy, which came first, what differs")
@@ -68,7 +68,7 @@ def register(app: FastAPI, site: Site) -> None:
 
     @app.get("/api/facets", summary="Counts by topic, source, language and month of the items matching a query")
     def api_facets(user: User, q: str = "") -> Any:
-        return {name: [{"value": v, "count": n} for v, n in values] for name, values in engine.facets(q).items()}
+        return {name: [{"value": v, "count": n} for v, n in values] for name, values in engine.facets(q, user).items()}
 
     @app.get("/api/sources", summary="The sources and their health")
     def api_sources(user: User) -> Any:
@@ -85,14 +85,14 @@ def register(app: FastAPI, site: Site) -> None:
 
     @app.get("/api/export.csv", summary="Every item matching a query as CSV (all of them unless limit is given)")
     def export_csv(user: User, q: str = "", limit: Annotated[int | None, Query(ge=1)] = None) -> Response:
-        rows = engine.iter_items(q, limit)
+        rows = engine.iter_items(q, limit, user=user)
         first = next(rows, None)  # read before the response starts: a bad query is a 400, not a cut stream
         return StreamingResponse(_csv_lines(first, rows), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": 'attachment; filename="borderwatch.csv"'})
 
     @app.get("/api/export.jsonl", summary="Every item matching a query as JSON lines (all unless limit is given)")
     def export_jsonl(user: User, q: str = "", limit: Annotated[int | None, Query(ge=1)] = None) -> Response:
-        rows = engine.iter_items(q, limit)
+        rows = engine.iter_items(q, limit, user=user)
         first = next(rows, None)
         return StreamingResponse(_jsonl_lines(first, rows), media_type="application/x-ndjson",
                                  headers={"Content-Disposition": 'attachment; filename="borderwatch.jsonl"'})

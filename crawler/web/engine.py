@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from crawler.read import search as engine
 from crawler.read.search import Query, QueryError
 from pipelines.db import Database
-from pipelines.models import Item, topics_of
+from pipelines.models import Item, Triage, topics_of
 from pipelines.timeutil import as_utc
 
 # At most this many rows in one page of the API or the UI.
@@ -70,16 +70,22 @@ class Engine:
         self.db = db
         self.topics = topics
         self.clock = clock
+        self.count_limit = engine.COUNT_LIMIT
         self._summaries: OrderedDict[tuple[str, str, Any], tuple[float, Any]] = OrderedDict()
         self._lock = Lock()
 
-    def _stamp(self) -> Any:
-        """What changes whenever an item is stored or changed (two index lookups)."""
+    def _stamp(self, q: Query) -> Any:
+        """What changes whenever an item is stored or changed (two index lookups), and for a query reading
+        the user's marks (``is:``), whenever the user marks an item."""
         with self.db.read() as s:
-            return tuple(s.execute(select(func.max(Item.id), func.max(Item.updated))).one())
+            stamp = tuple(s.execute(select(func.max(Item.id), func.max(Item.updated))).one())
+            if any(f.field == "is" for f in q.filters):
+                marked = s.execute(select(func.count(), func.max(Triage.updated)).where(Triage.user == q.user))
+                stamp += (q.user, *marked.one())
+            return stamp
 
-    def _summary(self, kind: str, text: str, compute: Callable[[], Any]) -> Any:
-        key = (kind, text, self._stamp())
+    def _summary(self, kind: str, q: Query, compute: Callable[[], Any]) -> Any:
+        key = (kind, q.text, self._stamp(q))
         now = self.clock()
         with self._lock:
             hit = self._summaries.get(key)
@@ -93,12 +99,14 @@ class Engine:
                 self._summaries.popitem(last=False)
         return value
 
-    def parse(self, text: str) -> Query:
-        return engine.parse(text, topics=self.topics)
+    def parse(self, text: str, user: str | None = None) -> Query:
+        """``text`` in the grammar; ``is:`` reads ``user``'s marks (refused without a user)."""
+        return engine.parse(text, topics=self.topics, user=user)
 
-    def items(self, text: str, limit: int, cursor: str | None = None, *, count: bool = True) -> Page:
+    def items(self, text: str, limit: int, cursor: str | None = None, *, count: bool = True,
+              user: str | None = None) -> Page:
         """A page of hits, best first, with the contract's item fields (text included) and a snippet."""
-        q = self.parse(text)
+        q = self.parse(text, user)
         with self.db.read() as s:
             found = engine.search(s, q, limit=limit, cursor=cursor, count=False)
             ids = [h.id for h in found.hits]
@@ -109,36 +117,39 @@ class Engine:
             "lang": h.language, "text": texts.get(h.id, ""), "snippet": h.snippet, "title_html": h.title_html,
             "rank": h.rank,
         } for h in found.hits]
-        total = self._summary("count", text, lambda: self._count(q)) if count else None
+        total = self._summary("count", q, lambda: self._count(q)) if count else None
         return Page(rows, found.next_cursor, total)
 
-    def _count(self, q: Query) -> int:
+    def _count(self, q: Query) -> int | None:
+        """The number of matches up to ``COUNT_LIMIT``; None for more, or not counted (see
+        ``pipelines.search.count_at_most``)."""
         with self.db.read() as s:
-            return engine.count_matches(s, q) or 0  # None only when given a limit
+            return engine.count_at_most(s, q, self.count_limit)
 
-    def iter_items(self, text: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    def iter_items(self, text: str, limit: int | None = None, *, user: str | None = None
+                   ) -> Iterator[dict[str, Any]]:
         """Every match (or the first ``limit``), a page at a time: an export never sits in memory whole.
         The query is read before the first row, so a bad one raises before anything is sent."""
-        self.parse(text)
-        return self._pages(text, limit)
+        self.parse(text, user)
+        return self._pages(text, limit, user)
 
-    def _pages(self, text: str, limit: int | None) -> Iterator[dict[str, Any]]:
+    def _pages(self, text: str, limit: int | None, user: str | None) -> Iterator[dict[str, Any]]:
         cursor: str | None = None
         sent = 0
         while True:
             size = MAX_LIMIT if limit is None else min(MAX_LIMIT, limit - sent)
             if size <= 0:
                 return
-            page = self.items(text, size, cursor, count=False)
+            page = self.items(text, size, cursor, count=False, user=user)
             yield from page.rows
             sent += len(page.rows)
             if page.next is None:
                 return
             cursor = page.next
 
-    def stories(self, text: str, limit: int, cursor: str | None = None) -> Page:
+    def stories(self, text: str, limit: int, cursor: str | None = None, *, user: str | None = None) -> Page:
         """Stories with an item matching the query, the most recently active first, with every copy."""
-        q = self.parse(text)
+        q = self.parse(text, user)
         when = func.coalesce(Item.published, Item.first_seen)
         latest = func.max(when)
         with self.db.read() as s:
@@ -181,24 +192,24 @@ class Engine:
             nxt = encode_cursor([_iso(_as_datetime(picked[-1][1])), picked[-1][0]])
         return Page(rows, nxt)
 
-    def facets(self, text: str) -> dict[str, list[tuple[str, int]]]:
-        q = self.parse(text)
+    def facets(self, text: str, user: str | None = None) -> dict[str, list[tuple[str, int]]]:
+        q = self.parse(text, user)
 
         def compute() -> dict[str, list[tuple[str, int]]]:
             with self.db.read() as s:
                 return engine.facets(s, q)
 
-        found: dict[str, list[tuple[str, int]]] = self._summary("facets", text, compute)
+        found: dict[str, list[tuple[str, int]]] = self._summary("facets", q, compute)
         return found
 
-    def timeline(self, text: str) -> engine.Timeline:
-        q = self.parse(text)
+    def timeline(self, text: str, user: str | None = None) -> engine.Timeline:
+        q = self.parse(text, user)
 
         def compute() -> engine.Timeline:
             with self.db.read() as s:
                 return engine.timeline(s, q)
 
-        found: engine.Timeline = self._summary("timeline", text, compute)
+        found: engine.Timeline = self._summary("timeline", q, compute)
         return found
 
 

@@ -17,8 +17,8 @@ def register(app: FastAPI, site: Site) -> None:
     db, engine, searches, topic_labels = site.db, site.engine, site.searches, site.topic_labels
 
     # -- feeds -----------------------------------------------------------------------------------------
-    def feed(request: Request, q: str, title: str, page_url: str) -> Response:
-        result = engine.stories(q, FEED_ENTRIES)
+    def feed(request: Request, user: str, q: str, title: str, page_url: str) -> Response:
+        result = engine.stories(q, FEED_ENTRIES, user=user)
         updates = reader.story_updates(db, [st["story"] for st in result.rows])
         base = str(request.base_url)
         self_url = str(request.url.remove_query_params("token"))
@@ -32,20 +32,20 @@ def register(app: FastAPI, site: Site) -> None:
         if topic not in topic_labels:
             return JSONResponse({"error": f"no topic {topic!r}"}, status_code=404)
         q = f"topic:{topic}"
-        return feed(request, q, topic_labels.get(topic, topic), f"/?{urlencode({'q': q})}")
+        return feed(request, user, q, topic_labels.get(topic, topic), f"/?{urlencode({'q': q})}")
 
     @app.get("/feeds/search.atom", summary="Atom: one entry per story matching a query")
     def search_feed(request: Request, user: User, q: str = "") -> Response:
-        return feed(request, q, q or "everything", f"/?{urlencode({'q': q})}")
+        return feed(request, user, q, q or "everything", f"/?{urlencode({'q': q})}")
 
     @app.get("/feeds/searches/{name}.atom", summary="Atom: one entry per story of a saved search")
     def saved_feed(request: Request, user: User, name: str) -> Response:
         found = searches.get(name)
         if found is None:
             return JSONResponse({"error": f"no saved search named {name!r}"}, status_code=404)
-        return feed(request, found.query, found.title, f"/searches/{name}")
+        return feed(request, user, found.query, found.title, f"/searches/{name}")
 
     @app.get("/feeds/sources/{source}.atom", summary="Atom: one entry per story from a source")
     def source_feed(request: Request, user: User, source: str) -> Response:
         q = f"source:{source}"
-        return feed(request, q, source, f"/?{urlencode({'q': q})}")
+        return feed(request, user, q, source, f"/?{urlencode({'q': q})}")

@@ -25,7 +25,9 @@ class ItemHit(BaseModel):
 class ItemsPage(BaseModel):
     items: list[ItemHit]
     next: str | None = Field(description="Opaque cursor for the next page (pass it back as ?cursor=), or null.")
-    total: int | None = Field(None, description="How many items match in all.")
+    total: int | None = Field(
+        None, description="How many items match in all; null above 10,000, or for a query not counted (a common "
+                          "phrase on PostgreSQL, words matching over 20,000 items with filters on SQLite).")
 
 
 class StoryCopy(BaseModel):

@@ -3,6 +3,7 @@ items, and the login. Each works without JavaScript; htmx (``hx-boost``) only sw
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from crawler.web.access import LOCAL_USER
 from crawler.web.deps import ItemId, SameOrigin, StoryId, User
 from crawler.web.highlight import highlighted
 from crawler.web.site import Site, _safe_next
+from crawler.web.throttle import LoginThrottle, in_words
 from crawler.web.timeline import timeline_svg
 
 PAGE = 25  # results per page in the UI
@@ -30,6 +32,7 @@ def register(app: FastAPI, site: Site) -> None:
     searches, topic_labels, page = site.searches, site.topic_labels, site.page
     summaries = ThreadPoolExecutor(max_workers=SUMMARY_THREADS, thread_name_prefix="borderwatch-summary")
     app.router.on_shutdown.append(lambda: summaries.shutdown(wait=False, cancel_futures=True))
+    throttle = app.state.login_throttle = LoginThrottle()
 
     # -- login -----------------------------------------------------------------------------------------
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
@@ -39,10 +42,21 @@ def register(app: FastAPI, site: Site) -> None:
     @app.post("/login", include_in_schema=False, dependencies=[SameOrigin])
     def login(request: Request, username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
               next: Annotated[str, Form()] = "/") -> Response:
-        found = access.check_password(username.strip(), password) if not access.open else LOCAL_USER
+        name = username.strip()
+        address = request.client.host if request.client else "unknown"
+        wait = 0.0 if access.open else throttle.wait(address, name)
+        if wait > 0:
+            refused = page(request, "login.html", {
+                "next": _safe_next(next),
+                "error": f"Too many failed logins from your address: try again {in_words(wait)}."}, status=429)
+            refused.headers["Retry-After"] = str(math.ceil(wait))
+            return refused
+        found = access.check_password(name, password) if not access.open else LOCAL_USER
         if found is None:
+            throttle.failed(address, name)
             return page(request, "login.html", {"next": _safe_next(next), "error": "Wrong name or password."},
                         status=401)
+        throttle.succeeded(address, name)
         request.session.clear()
         request.session["user"] = found
         return RedirectResponse(_safe_next(next), status_code=303)
@@ -68,11 +82,12 @@ def register(app: FastAPI, site: Site) -> None:
 
     def render_search(request: Request, user: str, q: str, cursor: str | None, view: str, saved: Any) -> Response:
         stories_view = view == "stories"
-        engine.parse(q)  # a query that cannot be read is refused before any work starts
+        engine.parse(q, user)  # a query that cannot be read is refused before any work starts
         # The facets and the timeline are separate queries over the same matches: run beside the page of hits.
-        facets_done = summaries.submit(engine.facets, q)
-        timeline_done = summaries.submit(engine.timeline, q)
-        result = engine.stories(q, PAGE, cursor) if stories_view else engine.items(q, PAGE, cursor)
+        facets_done = summaries.submit(engine.facets, q, user)
+        timeline_done = summaries.submit(engine.timeline, q, user)
+        result = (engine.stories(q, PAGE, cursor, user=user) if stories_view
+                  else engine.items(q, PAGE, cursor, user=user))
         count = None if stories_view else result.total
         facets = facets_done.result()
         tl = timeline_done.result()
@@ -89,7 +104,8 @@ def register(app: FastAPI, site: Site) -> None:
 
         return page(request, "search.html", {
             "link": link, "bucket": tl.bucket,
-            "q": q, "rows": result.rows, "next": result.next, "total": count, "facets": facets, "chart": chart,
+            "q": q, "rows": result.rows, "next": result.next, "total": count, "count_limit": engine.count_limit,
+            "facets": facets, "chart": chart,
             "view": "stories" if stories_view else "items", "marks": marks, "saved": saved, "cursor": cursor,
         })
 

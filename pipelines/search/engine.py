@@ -23,16 +23,16 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import reduce
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, column, func, literal_column, not_, or_, select, table, text
+from sqlalchemy import Float, and_, cast, column, exists, func, literal_column, not_, or_, select, table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from pipelines.models import Item, ItemTopic, topics_of
+from pipelines.models import Item, ItemTopic, SearchKey, Triage, topics_of
 from pipelines.search.grammar import Query, QueryError, Term
 from pipelines.search.snippet import highlight, snippet
 from pipelines.timeutil import as_utc
@@ -57,16 +57,21 @@ FACET_VALUES = 20
 # third of the store would take seconds. Chosen with bench/search.py (figures in the README).
 RANK_WINDOW = 5_000
 FACET_WINDOW = 10_000
-PG_RANK_WINDOW = 2_000
-PG_FACET_WINDOW = 5_000
-PG_PROBE = 200  # items read (newest first) to tell a broad query from a narrow one on PostgreSQL
+PG_RANK_WINDOW = 1_000
+PG_FACET_WINDOW = 2_000
+PG_PHRASE_WINDOW = 500
+# PostgreSQL: a count stops short of a phrase whose words appear together in more items (see _pg_phrase_heavy).
+PG_PHRASE_CHECKS = 2_000
+PG_PROBE = 200  # ids read (newest first) to tell a broad query from a narrow one on PostgreSQL
+# Broad (walk the ids) when density² × ids > PG_BROAD × n: a walk reads n / density vectors (~16 µs each),
+# the GIN list density × ids entries (~0.5 µs each).
+PG_BROAD = 30
+# PostgreSQL: each id range looked through for a query's newest matches is this many times the last.
+PG_SPAN_GROWTH = 4
 COUNT_LIMIT = 10_000
+# SQLite, words with filters: matches of the words looked through at a time (see `_scan_bound`), ~1 µs each.
+SCAN_WINDOW = 20_000
 UNIX_JULIAN = 2440587.5  # julianday('1970-01-01')
-
-
-def _when() -> Any:
-    """The date an item is ordered and filtered by: its publication date, else when it was first seen."""
-    return func.coalesce(Item.published, Item.first_seen)
 
 
 @dataclass(frozen=True)
@@ -129,41 +134,75 @@ def _pg_term(term: Term) -> Any:
     return func.phraseto_tsquery(_pg_config(), " ".join(term.tokens))
 
 
-def _pg_query(groups: tuple[tuple[Term, ...], ...]) -> Any:
-    ors = [reduce(lambda a, b: func.tsquery_or(a, b), [_pg_term(t) for t in g]) for g in groups]
+def _pg_query(groups: tuple[tuple[Term, ...], ...], *, positions: bool = True) -> Any:
+    """The tsquery of ``groups``; without ``positions``, a phrase is only its words (all of them, anywhere):
+    what the GIN index answers alone, without reading the items' vectors."""
+    term = _pg_term if positions else (lambda t: func.plainto_tsquery(_pg_config(), " ".join(t.tokens)))
+    ors = [reduce(lambda a, b: func.tsquery_or(a, b), [term(t) for t in g]) for g in groups]
     return reduce(lambda a, b: func.tsquery_and(a, b), ors)
 
 
 def _lang(values: tuple[str, ...]) -> ColumnElement[bool]:
-    lang = func.lower(Item.language)
+    lang = SearchKey.lang  # stored lower-cased
     return or_(*(or_(lang == v, lang.like(f"{v}-%")) for v in values))
 
 
-def _filters(q: Query, stmt: Any) -> Any:
+def _marks(user: str | None, values: tuple[str, ...], ident: Any) -> ColumnElement[bool]:
+    """``is:`` — the user's triage marks on the item ``ident``: read, unread (no mark says read), starred."""
+    if user is None:  # pragma: no cover - parse refuses is: without a user
+        raise QueryError(f"is:{values[0]}: marks are a web user's: only in the web UI, its API and feeds")
+    conds: list[ColumnElement[bool]] = []
+    for v in values:
+        mark = Triage.read if v in ("read", "unread") else Triage.starred
+        marked = exists().where(Triage.user == user, Triage.item_id == ident, mark.is_(True))
+        conds.append(not_(marked) if v == "unread" else marked)
+    return or_(*conds)
+
+
+def _conditions(q: Query, ident: Any) -> list[ColumnElement[bool]]:
+    """The filters of ``q`` on the item whose id is ``ident``, over ``search_keys`` (joined by the caller
+    when ``_keyed(q)``), ``item_topics`` and ``triage``: never over the items' own wide rows."""
+    out: list[ColumnElement[bool]] = []
     for f in q.filters:
         cond: ColumnElement[bool]
         if f.field == "topic":
-            cond = Item.id.in_(select(ItemTopic.item_id).where(ItemTopic.topic.in_(f.values)))
+            cond = exists().where(ItemTopic.item_id == ident, ItemTopic.topic.in_(f.values))
         elif f.field == "source":
-            cond = Item.source.in_(f.values)
+            cond = SearchKey.source.in_(f.values)
         elif f.field == "lang":
             cond = _lang(f.values)
             if f.negate:
-                cond = or_(Item.language.is_(None), not_(cond))
+                cond = or_(SearchKey.lang.is_(None), not_(cond))
         elif f.field == "story":
-            cond = Item.story_id.in_([int(v) for v in f.values])
+            cond = SearchKey.story_id.in_([int(v) for v in f.values])
             if f.negate:
-                cond = or_(Item.story_id.is_(None), not_(cond))
+                cond = or_(SearchKey.story_id.is_(None), not_(cond))
+        elif f.field == "is":
+            cond = _marks(q.user, f.values, ident)
         else:  # pragma: no cover - the grammar knows no other field
             raise QueryError(f"{f.field}: not a filter")
-        if f.negate and f.field in ("topic", "source"):
+        if f.negate and f.field in ("topic", "source", "is"):
             cond = not_(cond)
-        stmt = stmt.where(cond)
+        out.append(cond)
     if q.since is not None:
-        stmt = stmt.where(_when() >= q.since)
+        out.append(SearchKey.sort_at >= q.since)
     if q.until is not None:
-        stmt = stmt.where(_when() < q.until)
-    return stmt
+        out.append(SearchKey.sort_at < q.until)
+    return out
+
+
+def _keyed(q: Query) -> bool:
+    """Whether ``q``'s filters read ``search_keys``."""
+    return q.since is not None or q.until is not None or any(
+        f.field in ("source", "lang", "story") for f in q.filters)
+
+
+def _score(rel: Any, postgresql: bool) -> Any:
+    """``ln(relevance) + age / TAU_DAYS`` (higher first), the age from ``search_keys.sort_at``."""
+    if postgresql:
+        age = cast(func.extract("epoch", SearchKey.sort_at), Float) / 86400.0
+        return func.ln(func.greatest(rel, 1e-9)) + age / TAU_DAYS
+    return func.ln(func.max(rel, 1e-9)) + (func.julianday(SearchKey.sort_at) - UNIX_JULIAN) / TAU_DAYS
 
 
 def _matching(session: Session, q: Query, stmt: Any, *, ranked: bool = False) -> tuple[Any, Any]:
@@ -172,36 +211,37 @@ def _matching(session: Session, q: Query, stmt: Any, *, ranked: bool = False) ->
 
 def narrow(stmt: Any, q: Query, *, postgresql: bool, ranked: bool = False) -> tuple[Any, Any]:
     """``stmt`` (a select over items) narrowed to the items matching ``q``, and with ``ranked`` the score
-    to order them by (higher first; None when ``q`` has no words)."""
+    to order them by (higher first; None when ``q`` has no words). ``search_keys`` is joined to it."""
+    stmt = stmt.join(SearchKey, SearchKey.item_id == Item.id)
     score: Any = None
-    rel: Any
     if postgresql:
         vec = _pg_vector()
         if q.groups:
             tsq = _pg_query(q.groups)
             stmt = stmt.where(vec.op("@@")(tsq))
             if ranked:
-                rel = func.ts_rank(vec, tsq, PG_RANK_NORMALIZATION)
-                age = cast(func.extract("epoch", _when()), Float) / 86400.0
-                score = func.ln(func.greatest(rel, 1e-9)) + age / TAU_DAYS
+                score = _score(func.ts_rank(vec, tsq, PG_RANK_NORMALIZATION), True)
         if q.exclude:
             stmt = stmt.where(not_(vec.op("@@")(_pg_query((q.exclude,)))))
     else:
         if q.groups:
-            expr = _fts_expr(q.groups)
-            if q.exclude:
-                expr = f"({expr}) NOT ({_fts_expr((q.exclude,))})"
-            stmt = stmt.join(_FTS, _FTS.c.rowid == Item.id).where(
-                literal_column(FTS_TABLE).match(expr))
+            stmt = stmt.join(_FTS, _FTS.c.rowid == Item.id).where(literal_column(FTS_TABLE).match(_fts_match(q)))
             if ranked:
-                rel = -func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)
-                age = func.julianday(_when()) - UNIX_JULIAN
-                score = func.ln(func.max(rel, 1e-9)) + age / TAU_DAYS
+                score = _score(-func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT), False)
         elif q.exclude:
-            excluded: Any = select(_FTS.c.rowid).where(
-                literal_column(FTS_TABLE).match(_fts_expr((q.exclude,))))
-            stmt = stmt.where(Item.id.not_in(excluded))
-    return _filters(q, stmt), score
+            stmt = stmt.where(Item.id.not_in(_fts_excluded(q)))
+    return stmt.where(*_conditions(q, Item.id)), score
+
+
+def _fts_match(q: Query) -> str:
+    expr = _fts_expr(q.groups)
+    if q.exclude:
+        expr = f"({expr}) NOT ({_fts_expr((q.exclude,))})"
+    return expr
+
+
+def _fts_excluded(q: Query) -> Any:
+    return select(_FTS.c.rowid).where(literal_column(FTS_TABLE).match(_fts_expr((q.exclude,))))
 
 
 # -- cursors ----------------------------------------------------------------------------------------------
@@ -238,50 +278,148 @@ def _index_scans(session: Session, query: Query) -> Iterator[None]:
     if not (_is_pg(session) and query.groups):
         yield
         return
-    session.execute(text("SET LOCAL enable_seqscan = off"))
+    session.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
     try:
         yield
     finally:
-        session.execute(text("RESET enable_seqscan"))
+        session.execute(text("SELECT set_config('enable_seqscan', 'on', true)"))
 
 
-def _pg_broad(session: Session, stmt: Any, n: int) -> bool:
-    """Whether walking the ids backwards finds ``n`` matches of ``stmt`` sooner than reading every match from
-    the GIN index. The density of matches among the newest ``PG_PROBE`` items (a short walk) stands for the
-    whole: a backward walk tests 1/density rows per match found (a TOAST read each, ~30 µs), the index
-    reads every match (~3 µs each): broad when density² × rows > 10 n."""
-    newest = int(session.scalar(select(func.max(Item.id))) or 0)
-    if not newest:
-        return False
-    probe = stmt.where(Item.id > newest - PG_PROBE).order_by(None).limit(None).subquery()
-    found = int(session.scalar(select(func.count()).select_from(probe)) or 0)
-    density = found / min(PG_PROBE, newest)
-    return density * density * newest > 10 * n
-
-
-def _candidates(session: Session, query: Query, n: int, *, relevance: bool, below: int | None = None) -> Any:
-    """The newest ``n`` matches of ``query`` (by id: the order they were stored; with ``below``, of those
-    with a smaller id), as a subquery with ``cid`` (and on SQLite with ``relevance``, ``rel``: BM25 can only
-    be read where the FTS5 table is queried)."""
+def _match_ids(session: Session, query: Query, *, relevance: bool = False) -> tuple[Any, Any]:
+    """A select of the ids (``cid``) of the items matching ``query``, unordered, reading the full-text index,
+    ``search_keys``, ``item_topics`` and ``triage`` only (PostgreSQL: the items' vectors), and the column
+    the matches are walked newest first by. With ``relevance`` on SQLite, also BM25 as ``rel`` (it can
+    only be read where the FTS5 table is queried)."""
     pg = _is_pg(session)
-    cols: list[Any] = [Item.id.label("cid")]
-    if relevance and not pg:
-        cols.append((-func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)).label("rel"))
-    stmt, _ = narrow(select(*cols), query, postgresql=pg)
-    if below is not None:
-        stmt = stmt.where((_FTS.c.rowid if (query.groups and not pg) else Item.id) < below)
-    # SQLite: walk the full-text index newest first (FTS5 reads its lists backwards), not the items table.
-    # PostgreSQL: a word found in few items is read from the GIN index and its ids sorted (`id + 0` keeps
-    # the planner from walking the primary key, which tests each row's TOASTed vector: 14 ms against
-    # 490 ms for 5,000 of 6,000 matches in 20,000 items); a word found everywhere is found soonest by
-    # walking the ids backwards (163 ms against 3 s for 2,000 of 78,000 matches in 200,000 items).
+    stmt: Any
     if query.groups and not pg:
-        order = _FTS.c.rowid.desc()
-    elif pg and query.groups and not _pg_broad(session, stmt, n):
-        order = (Item.id + 0).desc()
+        ident: Any = _FTS.c.rowid
+        cols: list[Any] = [ident.label("cid")]
+        if relevance:
+            cols.append((-func.bm25(literal_column(FTS_TABLE), TITLE_WEIGHT, TEXT_WEIGHT)).label("rel"))
+        stmt = select(*cols).select_from(_FTS).where(literal_column(FTS_TABLE).match(_fts_match(query)))
+        if _keyed(query):
+            stmt = stmt.join(SearchKey, SearchKey.item_id == ident)
+    elif query.groups:
+        ident = Item.id
+        vec = _pg_vector()
+        stmt = select(ident.label("cid")).where(vec.op("@@")(_pg_query(query.groups)))
+        if query.exclude:
+            stmt = stmt.where(not_(vec.op("@@")(_pg_query((query.exclude,)))))
+        if _keyed(query):
+            stmt = stmt.join(SearchKey, SearchKey.item_id == ident)
     else:
-        order = Item.id.desc()
-    return stmt.order_by(order).limit(n).subquery("candidates")
+        ident = SearchKey.item_id
+        stmt = select(ident.label("cid"))
+        if query.exclude and pg:
+            stmt = stmt.join(Item, Item.id == ident).where(not_(_pg_vector().op("@@")(_pg_query((query.exclude,)))))
+        elif query.exclude:
+            stmt = stmt.where(ident.not_in(_fts_excluded(query)))
+    return stmt.where(*_conditions(query, ident)), ident
+
+
+def _filtered(query: Query) -> bool:
+    return bool(query.filters or query.since is not None or query.until is not None)
+
+
+def _scan_bound(session: Session, query: Query, below: int | None) -> int | None:
+    """SQLite, words and filters: the id of the ``SCAN_WINDOW``-th newest match of the words alone (below
+    ``below``), or None when there are fewer. FTS5 lists a word's matches in microseconds a thousand, but
+    testing a filter on each costs a lookup (~1 µs): a broad word with a narrow filter is looked through
+    ``SCAN_WINDOW`` word matches at a time, not all of them (an id range FTS5 seeks to directly)."""
+    if _is_pg(session) or not query.groups or not _filtered(query):
+        return None
+    stmt = select(_FTS.c.rowid).where(literal_column(FTS_TABLE).match(_fts_match(query)))
+    if below is not None:
+        stmt = stmt.where(_FTS.c.rowid < below)
+    found = session.scalar(stmt.order_by(_FTS.c.rowid.desc()).offset(SCAN_WINDOW - 1).limit(1))
+    return None if found is None else int(found)
+
+
+@contextmanager
+def _scans(session: Session, *, bitmap: bool) -> Iterator[None]:
+    """PostgreSQL: with ``bitmap``, read a range of ids as the GIN index's matches ANDed with the primary key's
+    range (two bitmaps), never by walking the range row by row (each row's TOASTed vector read, ~16 µs) nor by
+    visiting every match of the word outside the range; without, walk the primary key backwards and test each
+    row. The planner prices neither the TOAST reads nor a common word's long GIN list (~0.5 µs a match)."""
+    off = ("enable_seqscan", "enable_indexscan") if bitmap else ("enable_seqscan", "enable_bitmapscan")
+    # One round trip each way (SET LOCAL / RESET are one each, and a round trip costs on a loaded server).
+    session.execute(text(f"SELECT set_config('{off[0]}', 'off', true), set_config('{off[1]}', 'off', true)"))
+    try:
+        yield
+    finally:
+        session.execute(text(f"SELECT set_config('{off[0]}', 'on', true), set_config('{off[1]}', 'on', true)"))
+
+
+def _pg_window(query: Query, pg_window: int, window: int) -> int:
+    """PostgreSQL's window: smaller than SQLite's, and smaller still for a phrase, whose every candidate
+    is a phrase check reading the item's vector (and two common words are together in many items)."""
+    phrase = any(len(t.tokens) > 1 for g in query.groups for t in g)
+    return min(window, pg_window, PG_PHRASE_WINDOW if phrase else pg_window)
+
+
+def _pg_density(session: Session, stmt: Any, ident: Any, hi: int) -> float:
+    """The share of the ``PG_PROBE`` ids below ``hi`` that ``stmt`` matches (their vectors read, ~5 ms)."""
+    probe = stmt.where(ident >= hi - PG_PROBE, ident < hi).order_by(None).subquery()
+    with _scans(session, bitmap=False):
+        found = int(session.scalar(select(func.count()).select_from(probe)) or 0)
+    return found / max(1, min(PG_PROBE, hi))
+
+
+def _pg_newest(session: Session, query: Query, n: int, below: int | None) -> list[int]:
+    """PostgreSQL, a query with words: the ids of its newest ``n`` matches (below ``below``).
+
+    The density of matches among the ``PG_PROBE`` ids below (a short walk) decides how: a query matching a
+    large share of the items (``density² × ids > PG_BROAD × n``) is found soonest by walking the ids backwards
+    and testing each row (n / density vector reads, against reading the word's whole GIN list, ~0.5 µs an
+    entry: 200 ms for a word in 390,000 items); any other is looked for in id ranges going back from the
+    newest, each ``PG_SPAN_GROWTH`` times the last (the first sized for ``n`` matches at that density), through
+    the GIN index ANDed with the range, so a phrase's positions are checked only in the ranges read."""
+    stmt, ident = _match_ids(session, query)
+    hi = below if below is not None else int(session.scalar(select(func.max(Item.id))) or 0) + 1
+    density = _pg_density(session, stmt, ident, hi)
+    with _scans(session, bitmap=False):
+        if density * density * hi > PG_BROAD * n:
+            return [int(i) for i in session.scalars(stmt.where(ident < hi).order_by(ident.desc()).limit(n))]
+    span = max(4 * n, int(2 * n / density) if density else 0)
+    phrase = any(len(t.tokens) > 1 for g in query.groups for t in g)
+    found: list[int] = []
+    with _scans(session, bitmap=True):
+        while len(found) < n and hi > 0:
+            lo = max(0, hi - span)
+            part = stmt.where(ident >= lo, ident < hi).order_by(ident.desc()).limit(n - len(found))
+            found += [int(i) for i in session.scalars(part)]
+            # A range is read whole before its newest are picked: grow slower when each match costs a
+            # phrase check, so the last range overshoots less.
+            hi, span = lo, span * (2 if phrase else PG_SPAN_GROWTH)
+    return found
+
+
+def _candidates(session: Session, query: Query, n: int, *, relevance: bool, below: int | None = None
+                ) -> tuple[Any, int | None]:
+    """The newest ``n`` matches of ``query`` (by id: the order they were stored; with ``below``, of those
+    with a smaller id), as a subquery with ``cid`` (and on SQLite with ``relevance``, ``rel``), and the id
+    the look stopped at when it was bounded (``_scan_bound``: older matches are the next window's)."""
+    if _is_pg(session) and query.groups:
+        ids = _pg_newest(session, query, n, below)
+        return select(Item.id.label("cid")).where(Item.id.in_(ids)).subquery("candidates"), None
+    stmt, ident = _match_ids(session, query, relevance=relevance)
+    if below is not None:
+        stmt = stmt.where(ident < below)
+    bound = _scan_bound(session, query, below)
+    if bound is not None:
+        stmt = stmt.where(ident >= bound)
+    # SQLite: walk the full-text index newest first (FTS5 reads its lists backwards), not the items table.
+    return stmt.order_by(ident.desc()).limit(n).subquery("candidates"), bound
+
+
+def _items(session: Session, ids: list[int]) -> dict[int, Any]:
+    """The rows a page shows, read only for the page's ids (an item's row is its whole text)."""
+    if not ids:
+        return {}
+    cols = [Item.id, Item.url, Item.title, Item.text, Item.source, Item.published, Item.first_seen,
+            Item.updated, Item.language, Item.story_id]
+    return {r.id: r for r in session.execute(select(*cols).where(Item.id.in_(ids)))}
 
 
 def search(session: Session, query: Query, *, limit: int, cursor: str | None = None,
@@ -295,75 +433,89 @@ def search(session: Session, query: Query, *, limit: int, cursor: str | None = N
     """
     if limit < 1:
         raise QueryError("limit: must be at least 1")
-    cols = [Item.id, Item.url, Item.title, Item.text, Item.source, Item.published, Item.first_seen,
-            Item.updated, Item.language, Item.story_id, _when().label("when_")]
     marks = query.highlight_tokens()
+    picked: list[tuple[int, float | None]]
     if query.has_text:
-        rows, next_cursor = _ranked(session, query, cols, limit, cursor)
+        picked, next_cursor = _ranked(session, query, limit, cursor)
     else:
-        stmt, _ = _matching(session, query, select(*cols))
+        stmt, ident = _match_ids(session, query)
+        stmt = stmt.add_columns(SearchKey.sort_at)
+        if ident is not SearchKey.item_id:  # pragma: no cover - a query without words walks search_keys
+            raise AssertionError(ident)
         if cursor:
             value, last, _floor = _decode(cursor, "d")
-            stmt = stmt.where(or_(_when() < value, and_(_when() == value, Item.id < last)))
-        stmt = stmt.order_by(_when().desc(), Item.id.desc())
-        rows = list(session.execute(stmt.limit(limit + 1)))
+            stmt = stmt.where(or_(SearchKey.sort_at < value, and_(SearchKey.sort_at == value, ident < last)))
+        # ix_search_keys_sort_at: the newest first without a sort, whatever the store's size.
+        stmt = stmt.order_by(SearchKey.sort_at.desc(), ident.desc())
+        found = list(session.execute(stmt.limit(limit + 1)))
         next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = _encode("d", as_utc(_as_datetime(rows[-1].when_)).isoformat(), rows[-1].id)
-    topics = topics_of(session, [r.id for r in rows])
-    hits = [
-        Hit(id=r.id, url=r.url, title=r.title, source=r.source, published=_utc(r.published),
+        if len(found) > limit:
+            found = found[:limit]
+            next_cursor = _encode("d", as_utc(_as_datetime(found[-1][1])).isoformat(), found[-1][0])
+        picked = [(int(r[0]), None) for r in found]
+    rows = _items(session, [i for i, _ in picked])
+    topics = topics_of(session, [i for i, _ in picked])
+    hits = []
+    for item_id, score in picked:
+        r = rows.get(item_id)
+        if r is None:  # pragma: no cover - deleted between the two reads of one transaction
+            continue
+        hits.append(Hit(
+            id=r.id, url=r.url, title=r.title, source=r.source, published=_utc(r.published),
             first_seen=as_utc(r.first_seen), updated=as_utc(r.updated), topics=topics.get(r.id, []),
             language=r.language, story_id=r.story_id, snippet=snippet(r.text or "", marks),
-            title_html=highlight(r.title or "", marks),
-            rank=float(r.score) if query.has_text else None)
-        for r in rows
-    ]
+            title_html=highlight(r.title or "", marks), rank=score))
     total = count_at_most(session, query, COUNT_LIMIT) if count else None
     return SearchPage(hits=hits, next_cursor=next_cursor, total=total)
 
 
-def _ranked(session: Session, query: Query, cols: list[Any], limit: int,
-            cursor: str | None) -> tuple[list[Any], str | None]:
-    """A page of the best matches: the newest ``RANK_WINDOW`` matches ranked, then (once a cursor has walked
-    through them) the next ``RANK_WINDOW`` older ones, and so on, so paging reaches every match once."""
+def _ranked(session: Session, query: Query, limit: int,
+            cursor: str | None) -> tuple[list[tuple[int, float | None]], str | None]:
+    """The ids and scores of a page of the best matches: the newest ``RANK_WINDOW`` matches ranked, then
+    (once a cursor has walked through them) the next ``RANK_WINDOW`` older ones, and so on, so paging
+    reaches every match once. Ranked over ``search_keys`` (and on PostgreSQL the vectors): the items' rows
+    are read for the page alone."""
     pg = _is_pg(session)
     # ts_rank reads each candidate's vector (a TOAST fetch, ~30 µs): PostgreSQL ranks smaller windows.
-    window = min(RANK_WINDOW, PG_RANK_WINDOW) if pg else RANK_WINDOW
+    window = _pg_window(query, PG_RANK_WINDOW, RANK_WINDOW) if pg else RANK_WINDOW
     floor: int | None = None
     after: tuple[float, int] | None = None
     if cursor:
         value, last, floor = _decode(cursor, "r")
         after = (float(value), last)
-    rows: list[tuple[Any, int | None]] = []
+    rows: list[tuple[int, float, int | None]] = []
     while True:
-        cand = _candidates(session, query, window, relevance=True, below=floor)
-        rel = func.ts_rank(_pg_vector(), _pg_query(query.groups), PG_RANK_NORMALIZATION) if pg else cand.c.rel
+        cand, bound = _candidates(session, query, window, relevance=True, below=floor)
+        cid = cand.c.cid
         if pg:
-            age = cast(func.extract("epoch", _when()), Float) / 86400.0
-            score = func.ln(func.greatest(rel, 1e-9)) + age / TAU_DAYS
+            score = _score(func.ts_rank(_pg_vector(), _pg_query(query.groups), PG_RANK_NORMALIZATION), True)
+            stmt = select(cid, score.label("score")).select_from(cand).join(Item, Item.id == cid)
         else:
-            score = func.ln(func.max(rel, 1e-9)) + (func.julianday(_when()) - UNIX_JULIAN) / TAU_DAYS
-        stmt = select(*cols, score.label("score")).select_from(cand).join(Item, Item.id == cand.c.cid)
+            score = _score(cand.c.rel, False)
+            stmt = select(cid, score.label("score")).select_from(cand)
+        stmt = stmt.join(SearchKey, SearchKey.item_id == cid)
         if after is not None:
-            stmt = stmt.where(or_(score < after[0], and_(score == after[0], Item.id < after[1])))
-        stmt = stmt.order_by(score.desc(), Item.id.desc()).limit(limit + 1 - len(rows))
+            stmt = stmt.where(or_(score < after[0], and_(score == after[0], cid < after[1])))
+        stmt = stmt.order_by(score.desc(), cid.desc()).limit(limit + 1 - len(rows))
         with _index_scans(session, query):
-            rows += [(r, floor) for r in session.execute(stmt)]
+            rows += [(int(r[0]), float(r[1]), floor) for r in session.connection().execute(stmt)]
         if len(rows) > limit:
             break
         # This window is used up: is there an older one?
-        size, lowest = session.execute(select(func.count(), func.min(cand.c.cid))).one()
-        if size < window or lowest is None:
+        size, lowest = session.execute(select(func.count(), func.min(cid))).one()
+        if size >= window and lowest is not None:
+            floor = int(lowest)
+        elif bound is not None:  # the look was bounded: the matches below it are the next window
+            floor = bound
+        else:
             break
-        floor, after = int(lowest), None
+        after = None
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last_row, last_floor = rows[-1]
-        next_cursor = _encode("r", float(last_row.score), last_row.id, last_floor)
-    return [r for r, _ in rows], next_cursor
+        last_id, last_score, last_floor = rows[-1]
+        next_cursor = _encode("r", last_score, last_id, last_floor)
+    return [(i, s) for i, s, _ in rows], next_cursor
 
 
 def count_matches(session: Session, query: Query) -> int:
@@ -371,32 +523,55 @@ def count_matches(session: Session, query: Query) -> int:
     fts = _fts_count(session, query)
     if fts is not None:
         return fts
-    inner, _ = _matching(session, query, select(Item.id))
-    return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+    inner, _ = _match_ids(session, query)
+    with _index_scans(session, query):
+        return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
 
 
 def count_at_most(session: Session, query: Query, limit: int) -> int | None:
-    """How many items match ``query``, or None when that is more than ``limit`` (read no further).
+    """How many items match ``query``, or None when that is more than ``limit`` (read no further) or, on
+    SQLite with words and filters, when the words match more than ``SCAN_WINDOW`` items (not counted: see
+    ``_scan_bound``).
 
     Words alone on SQLite are counted in the full-text index itself, exactly and quickly, whatever ``limit``.
     """
     fts = _fts_count(session, query)
     if fts is not None:
         return fts
-    inner, _ = _matching(session, query, select(Item.id))
+    if _scan_bound(session, query, None) is not None or _pg_phrase_heavy(session, query):
+        return None
+    if _is_pg(session) and query.groups:
+        # A common word: its GIN list alone is ~0.5 µs an entry, and a filter is tested on each match.
+        # Estimated from the newest ids, well over the limit (or with filters, over SCAN_WINDOW as on
+        # SQLite): not counted.
+        words, ident = _match_ids(session, replace(query, filters=(), since=None, until=None))
+        newest = int(session.scalar(select(func.max(Item.id))) or 0)
+        if _pg_density(session, words, ident, newest + 1) * newest > (
+                SCAN_WINDOW if _filtered(query) else 2 * limit):
+            return None
+    inner, _ = _match_ids(session, query)
     with _index_scans(session, query):
         n = int(session.scalar(select(func.count()).select_from(inner.limit(limit + 1).subquery())) or 0)
     return None if n > limit else n
+
+
+def _pg_phrase_heavy(session: Session, query: Query) -> bool:
+    """PostgreSQL: whether the query's phrases have their words together in more than ``PG_PHRASE_CHECKS``
+    items. Each of those is a phrase check that reads the item's vector (~30 µs): such a query is not
+    counted (``"federal prison"``: 42,000 items with both words for 6,000 with the phrase)."""
+    if not (_is_pg(session) and query.groups and any(len(t.tokens) > 1 for g in query.groups for t in g)):
+        return False
+    words = select(Item.id).where(_pg_vector().op("@@")(_pg_query(query.groups, positions=False)))
+    with _scans(session, bitmap=True):
+        n = session.scalar(select(func.count()).select_from(words.limit(PG_PHRASE_CHECKS + 1).subquery()))
+    return int(n or 0) > PG_PHRASE_CHECKS
 
 
 def _fts_count(session: Session, query: Query) -> int | None:
     """SQLite, a query of words alone: the count from the FTS5 index (no join to the items)."""
     if _is_pg(session) or not query.groups or query.filters or query.since or query.until:
         return None
-    expr = _fts_expr(query.groups)
-    if query.exclude:
-        expr = f"({expr}) NOT ({_fts_expr((query.exclude,))})"
-    stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(expr))
+    stmt = select(func.count()).select_from(_FTS).where(literal_column(FTS_TABLE).match(_fts_match(query)))
     return int(session.scalar(stmt) or 0)
 
 
@@ -426,11 +601,12 @@ _WindowRow = tuple[int, str, str | None, str, str, str | None]
 
 def _window(session: Session, query: Query) -> list[_WindowRow]:
     """The newest ``FACET_WINDOW`` matches with their topics: (id, source, two-letter language, ``YYYY-MM``,
-    the Monday of the week ``YYYY-MM-DD``, topic), one row per item and topic. Dates are cut into months and
-    weeks by the database (UTC): reading 10,000 datetimes into Python costs more than the query."""
-    window = min(FACET_WINDOW, PG_FACET_WINDOW) if _is_pg(session) else FACET_WINDOW
-    cand = _candidates(session, query, window, relevance=False)
-    when = _when()
+    the Monday of the week ``YYYY-MM-DD``, topic), one row per item and topic, from ``search_keys`` and
+    ``item_topics``. Dates are cut into months and weeks by the database (UTC): reading 10,000 datetimes
+    into Python costs more than the query."""
+    window = _pg_window(query, PG_FACET_WINDOW, FACET_WINDOW) if _is_pg(session) else FACET_WINDOW
+    cand, _bound = _candidates(session, query, window, relevance=False)
+    when = SearchKey.sort_at
     if _is_pg(session):
         utc = func.timezone("UTC", when)
         month = func.to_char(utc, "YYYY-MM")
@@ -438,11 +614,13 @@ def _window(session: Session, query: Query) -> list[_WindowRow]:
     else:
         month = func.strftime("%Y-%m", when)
         week = func.date(when, "-6 days", "weekday 1")
-    stmt = (select(Item.id, Item.source, func.lower(func.substr(Item.language, 1, 2)), month, week, ItemTopic.topic)
-            .select_from(cand).join(Item, Item.id == cand.c.cid)
-            .outerjoin(ItemTopic, ItemTopic.item_id == Item.id))
+    stmt = (select(SearchKey.item_id, SearchKey.source, func.substr(SearchKey.lang, 1, 2), month, week,
+                   ItemTopic.topic)
+            .select_from(cand).join(SearchKey, SearchKey.item_id == cand.c.cid)
+            .outerjoin(ItemTopic, ItemTopic.item_id == cand.c.cid))
     with _index_scans(session, query):
-        return [tuple(r) for r in session.execute(stmt)]  # type: ignore[misc]
+        # Through the connection: 10,000 plain rows, without the ORM's per-row work (a third of the time).
+        return [tuple(r) for r in session.connection().execute(stmt)]  # type: ignore[misc]
 
 
 def facets(session: Session, query: Query) -> dict[str, list[tuple[str, int]]]:

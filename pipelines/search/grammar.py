@@ -1,7 +1,8 @@
 """The search grammar: what users type (CLI, web UI, API, saved searches, watchers) read into a ``Query``.
 
 Words must all match, in any order; ``"exact phrase"``; ``OR`` between two terms; ``-word`` (or ``NOT word``)
-excludes; filters ``topic:`` ``source:`` ``lang:`` ``since:`` ``until:`` ``story:`` (``-topic:x`` excludes,
+excludes; filters ``topic:`` ``source:`` ``lang:`` ``since:`` ``until:`` ``story:`` and, for a web user,
+``is:read`` ``is:unread`` ``is:starred`` (``-topic:x`` excludes,
 ``topic:a,b`` is either). Reading is lenient: a stray quote closes at the end, ``NEAR``, ``*``, ``(``, ``:``
 are plain characters, an unknown ``field:`` is two words. Only a filter whose value cannot mean anything
 (``since:soon``, ``topic:nope`` when the topics are known) is refused, with ``QueryError`` and one line.
@@ -26,7 +27,9 @@ from pipelines.timeutil import parse_when
 # Longer queries are refused: no one types them, and each term is a clause for the engine.
 MAX_QUERY = 1000
 MAX_TERMS = 40
-FIELDS = ("topic", "source", "lang", "since", "until", "story")
+FIELDS = ("topic", "source", "lang", "since", "until", "story", "is")
+# ``is:`` reads the web user's triage marks (table ``triage``).
+MARKS = ("read", "unread", "starred")
 
 _TOKEN = re.compile(r"[^\W_]+")
 _LANG = re.compile(r"[a-z]{2,3}")
@@ -82,6 +85,8 @@ class Query:
     filters: tuple[Filter, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    # Whose triage marks ``is:`` reads (the web user); None where there is no user (CLI, watchers).
+    user: str | None = None
 
     @property
     def has_text(self) -> bool:
@@ -106,6 +111,7 @@ class _Reader:
     topics: Collection[str] | None
     sources: Collection[str] | None
     now: datetime | None
+    user: str | None
     groups: list[list[Term]] = field(default_factory=list)
     exclude: list[Term] = field(default_factory=list)
     filters: list[Filter] = field(default_factory=list)
@@ -186,11 +192,19 @@ class _Reader:
             if bad:
                 raise QueryError(f"story:{bad[0]}: not a story id (a number)")
             values = tuple(str(int(v)) for v in values)
+        elif name == "is":
+            values = tuple(v.lower() for v in values)
+            bad = [v for v in values if v not in MARKS]
+            if bad:
+                raise QueryError(f"is:{bad[0]}: not a mark (is:{', is:'.join(MARKS)})")
+            if self.user is None:
+                raise QueryError(f"is:{values[0]}: marks are a web user's: only in the web UI, its API and feeds")
         self.filters.append(Filter(name, values, negate))
 
 
 _EXAMPLES = {"topic": "topic:tda", "source": "source:doj-api", "lang": "lang:es", "since": "since:7d",
-             "until": "until:2026-11-01", "story": "story:12"}
+             "until": "until:2026-11-01", "story": "story:12",
+             "is": "is:unread"}
 
 
 def _lex(text: str) -> list[tuple[str, str, bool]]:
@@ -232,15 +246,16 @@ def _lex(text: str) -> list[tuple[str, str, bool]]:
 
 
 def parse(text: str, *, topics: Collection[str] | None = None, sources: Collection[str] | None = None,
-          now: datetime | None = None) -> Query:
+          now: datetime | None = None, user: str | None = None) -> Query:
     """Read ``text`` in the grammar. Never fails on odd input; ``QueryError`` for a filter value that cannot
     mean anything (an unknown topic or source when ``topics`` / ``sources`` are given, a bad date, a bad
-    language code or story id) and for a query too long to be typed."""
+    language code or story id, ``is:`` without a ``user`` whose marks it reads) and for a query too long to
+    be typed."""
     if len(text) > MAX_QUERY:
         raise QueryError(f"query too long ({len(text):,} characters; at most {MAX_QUERY:,})")
     text = text.replace("\x00", " ")
     r = _Reader(topics=set(topics) if topics is not None else None,
-                sources=set(sources) if sources is not None else None, now=now)
+                sources=set(sources) if sources is not None else None, now=now, user=user)
     for kind, value, negate in _lex(text):
         if kind == "phrase":
             r.term(value, True, negate)
@@ -256,4 +271,4 @@ def parse(text: str, *, topics: Collection[str] | None = None, sources: Collecti
     if r.since is not None and r.until is not None and r.since >= r.until:
         raise QueryError("since: is not before until: — no item can match")
     return Query(text=text.strip(), groups=tuple(tuple(g) for g in r.groups), exclude=tuple(r.exclude),
-                 filters=tuple(r.filters), since=r.since, until=r.until)
+                 filters=tuple(r.filters), since=r.since, until=r.until, user=user)

@@ -1,10 +1,12 @@
-"""One spider module per source kind: ``doj_api``, ``feed``, ``listing``, ``sitemap``, ``gc_news``, ``drupal_views``."""
+"""One spider module per source kind: ``doj_api``, ``feed``, ``listing``, ``sitemap``, ``gc_news``, ``drupal_views``,
+``embedded_json``."""
 
 from __future__ import annotations
 
 from crawler.fetch.spiders.base import SourceSpider
 from crawler.fetch.spiders.doj_api import DojApiSpider
 from crawler.fetch.spiders.drupal_views import DrupalViewsSpider
+from crawler.fetch.spiders.embedded_json import EmbeddedJsonSpider
 from crawler.fetch.spiders.feed import FeedSpider
 from crawler.fetch.spiders.gc_news import GcNewsSpider
 from crawler.fetch.spiders.listing import ListingSpider
@@ -17,9 +19,11 @@ SPIDERS: dict[str, type[SourceSpider]] = {
     "sitemap": SitemapSpider,
     "gc_news": GcNewsSpider,
     "drupal_views": DrupalViewsSpider,
+    "embedded_json": EmbeddedJsonSpider,
 }
 
 __all__ = [
-    "SPIDERS", "DojApiSpider", "DrupalViewsSpider", "FeedSpider", "GcNewsSpider", "ListingSpider", "SitemapSpider",
+    "SPIDERS", "DojApiSpider", "DrupalViewsSpider", "EmbeddedJsonSpider",
+    "FeedSpider", "GcNewsSpider", "ListingSpider", "SitemapSpider",
     "SourceSpider",
 ]

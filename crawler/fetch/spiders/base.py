@@ -65,9 +65,9 @@ class SourceSpider(scrapy.Spider):
         headers: dict[str, str] = {}
         if key in self.ctx.queued:  # the same article under another link variant (tracking, www…)
             return Outcome(key, self.source.name, outcome.KNOWN, "already requested in this pass")
-        if key in self.ctx.unmatched and key not in self.ctx.known:
+        if self.ctx.read_unmatched(key) and key not in self.ctx.known:
             return Outcome(key, self.source.name, outcome.KNOWN, "read before; matched no topic")
-        retry = self.ctx.retries.get(key) if key not in self.ctx.known else None
+        retry = self.ctx.retry_state(key) if key not in self.ctx.known else None
         if retry is not None:  # failed or blocked before: tried again once its backoff has run out
             wait = self.ctx.retry_wait(key)
             if wait is not None:

@@ -3,9 +3,10 @@
 Read newest-changed first (``sort=changed&direction=DESC``) and stop at the last pass's watermark, or
 at ``since`` on a first pass. Both field formats are read: 2020 (epoch strings, ``null``, sometimes
 Python-repr lists) and 2024 (``<time datetime=…>`` strings, ``""`` for empty values). A record that
-cannot be read (a date out of range, a field of the wrong type) is skipped and recorded as failed with
-the reason; the rest of its page is read, and the watermark moves on (an edit to the record changes its
-``changed`` stamp, so the next pass reads it again).
+cannot be read (a date out of range, a field of the wrong type, malformed JSON within an otherwise good
+page, ``null`` in place of a record) is skipped and recorded as failed with the reason; the rest of its
+page is read, and the watermark moves on (an edit to the record changes its ``changed`` stamp, so the next
+pass reads it again).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import ast
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -139,6 +141,88 @@ def _stamp(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt else None
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A record of an API page that is not valid JSON, in place of the record (its URL when one can be read)."""
+
+    reason: str
+    url: str | None
+
+
+_RESULTS = re.compile(r'"results"\s*:\s*\[')
+_RECORD_URL = re.compile(r'"url"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_WS_AT = re.compile(r"\s*")
+
+
+def read_results(body: bytes) -> list[Any]:
+    """The records of an API page. A page that is valid JSON is read as it is; in one that is not, each record
+    that parses is kept and each that does not is an ``Unreadable`` in its place, so one malformed record never
+    costs the others. ValueError when there is no list of results to read at all."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return _salvage(body.decode("utf-8", "replace"))
+    results = data.get("results") if isinstance(data, dict) else None
+    if results is None and isinstance(data, dict):
+        return []
+    if not isinstance(results, list):
+        raise ValueError("results is not a list")
+    return results
+
+
+def _salvage(text: str) -> list[Any]:
+    start = _RESULTS.search(text)
+    if start is None:
+        raise ValueError("no results in the page")
+    decoder = json.JSONDecoder()
+    records: list[Any] = []
+    pos = _WS_AT.match(text, start.end()).end()  # type: ignore[union-attr]
+    while pos < len(text) and text[pos] != "]":
+        try:
+            record, pos = decoder.raw_decode(text, pos)
+            records.append(record)
+        except json.JSONDecodeError as exc:
+            end = _element_end(text, pos)
+            chunk = text[pos:end]
+            url = _RECORD_URL.search(chunk)
+            where = f"character {exc.pos - pos} of the record" if exc.pos < end else "the page ends inside it"
+            records.append(Unreadable(f"invalid JSON: {exc.msg} ({where})", url.group(1) if url else None))
+            if end >= len(text):
+                break  # the rest of the page cannot be told apart: what was read is kept
+            pos = end
+        pos = _WS_AT.match(text, pos).end()  # type: ignore[union-attr]
+        if pos < len(text) and text[pos] == ",":
+            pos = _WS_AT.match(text, pos + 1).end()  # type: ignore[union-attr]
+    return records
+
+
+def _element_end(text: str, pos: int) -> int:
+    """Where the array element starting at ``pos`` ends: after its closing bracket (strings and escapes
+    skipped), or at the next top-level ``,`` / ``]``; the end of the text when it never closes."""
+    depth, i, in_string = 0, pos, False
+    while i < len(text):
+        ch = text[i]
+        if in_string:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            if depth == 0:
+                return i  # the end of the results list
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        elif ch == "," and depth == 0:
+            return i
+        i += 1
+    return len(text)
+
+
 def page_url(base: str, page: int, pagesize: int) -> str:
     parts = urlsplit(base)
     query = urlencode({"pagesize": pagesize, "page": page, "sort": "changed", "direction": "DESC"})
@@ -170,24 +254,24 @@ class DojApiSpider(SourceSpider):
             return
         page: int = response.meta["page"]
         try:
-            data = json.loads(response.body)
-            results = data.get("results") or []
-            if not isinstance(results, list):
-                raise ValueError("results is not a list")
-        except (ValueError, AttributeError):
+            results = read_results(response.body)
+        except ValueError:
             self.ctx.start_error = f"{response.url}: not a DOJ API response (invalid JSON)"
             yield Outcome(canonical_url(response.url), self.source.name, outcome.FAILED, "invalid JSON")
             return
         reached_end = len(results) < self.source.pagesize
         for record in results:
-            if not isinstance(record, dict):
-                continue
             try:
+                if isinstance(record, Unreadable):
+                    raise BadRecord(record.reason)
+                if not isinstance(record, dict):
+                    raise BadRecord(f"not an object but {type(record).__name__}: {str(record)[:60]!r}")
                 produced, stop = self._read(record, response)
             except Exception as exc:  # one bad record must not cost its page (and every page after it)
                 self.ctx.tally.add(Count.BAD_RECORD)
-                yield Outcome(_record_key(record, response), self.source.name, outcome.FAILED,
-                              f"unreadable API record: {type(exc).__name__}: {exc}"[:500])
+                fields = {"url": record.url} if isinstance(record, Unreadable) else record
+                yield Outcome(_record_key(fields if isinstance(fields, dict) else {}, response), self.source.name,
+                              outcome.FAILED, f"unreadable API record: {type(exc).__name__}: {exc}"[:500])
                 continue
             reached_end = reached_end or stop
             yield from produced

@@ -103,7 +103,7 @@ class DrupalViewsSpider(SourceSpider):
             if self.ctx.first_pass and published and published < self.ctx.since:
                 yield Outcome(key, self.source.name, outcome.OLD, "published before `since`")
                 continue
-            if key not in self.ctx.known and key not in self.ctx.unmatched:
+            if key not in self.ctx.known and not self.ctx.read_unmatched(key):
                 fresh += 1
             # The date is the listing's; the title is the page's own (a listing may shorten it).
             yield self.page_request(url, meta={"hints": {"published": published} if published else {}})

@@ -141,7 +141,7 @@ class FeedSpider(SourceSpider):
                 yield Outcome(key, self.source.name, outcome.OLD, "published before `since`")
                 continue
             if not self.source.fetch_pages:
-                if key in self.ctx.known or key in self.ctx.unmatched:
+                if key in self.ctx.known or self.ctx.read_unmatched(key):
                     yield Outcome(key, self.source.name, outcome.KNOWN, "stored already")
                     continue
                 yield Article(url=strip_tracking(link), key=key, source=self.source.name, text=article or summary,
@@ -151,7 +151,7 @@ class FeedSpider(SourceSpider):
             if article and self.source.full_text:
                 # The feed carries the whole article: stored from it, the page not fetched. A stored one goes
                 # to the store again, which compares it (an edit in the feed is a revision, like a page's).
-                if key in self.ctx.unmatched and key not in self.ctx.known:
+                if self.ctx.read_unmatched(key) and key not in self.ctx.known:
                     yield Outcome(key, self.source.name, outcome.KNOWN, "read before; matched no topic")
                     continue
                 if key in self.ctx.queued:

@@ -129,7 +129,7 @@ class GcNewsSpider(SourceSpider):
             if self.source.fetch_pages:
                 yield self.page_request(link, meta={"hints": {k: v for k, v in hints.items() if v}})
                 continue
-            if key in self.ctx.known or (key in self.ctx.unmatched):
+            if key in self.ctx.known or self.ctx.read_unmatched(key):
                 yield Outcome(key, self.source.name, outcome.KNOWN, "stored already")
                 continue
             text = e["teaser"] or e["title"] or ""  # the API's teaser: the page behind it is walled

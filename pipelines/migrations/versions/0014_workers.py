@@ -1,7 +1,7 @@
 """workers: the ``borderwatch worker`` processes using this database (host, pid, heartbeat, current passes)
 
-Revision ID: 0013_workers
-Revises: 0012_learned_rules
+Revision ID: 0014_workers
+Revises: 0013_search_keys
 Create Date: 2026-11-25 00:35:00
 
 procrastinate's own worker table has an id and a heartbeat only; ``borderwatch status`` shows where each worker
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0013_workers'
-down_revision: Union[str, Sequence[str], None] = '0012_learned_rules'
+revision: str = '0014_workers'
+down_revision: Union[str, Sequence[str], None] = '0013_search_keys'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
