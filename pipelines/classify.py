@@ -39,6 +39,7 @@ Folding, sentence boundaries and abbreviations come from pipelines/text.py.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import importlib.resources
 import itertools
@@ -1103,7 +1104,13 @@ def topics_digest(path: str | Path | None = None) -> str:
     """A short digest of a topics file's rules (the shipped file when ``path`` is None): its parsed content, so
     comments and layout do not change it. A page found to match no topic under one digest is worth reading
     again under another (``pipelines.urlstates``). Raises ``TopicsError`` as loading the file does."""
-    text, origin = _read_topics(path)
+    return _digest(*_read_topics(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(text: str, origin: str) -> str:
+    # Parsing the YAML is the cost (~0.2 s for the shipped file): once per text in a process, and a worker's
+    # warm parent computes it once for every pass it forks (crawler.daemon.preload).
     canonical = json.dumps(_parse_topics(text, origin), sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 

@@ -16,7 +16,8 @@ from typing import Any
 from scrapy.settings import default_settings
 
 import crawler.fetch.settings as ours
-from pipelines.classify import Classifier, _read_topics
+from pipelines.classify import Classifier, _read_topics, topics_digest
+from pipelines.worker import _warm_up
 
 # The Scrapy settings that name components by import path (dicts of them or one each).
 _NAMED = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "EXTENSIONS", "DOWNLOAD_HANDLERS", "ITEM_PIPELINES")
@@ -56,6 +57,11 @@ if _topics_path is not None:
     with contextlib.suppress(Exception):  # a bad topics file: each pass reports it as it would anyway
         _text, _origin = _read_topics(_topics_path or None)
         _cached = (_text, _origin, Classifier.from_file(_topics_path or None))
+        topics_digest(_topics_path or None)  # (memoised by the file's text: each pass asks for it)
+# What extraction loads on first use (trafilatura's lazy imports, the language model): the pass's extraction
+# workers are forked from a fork of this process and start with it.
+with contextlib.suppress(Exception):
+    _warm_up()
 
 
 def classifier(path: Any) -> Classifier | None:

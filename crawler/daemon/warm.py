@@ -26,6 +26,8 @@ from crawler.daemon.child import KILL_AFTER, POLL, ChildOutcome, StopRequest
 PRELOAD = [
     "crawler.cli.main", "crawler.passes.run", "crawler.fetch.spiders", "pipelines.store", "pipelines.worker",
     "pipelines.classify", "scrapy.crawler", "twisted.internet.defer", "sqlalchemy", "psycopg",
+    # Imported by the extraction code on its first page: half the CPU of a forked extraction worker otherwise.
+    "trafilatura",
     "crawler.daemon.preload",  # Scrapy's components, and the topic rules compiled (BORDERWATCH_PRELOAD_TOPICS)
 ]
 
