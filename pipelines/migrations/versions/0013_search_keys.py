@@ -56,7 +56,9 @@ def upgrade() -> None:
         op.execute("CREATE TRIGGER search_keys_delete AFTER DELETE ON items BEGIN "
                    "DELETE FROM search_keys WHERE item_id = old.id; END")
     else:
-        op.execute(f"CREATE FUNCTION borderwatch_search_keys() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        # OR REPLACE: a database whose tables were dropped keeps its functions (a schema rebuilt from nothing).
+        op.execute("CREATE OR REPLACE FUNCTION borderwatch_search_keys() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                   "BEGIN "
                    f"INSERT INTO search_keys {COLUMNS} VALUES (NEW.id, {VALUES.format(r='NEW')}) "
                    "ON CONFLICT (item_id) DO UPDATE SET sort_at = EXCLUDED.sort_at, source = EXCLUDED.source, "
                    "lang = EXCLUDED.lang, story_id = EXCLUDED.story_id; RETURN NULL; END $$")
