@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
@@ -64,6 +64,9 @@ LOCKED_RETRY = 10
 # more passes due than the fleet has slots, they would otherwise wait behind the whole queue (bench/fleet.py
 # fleet: no alert in 90 s with 40 sources on two slots).
 URGENT = 10
+# Ticks and alert deliveries run on a queue of their own, served by one more slot in every worker: they never take
+# a pass's slot (with one worker of 2 slots and a tick every second, they held one slot half the time: bench/fleet.py).
+CONTROL = "control"
 # A dispatch job sends for this long at most (a send starts only while a whole alerts.send_timeout fits): unlike
 # the daemon's, it holds no pass back, but it holds a slot and the shutdown waits for it. The run.dispatch_every
 # budget (the daemon's, between passes) let one alert out per job when send_timeout exceeded it.
@@ -153,13 +156,14 @@ def make_app(url: str, runtime: Runtime | None, tick_seconds: int = 30) -> procr
             await defer_dispatch(app)
         return record.status
 
-    @app.task(name=DISPATCH_TASK, pass_context=False, lock="dispatch", queueing_lock="dispatch", priority=URGENT)
+    @app.task(name=DISPATCH_TASK, pass_context=False, lock="dispatch", queueing_lock="dispatch", priority=URGENT,
+              queue=CONTROL)
     async def dispatch_alerts() -> None:
         if await asyncio.to_thread(dispatch, need()):
             await defer_dispatch(app)  # what the budget left is sent by the next job, on whichever worker
 
     @app.periodic(cron=f"* * * * * */{tick_seconds}", periodic_id="tick")
-    @app.task(name=TICK_TASK, pass_context=False, queueing_lock="tick", lock="tick", priority=URGENT)
+    @app.task(name=TICK_TASK, pass_context=False, queueing_lock="tick", lock="tick", priority=URGENT, queue=CONTROL)
     async def tick(timestamp: int) -> None:
         rt = need()
         stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER)
@@ -196,7 +200,7 @@ async def defer_pass(app: procrastinate.App, source: str) -> bool:
 async def defer_dispatch(app: procrastinate.App) -> None:
     with contextlib.suppress(AlreadyEnqueued):
         await app.configure_task(DISPATCH_TASK, lock="dispatch", queueing_lock="dispatch",
-                                 priority=URGENT).defer_async()
+                                 priority=URGENT, queue=CONTROL).defer_async()
 
 
 def due_sources(rt: Runtime) -> list[str]:
@@ -309,10 +313,17 @@ def _serve(rt: Runtime, url: str, name: str, concurrency: int, tick_seconds: int
     async def main() -> None:
         loop = asyncio.get_running_loop()
         async with app.open_async():
-            worker = asyncio.ensure_future(app.run_worker_async(
-                name=name, concurrency=concurrency, install_signal_handlers=False,
-                update_heartbeat_interval=HEARTBEAT_EVERY, stalled_worker_timeout=STALLED_AFTER,
-                shutdown_graceful_timeout=grace + 15, delete_jobs="successful"))
+            common: dict[str, Any] = dict(
+                install_signal_handlers=False, update_heartbeat_interval=HEARTBEAT_EVERY,
+                stalled_worker_timeout=STALLED_AFTER, shutdown_graceful_timeout=grace + 15, delete_jobs="successful")
+            # Passes on the default queue (jobs queued before control jobs had a queue of their own included), the
+            # tick and alert deliveries on CONTROL, in a slot of their own.
+            workers = [
+                asyncio.ensure_future(app.run_worker_async(
+                    name=name, concurrency=concurrency, queues=["default"], **common)),
+                asyncio.ensure_future(app.run_worker_async(
+                    name=f"{name}/control", concurrency=1, queues=[CONTROL], **common)),
+            ]
 
             def on_signal() -> None:
                 # First signal: no new jobs; running passes get run.grace, then are stopped. Second: stop now.
@@ -320,12 +331,22 @@ def _serve(rt: Runtime, url: str, name: str, concurrency: int, tick_seconds: int
                     rt.stop.now = True
                 else:
                     rt.stop.deadline = time.monotonic() + grace
-                worker.cancel()
+                for worker in workers:
+                    worker.cancel()
 
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, on_signal)
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            # Both end (each lets its running jobs finish) before the app closes: asyncio.wait, not gather, whose
+            # first cancelled child would end the wait while the other still persists its jobs.
+            _, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
+            if pending and rt.stop.deadline is None:  # one ended by itself (its database gone): stop the other too
+                for worker in pending:
+                    worker.cancel()
+            if pending:
+                await asyncio.wait(pending)
+            for worker in workers:
+                if not worker.cancelled() and worker.exception() is not None:
+                    raise worker.exception()  # type: ignore[misc]
 
     asyncio.run(main())
     log.info("stopped", extra=fields(event="stopped"))
